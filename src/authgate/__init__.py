@@ -1,0 +1,3 @@
+"""authgate: secure, fast JWT authentication for FastAPI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,28 @@
+"""Helpers shared by the CLI command modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+
+from authgate.errors import AuthError
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print a one-line error and exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn authgate errors and bad input into one line on stderr and exit 1."""
+    try:
+        yield
+    except AuthError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    except (OSError, ValueError) as exc:
+        fail(str(exc) or type(exc).__name__)

@@ -1,0 +1,206 @@
+"""The one exception tree of authgate.
+
+Every failure that crosses the package boundary is one of these; no PyJWT,
+cryptography, SQLAlchemy or Redis exception escapes. Each class carries a stable
+machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
+
+::
+
+    AuthError
+    ├── TokenError                      a presented token is not acceptable
+    │   ├── MalformedToken              "malformed"
+    │   ├── UnsupportedToken            "unsupported_token"   (JWE, crit, b64, jku, ...)
+    │   ├── BadSignature                "bad_signature"
+    │   ├── UnknownKey(kid)             "unknown_key"
+    │   ├── Expired                     "expired"
+    │   ├── NotYetValid                 "not_yet_valid"
+    │   ├── InvalidClaim(claim)         "invalid_claim"
+    │   ├── WrongTokenType              "wrong_token_type"
+    │   └── Revoked                     "revoked"
+    ├── GrantError                      a grant presented to the token endpoint fails
+    │   ├── InvalidGrant                "invalid_grant"
+    │   │   └── RefreshReuse            "refresh_reuse"
+    │   ├── InvalidScope                "invalid_scope"
+    │   └── InvalidRequest              "invalid_request"
+    ├── InvalidCredentials              "invalid_credentials"
+    ├── InsufficientScope(required)     "insufficient_scope"
+    ├── RateLimited(retry_after)        "rate_limited"
+    ├── PasswordRejected(reason)        "weak_password"
+    ├── UsernameTaken                   "username_taken"
+    ├── NotFound                        "not_found"
+    ├── UnsafeKey                       "unsafe_key"
+    ├── ConfigError                     "unsafe_config"
+    ├── JWKSError                       "jwks_error"
+    └── StoreUnavailable                "store_unavailable"
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "BadSignature",
+    "ConfigError",
+    "Expired",
+    "GrantError",
+    "InsufficientScope",
+    "InvalidClaim",
+    "InvalidCredentials",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "JWKSError",
+    "MalformedToken",
+    "NotFound",
+    "NotYetValid",
+    "PasswordRejected",
+    "RateLimited",
+    "RefreshReuse",
+    "Revoked",
+    "StoreUnavailable",
+    "TokenError",
+    "UnknownKey",
+    "UnsafeKey",
+    "UnsupportedToken",
+    "UsernameTaken",
+    "WrongTokenType",
+]
+
+
+class AuthError(Exception):
+    """Base of every authgate error. ``code`` is stable and machine-readable."""
+
+    code = "auth_error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+
+
+class TokenError(AuthError):
+    """A presented token is not acceptable (maps to 401 ``invalid_token``)."""
+
+    code = "invalid_token"
+
+
+class MalformedToken(TokenError):
+    code = "malformed"
+
+
+class UnsupportedToken(TokenError):
+    """Well-formed JOSE that authgate refuses on principle (RFC 8725 §3)."""
+
+    code = "unsupported_token"
+
+
+class BadSignature(TokenError):
+    code = "bad_signature"
+
+
+class UnknownKey(TokenError):
+    code = "unknown_key"
+
+    def __init__(self, kid: str | None) -> None:
+        super().__init__("no key with this kid")
+        self.kid = kid
+
+
+class Expired(TokenError):
+    code = "expired"
+
+
+class NotYetValid(TokenError):
+    code = "not_yet_valid"
+
+
+class InvalidClaim(TokenError):
+    code = "invalid_claim"
+
+    def __init__(self, claim: str, message: str = "") -> None:
+        super().__init__(message or f"invalid or missing claim: {claim}")
+        self.claim = claim
+
+
+class WrongTokenType(TokenError):
+    code = "wrong_token_type"
+
+
+class Revoked(TokenError):
+    code = "revoked"
+
+
+class GrantError(AuthError):
+    """A grant at the token endpoint fails (RFC 6749 §5.2)."""
+
+    code = "invalid_grant"
+
+
+class InvalidGrant(GrantError):
+    code = "invalid_grant"
+
+
+class RefreshReuse(InvalidGrant):
+    """An already-rotated refresh token came back (RFC 9700 §4.14.2)."""
+
+    code = "refresh_reuse"
+
+
+class InvalidScope(GrantError):
+    code = "invalid_scope"
+
+
+class InvalidRequest(GrantError):
+    code = "invalid_request"
+
+
+class InvalidCredentials(AuthError):
+    code = "invalid_credentials"
+
+
+class InsufficientScope(AuthError):
+    code = "insufficient_scope"
+
+    def __init__(self, required: frozenset[str] | set[str] | tuple[str, ...]) -> None:
+        self.required = frozenset(required)
+        super().__init__("missing scope: " + " ".join(sorted(self.required)))
+
+
+class RateLimited(AuthError):
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(f"too many attempts, try again in {self.retry_after} s")
+
+
+class PasswordRejected(AuthError):
+    code = "weak_password"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UsernameTaken(AuthError):
+    code = "username_taken"
+
+
+class NotFound(AuthError):
+    code = "not_found"
+
+
+class UnsafeKey(AuthError):
+    """Key material is unusable or unsafe (RFC 7518 §3.2–3.5, RFC 8725 §3.5)."""
+
+    code = "unsafe_key"
+
+
+class ConfigError(AuthError):
+    code = "unsafe_config"
+
+
+class JWKSError(AuthError):
+    code = "jwks_error"
+
+
+class StoreUnavailable(AuthError):
+    code = "store_unavailable"

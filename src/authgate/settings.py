@@ -1,0 +1,106 @@
+"""The one settings object. Built only by the CLI and ``create_app(settings)``,
+then passed down explicitly: there is no module-level instance.
+
+Environment variables use the ``AUTHGATE_`` prefix (``.env`` is read too);
+nested sections use ``__``, e.g. ``AUTHGATE_THROTTLE__MAX_FAILURES=5``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "CookieSettings",
+    "PasswordSettings",
+    "SessionSettings",
+    "Settings",
+    "ThrottleSettings",
+]
+
+#: RFC 9700 §2.3 / SECURITY.md A.4 #30: access tokens are short-lived, bounded.
+MAX_ACCESS_TOKEN_TTL = 3600
+
+
+class PasswordSettings(BaseModel):
+    """OWASP Password Storage Cheat Sheet: Argon2id, m ≥ 19 MiB, t ≥ 2, p = 1."""
+
+    argon2_memory_kib: int = Field(19_456, ge=19_456)
+    argon2_time_cost: int = Field(2, ge=2)
+    argon2_parallelism: int = Field(1, ge=1)
+    min_length: int = Field(8, ge=8)
+    max_length: int = Field(1024, ge=64, le=4096)
+    #: How many hashes may run at once in worker threads (0 = one per core).
+    max_concurrent_hashes: int = Field(0, ge=0)
+
+
+class SessionSettings(BaseModel):
+    """RFC 9700 §4.14.2: rotating refresh tokens with idle and absolute expiry."""
+
+    idle_ttl: int = Field(14 * 86400, ge=60)
+    absolute_ttl: int = Field(30 * 86400, ge=60)
+    #: A client that lost a refresh race may retry within this many seconds.
+    reuse_grace: float = Field(5.0, ge=0.0, le=60.0)
+
+
+class ThrottleSettings(BaseModel):
+    """Failed-login limits per account and per client IP (OWASP Authentication CS)."""
+
+    enabled: bool = True
+    max_failures: int = Field(5, ge=1)
+    window: int = Field(15 * 60, ge=1)
+    per_ip_max_failures: int = Field(50, ge=1)
+    #: Back-off grows as base × 2^(extra failures), capped at ``window``.
+    backoff_base: int = Field(1, ge=1)
+
+
+class CookieSettings(BaseModel):
+    """The browser transport: ``__Host-`` cookies plus a double-submit CSRF token."""
+
+    enabled: bool = False
+    secure: bool = True
+    access_name: str = "__Host-authgate-access"
+    refresh_name: str = "__Host-authgate-refresh"
+    csrf_name: str = "__Host-authgate-csrf"
+    csrf_header: str = "X-CSRF-Token"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AUTHGATE_",
+        env_file=".env",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("authgate-data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "authgate"
+    client_id: str = "authgate"
+    signing_algorithm: str = "EdDSA"
+    signing_key_file: Path | None = None
+    secret_key: SecretStr | None = None
+    #: Encrypts private signing keys at rest; read from ``key_encryption_key_file``
+    #: (mode 0600, created on first start) when unset.
+    key_encryption_key: SecretStr | None = None
+    key_encryption_key_file: Path | None = None
+    access_token_ttl: int = Field(900, ge=30)
+    leeway: float = Field(30.0, ge=0.0, le=60.0)
+    allow_registration: bool = True
+    default_scopes: list[str] = Field(default_factory=list)
+    production: bool = False
+    token_cache_size: int = Field(10_000, ge=1)
+    passwords: PasswordSettings = Field(default_factory=PasswordSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
+    cookies: CookieSettings = Field(default_factory=CookieSettings)
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'authgate.db').as_posix()}"

@@ -1,0 +1,42 @@
+"""The token engine: keys, key ring, strict JWS/JWT codec, verified-token cache.
+
+This layer imports no FastAPI, SQLAlchemy or Redis (a test enforces it).
+"""
+
+from authgate.tokens.cache import VerifiedTokenCache
+from authgate.tokens.claims import ACCESS_TOKEN_TYPE, VerifiedToken
+from authgate.tokens.codec import RevocationCheck, TokenCodec
+from authgate.tokens.keyring import KeyRing, KeyState, ManagedKey
+from authgate.tokens.keys import (
+    SUPPORTED_ALGORITHMS,
+    ECKey,
+    EdDSAKey,
+    HMACKey,
+    Key,
+    RSAKey,
+    generate_key,
+    hmac_key,
+    load_jwk,
+    load_pem,
+)
+
+__all__ = [
+    "ACCESS_TOKEN_TYPE",
+    "SUPPORTED_ALGORITHMS",
+    "ECKey",
+    "EdDSAKey",
+    "HMACKey",
+    "Key",
+    "KeyRing",
+    "KeyState",
+    "ManagedKey",
+    "RSAKey",
+    "RevocationCheck",
+    "TokenCodec",
+    "VerifiedToken",
+    "VerifiedTokenCache",
+    "generate_key",
+    "hmac_key",
+    "load_jwk",
+    "load_pem",
+]

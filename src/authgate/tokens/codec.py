@@ -1,0 +1,229 @@
+"""Encode and verify compact JWS JWTs, strictly and fast.
+
+Verification order (RFC 7515 §5.2, RFC 7519 §7.2, RFC 8725 §3):
+
+1. shape: a ``str`` under the size cap, exactly three canonical base64url segments;
+   five segments (JWE) and JSON serialization are refused;
+2. header: a strict JSON object; ``alg`` "none" in any spelling, ``jwk``/``jku``/
+   ``x5u``/``x5c`` (key material from the token, RFC 8725 §3.10), ``crit``
+   (RFC 7515 §4.1.11: we understand no extension), ``b64`` (RFC 7797), ``cty``
+   (nested JWTs) and ``zip``/``enc`` (JWE) are refused;
+3. key: ``kid`` is an exact dict lookup in the ring; ``alg`` must equal the key's
+   one algorithm (RFC 8725 §3.1) — the header never picks the routine;
+4. signature, before any claim is read (RFC 7519 §7.2);
+5. ``typ`` (RFC 8725 §3.11–3.12), then claims (:mod:`authgate.tokens.claims`);
+6. revocation, through a hook the service layer fills in, on cold and cached paths.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from authgate.clock import Clock, SystemClock
+from authgate.errors import (
+    BadSignature,
+    ConfigError,
+    Expired,
+    MalformedToken,
+    Revoked,
+    UnknownKey,
+    UnsupportedToken,
+    WrongTokenType,
+)
+from authgate.tokens._encoding import b64url_decode, b64url_encode, dumps, loads_object
+from authgate.tokens.cache import VerifiedTokenCache
+from authgate.tokens.claims import (
+    ACCESS_TOKEN_TYPE,
+    MAX_LEEWAY,
+    VerifiedToken,
+    normalize_typ,
+    validate_claims,
+)
+from authgate.tokens.keyring import KeyRing
+
+__all__ = ["DEFAULT_MAX_TOKEN_SIZE", "RevocationCheck", "TokenCodec"]
+
+DEFAULT_MAX_TOKEN_SIZE = 8192
+_REFUSED_HEADER = frozenset(
+    {"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64", "cty", "zip", "enc"}
+)
+
+
+class RevocationCheck(Protocol):
+    """Filled in by the service layer: a jti denylist and per-subject cut-off times.
+
+    Must be O(1) and in memory: it runs on every verification, cached or not.
+    """
+
+    def is_revoked(self, token: VerifiedToken) -> bool: ...
+
+
+class TokenCodec:
+    """Signs with the ring's active key; verifies against any key in the ring.
+
+    Args:
+        keys: the key ring (HMAC or asymmetric, never both).
+        issuer: the exact ``iss`` to put in and to require (RFC 9068 §4).
+        audience: the ``aud`` to require (and the default to put in).
+        clock: the time source; defaults to the system clock.
+        leeway: tolerated clock skew in seconds, at most 60.
+        max_size: tokens longer than this are refused before any parsing.
+        cache: an optional verified-token cache.
+        revocation: an optional revocation hook, consulted on every verification.
+    """
+
+    def __init__(
+        self,
+        keys: KeyRing,
+        *,
+        issuer: str,
+        audience: str,
+        clock: Clock | None = None,
+        leeway: float = 30.0,
+        max_size: int = DEFAULT_MAX_TOKEN_SIZE,
+        cache: VerifiedTokenCache | None = None,
+        revocation: RevocationCheck | None = None,
+    ) -> None:
+        if not 0 <= leeway <= MAX_LEEWAY:
+            raise ConfigError(f"leeway must be between 0 and {MAX_LEEWAY:g} seconds")
+        if not issuer or not audience:
+            raise ConfigError("issuer and audience are required")
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.clock: Clock = clock or SystemClock()
+        self.leeway = float(leeway)
+        self.max_size = max_size
+        self.cache = cache
+        self.revocation = revocation
+
+    # -- encoding ---------------------------------------------------------------
+
+    def encode(self, claims: Mapping[str, Any], *, typ: str = ACCESS_TOKEN_TYPE) -> str:
+        """Sign ``claims`` as a compact JWS with the active key."""
+        key = self.keys.active
+        header = b64url_encode(dumps({"alg": key.alg, "kid": key.kid, "typ": typ}))
+        payload = b64url_encode(dumps(dict(claims)))
+        signing_input = header + b"." + payload
+        return (signing_input + b"." + b64url_encode(key.sign(signing_input))).decode("ascii")
+
+    def issue(
+        self,
+        *,
+        sub: str,
+        ttl: int,
+        client_id: str,
+        scope: frozenset[str] | set[str] | tuple[str, ...] = frozenset(),
+        sid: str | None = None,
+        audience: str | None = None,
+        typ: str = ACCESS_TOKEN_TYPE,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Issue a token with the RFC 9068 §2.2 claim set. Returns (token, claims)."""
+        iat = int(self.clock.now())
+        claims: dict[str, Any] = dict(extra or {})
+        claims.update(
+            iss=self.issuer,
+            sub=sub,
+            aud=audience or self.audience,
+            exp=iat + int(ttl),
+            iat=iat,
+            jti=secrets.token_urlsafe(16),
+            client_id=client_id,
+        )
+        if scope:
+            claims["scope"] = " ".join(sorted(scope))
+        if sid is not None:
+            claims["sid"] = sid
+        return self.encode(claims, typ=typ), claims
+
+    # -- verification -----------------------------------------------------------
+
+    def verify(self, token: str, *, typ: str = ACCESS_TOKEN_TYPE) -> VerifiedToken:
+        """Verify ``token`` as a JWT of kind ``typ``.
+
+        Raises:
+            TokenError: one subclass per failure; no other exception escapes.
+        """
+        cache = self.cache
+        if cache is not None and type(token) is str:
+            hit = cache.get(token)
+            if hit is not None and hit.typ == typ:
+                if self.clock.now() >= hit.exp + self.leeway:
+                    cache.discard(token)
+                    raise Expired("token has expired")
+                if self.keys.get(hit.kid) is None:
+                    cache.discard(token)
+                    raise UnknownKey(hit.kid)
+                if self.revocation is not None and self.revocation.is_revoked(hit):
+                    raise Revoked("token has been revoked")
+                return hit
+        verified = self._verify_cold(token, typ)
+        if self.revocation is not None and self.revocation.is_revoked(verified):
+            raise Revoked("token has been revoked")
+        if cache is not None:
+            cache.put(token, verified)
+        return verified
+
+    def verify_signature(self, token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+        """Steps 1–4 only: returns (header, payload, kid). Claims are NOT checked."""
+        if type(token) is not str:
+            raise MalformedToken("a token must be a string")
+        if len(token) > self.max_size:
+            raise MalformedToken("token is larger than the size cap")
+        try:
+            raw = token.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise MalformedToken("token contains non-ASCII characters") from exc
+        parts = raw.split(b".")
+        if len(parts) != 3:
+            if raw.startswith(b"{"):
+                raise UnsupportedToken("JSON serialization is not accepted; compact only")
+            if len(parts) == 5:
+                raise UnsupportedToken("JWE is not accepted")
+            raise MalformedToken("a compact JWS has exactly three segments")
+        h64, p64, s64 = parts
+        if not h64 or not p64 or not s64:
+            raise MalformedToken("empty JWS segment")
+        header = loads_object(b64url_decode(h64))
+        alg = header.get("alg")
+        if type(alg) is not str:
+            raise MalformedToken("alg must be a string")
+        if alg.strip().lower() == "none":
+            raise UnsupportedToken('alg "none" is never accepted (RFC 8725 §3.2)')
+        refused = _REFUSED_HEADER & header.keys()
+        if refused:
+            raise UnsupportedToken("refused header parameter: " + ", ".join(sorted(refused)))
+        kid = header.get("kid")
+        if kid is None:
+            if len(self.keys) != 1:
+                raise UnknownKey(None)
+            key = self.keys.entries()[0].key
+        elif type(kid) is not str:
+            raise MalformedToken("kid must be a string")
+        else:
+            found = self.keys.get(kid)
+            if found is None:
+                raise UnknownKey(kid[:64])
+            key = found
+        if alg != key.alg:
+            raise BadSignature("alg does not match the key (RFC 8725 §3.1)")
+        if not key.verify(h64 + b"." + p64, b64url_decode(s64)):
+            raise BadSignature("signature does not verify")
+        return header, loads_object(b64url_decode(p64)), key.kid
+
+    def _verify_cold(self, token: str, typ: str) -> VerifiedToken:
+        header, payload, kid = self.verify_signature(token)
+        if normalize_typ(header.get("typ")) != typ:
+            raise WrongTokenType(f"expected a token of type {typ}")
+        return validate_claims(
+            payload,
+            issuer=self.issuer,
+            audience=self.audience,
+            now=self.clock.now(),
+            leeway=self.leeway,
+            typ=typ,
+            kid=kid,
+        )

@@ -1,0 +1,150 @@
+"""The key ring: one active signing key, published next keys, verify-only old keys.
+
+Rotation follows RFC 7517 practice and SECURITY.md A.6 #43:
+publish the next key (it appears in the JWKS before it signs anything), promote
+it (it signs; the old active key becomes verify-only), and retire the old key
+once the longest token lifetime plus leeway has passed.
+RFC 8725 §3.1: HMAC and asymmetric keys never share one ring, so no verifier can
+be confused into treating a public key as an HMAC secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from authgate.errors import UnsafeKey
+from authgate.tokens.keys import Key
+
+__all__ = ["KeyRing", "KeyState", "ManagedKey"]
+
+
+class KeyState(StrEnum):
+    NEXT = "next"  # published, not signing yet
+    ACTIVE = "active"  # signs new tokens
+    RETIRING = "retiring"  # verify-only until ``retire_at``
+
+
+@dataclass(slots=True)
+class ManagedKey:
+    key: Key
+    state: KeyState
+    retire_at: float | None = None
+
+
+class KeyRing:
+    """The keys a codec signs and verifies with. ``kid`` lookups are exact dict hits."""
+
+    def __init__(self, keys: Iterable[ManagedKey] = ()) -> None:
+        self._keys: dict[str, ManagedKey] = {}
+        self._symmetric: bool | None = None
+        for managed in keys:
+            self._add(managed)
+        if self._keys and self._active() is None:
+            raise UnsafeKey("a key ring needs exactly one active key")
+
+    @classmethod
+    def single(cls, key: Key) -> KeyRing:
+        """A ring with one active key (and nothing else)."""
+        return cls([ManagedKey(key, KeyState.ACTIVE)])
+
+    @classmethod
+    def verify_only(cls, keys: Iterable[Key]) -> KeyRing:
+        """A ring for verifiers: every key verify-only, none signs."""
+        ring = cls()
+        for key in keys:
+            ring._add(ManagedKey(key, KeyState.RETIRING))
+        return ring
+
+    def _add(self, managed: ManagedKey) -> None:
+        key = managed.key
+        if self._symmetric is not None and self._symmetric != key.symmetric:
+            raise UnsafeKey("HMAC and asymmetric keys cannot share a key ring (RFC 8725 §3.1)")
+        if key.kid in self._keys:
+            raise UnsafeKey(f"duplicate kid {key.kid!r}")
+        if managed.state is KeyState.ACTIVE:
+            if self._active() is not None:
+                raise UnsafeKey("a key ring has exactly one active key")
+            if not key.has_private:
+                raise UnsafeKey("the active key must have its private part")
+        self._symmetric = key.symmetric
+        self._keys[key.kid] = managed
+
+    def _active(self) -> ManagedKey | None:
+        for managed in self._keys.values():
+            if managed.state is KeyState.ACTIVE:
+                return managed
+        return None
+
+    @property
+    def symmetric(self) -> bool:
+        return bool(self._symmetric)
+
+    @property
+    def active(self) -> Key:
+        managed = self._active()
+        if managed is None:
+            raise UnsafeKey("no active signing key")
+        return managed.key
+
+    def get(self, kid: str) -> Key | None:
+        managed = self._keys.get(kid)
+        return managed.key if managed is not None else None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def entries(self) -> list[ManagedKey]:
+        return list(self._keys.values())
+
+    def publish_next(self, key: Key) -> None:
+        """Publish ``key`` so verifiers learn it before it signs anything."""
+        if any(m.state is KeyState.NEXT for m in self._keys.values()):
+            raise UnsafeKey("a next key is already published")
+        self._add(ManagedKey(key, KeyState.NEXT))
+
+    def promote_next(self, *, now: float, retire_after: float) -> Key:
+        """The next key becomes active; the old active key verifies until ``now + retire_after``.
+
+        ``retire_after`` should be the longest token lifetime plus the leeway.
+        """
+        nxt = next((m for m in self._keys.values() if m.state is KeyState.NEXT), None)
+        if nxt is None:
+            raise UnsafeKey("no next key to promote; publish one first")
+        if not nxt.key.has_private:
+            raise UnsafeKey("the next key has no private part")
+        old = self._active()
+        if old is not None:
+            old.state = KeyState.RETIRING
+            old.retire_at = now + retire_after
+        nxt.state = KeyState.ACTIVE
+        return nxt.key
+
+    def retire_expired(self, now: float) -> list[str]:
+        """Drop verify-only keys whose retirement time has passed. Returns their kids."""
+        gone = [
+            kid
+            for kid, m in self._keys.items()
+            if m.state is KeyState.RETIRING and m.retire_at is not None and m.retire_at <= now
+        ]
+        for kid in gone:
+            del self._keys[kid]
+        return gone
+
+    def remove(self, kid: str) -> None:
+        managed = self._keys.get(kid)
+        if managed is None:
+            raise UnsafeKey(f"no key {kid!r}")
+        if managed.state is KeyState.ACTIVE:
+            raise UnsafeKey("the active key cannot be removed; rotate first")
+        del self._keys[kid]
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWK Set (RFC 7517 §5): no private member, ever. Empty for HMAC rings."""
+        if self.symmetric:
+            return {"keys": []}
+        order = {KeyState.ACTIVE: 0, KeyState.NEXT: 1, KeyState.RETIRING: 2}
+        ms = sorted(self._keys.values(), key=lambda m: order[m.state])
+        return {"keys": [m.key.public_jwk() for m in ms]}
