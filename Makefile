@@ -3,6 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_DIRS := $(wildcard src tests benchmarks examples)
 
 .PHONY: setup serve test lint typecheck pytest bench clean
 
@@ -22,8 +23,8 @@ serve: setup
 test: setup lint typecheck pytest
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
 
 typecheck: setup
 	$(BIN)/mypy

@@ -19,10 +19,12 @@ from authgate.tokens.keys import (
     load_jwk,
     load_pem,
 )
+from authgate.tokens.verifier import AccessTokenVerifier
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
     "SUPPORTED_ALGORITHMS",
+    "AccessTokenVerifier",
     "ECKey",
     "EdDSAKey",
     "HMACKey",
