@@ -16,7 +16,8 @@ machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
     │   ├── NotYetValid                 "not_yet_valid"
     │   ├── InvalidClaim(claim)         "invalid_claim"
     │   ├── WrongTokenType              "wrong_token_type"
-    │   └── Revoked                     "revoked"
+    │   ├── Revoked                     "revoked"
+    │   └── MissingToken                "missing_token"       (no credentials at all)
     ├── GrantError                      a grant presented to the token endpoint fails
     │   ├── InvalidGrant                "invalid_grant"
     │   │   └── RefreshReuse            "refresh_reuse"
@@ -24,6 +25,7 @@ machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
     │   └── InvalidRequest              "invalid_request"
     ├── InvalidCredentials              "invalid_credentials"
     ├── InsufficientScope(required)     "insufficient_scope"
+    ├── CSRFRejected                    "csrf_rejected"       (cookie transport)
     ├── RateLimited(retry_after)        "rate_limited"
     ├── PasswordRejected(reason)        "weak_password"
     ├── UsernameTaken                   "username_taken"
@@ -39,6 +41,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BadSignature",
+    "CSRFRejected",
     "ConfigError",
     "Expired",
     "GrantError",
@@ -50,6 +53,7 @@ __all__ = [
     "InvalidScope",
     "JWKSError",
     "MalformedToken",
+    "MissingToken",
     "NotFound",
     "NotYetValid",
     "PasswordRejected",
@@ -204,3 +208,15 @@ class JWKSError(AuthError):
 
 class StoreUnavailable(AuthError):
     code = "store_unavailable"
+
+
+class MissingToken(TokenError):
+    """The request carries no credentials at all (RFC 6750 §3.1: no error code)."""
+
+    code = "missing_token"
+
+
+class CSRFRejected(AuthError):
+    """A cookie-authenticated unsafe request lacks a matching CSRF token."""
+
+    code = "csrf_rejected"
