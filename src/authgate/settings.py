@@ -34,6 +34,8 @@ class PasswordSettings(BaseModel):
     max_length: int = Field(1024, ge=64, le=4096)
     #: How many hashes may run at once in worker threads (0 = one per core).
     max_concurrent_hashes: int = Field(0, ge=0)
+    #: Minimum zxcvbn strength score (0–4) a new password needs; 2 = at least 10^6 guesses.
+    min_score: int = Field(2, ge=0, le=4)
 
 
 class SessionSettings(BaseModel):

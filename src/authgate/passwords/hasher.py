@@ -1,0 +1,179 @@
+"""Argon2id password hashing off the event loop (OWASP Password Storage CS, ASVS 5.0 V11.4).
+
+* New hashes are Argon2id with the configured ``m``/``t``/``p`` (OWASP minimum:
+  m = 19 MiB, t = 2, p = 1; :class:`~authgate.settings.PasswordSettings` refuses less).
+* Legacy bcrypt hashes (``$2a$``/``$2b$``/``$2y$``, as passlib wrote them) still
+  verify, and a successful verify returns a fresh Argon2id hash to store; so does an
+  Argon2 hash whose parameters differ from the configured ones (``needs_rehash``).
+* bcrypt only reads 72 bytes, and pyca/bcrypt 5 raises ``ValueError`` beyond that.
+  Longer passwords never match a bcrypt hash (SECURITY.md #35: never truncate), so two
+  passwords sharing a 72-byte prefix cannot cross-verify.
+* Passwords are NFKC-normalised before Argon2 (see :func:`.policy.normalize`).
+  Legacy bcrypt hashes are checked against the password as typed, since that is
+  what passlib hashed.
+* Each hash runs in a dedicated, bounded thread pool; an :class:`asyncio.Semaphore`
+  caps the hashes in flight, so the event loop never waits on Argon2 and a burst of
+  logins queues instead of exhausting memory (19 MiB per hash; SECURITY.md #38).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
+
+from authgate.passwords import policy
+from authgate.settings import PasswordSettings
+
+__all__ = ["BCRYPT_MAX_BYTES", "PasswordHasher"]
+
+#: bcrypt's input limit; pyca/bcrypt ≥ 5 raises ValueError for longer inputs.
+BCRYPT_MAX_BYTES = 72
+
+_T = TypeVar("_T")
+
+
+class PasswordHasher:
+    """Hash, verify and judge passwords.
+
+    One instance per application; it owns a small thread pool that lives as long
+    as the process (call :meth:`close` to release it early, e.g. in tests).
+    """
+
+    def __init__(self, settings: PasswordSettings) -> None:
+        self._settings = settings
+        self._argon2 = Argon2Hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        self._bcrypt = BcryptHasher()
+        self.max_concurrency = settings.max_concurrent_hashes or os.cpu_count() or 1
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._dummy_hash: str | None = None
+
+    # -- public API ---------------------------------------------------------------
+
+    async def hash(self, password: str) -> str:
+        """Return a new Argon2id PHC string for ``password``.
+
+        Raises:
+            InvalidRequest: the password is longer than ``max_length``.
+        """
+        self.check_length(password)
+        return await self._run(self._hash_sync, password)
+
+    async def verify(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
+        """Check ``password`` against ``stored_hash``.
+
+        Returns:
+            ``(ok, new_hash)``: ``new_hash`` is a fresh Argon2id hash to store when
+            ``ok`` and the stored hash is bcrypt or has other Argon2 parameters
+            (ASVS 4 2.4.5: upgrade on login). A corrupt or unknown hash string, or a
+            password over 72 bytes against bcrypt, is ``(False, None)``.
+
+        Raises:
+            InvalidRequest: the password is longer than ``max_length``.
+        """
+        self.check_length(password)
+        if self._argon2.identify(stored_hash):
+            return await self._run(self._verify_argon2_sync, password, stored_hash)
+        if self._bcrypt.identify(stored_hash):
+            if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+                return False, None
+            return await self._run(self._verify_bcrypt_sync, password, stored_hash)
+        # Unknown format: spend one ordinary verify, so a broken row is not a timing tell.
+        await self.verify_dummy(password)
+        return False, None
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend exactly one Argon2id verify, for a login whose user does not exist,
+        so that response time does not reveal which usernames exist (SECURITY.md #37,
+        OWASP Authentication CS). The dummy hash is a random secret's, made lazily once
+        with the configured parameters.
+
+        Raises:
+            InvalidRequest: the password is longer than ``max_length``.
+        """
+        self.check_length(password)
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._run(self._hash_sync, secrets.token_urlsafe(32))
+        await self._run(self._verify_argon2_sync, password, self._dummy_hash)
+
+    def check_policy(self, password: str, *, username: str | None = None) -> None:
+        """Judge a new password (registration, change, reset).
+
+        Raises:
+            PasswordRejected: too short or long, common, guessable, or the username.
+        """
+        policy.check_policy(password, self._settings, username=username)
+
+    def check_length(self, password: str) -> None:
+        """Refuse an oversized password before any hashing (hashing-DoS guard).
+
+        Raises:
+            InvalidRequest: more than ``max_length`` characters.
+        """
+        policy.check_length(password, self._settings.max_length)
+
+    def close(self) -> None:
+        """Shut the thread pool down (idempotent; a later hash starts a new one)."""
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- worker-thread bodies (blocking; overridable to observe them in tests) -----
+
+    def _hash_sync(self, password: str) -> str:
+        return self._argon2.hash(policy.normalize(password))
+
+    def _verify_argon2_sync(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
+        normalized = policy.normalize(password)
+        if not self._argon2.verify(normalized, stored_hash):
+            return False, None
+        if self._argon2.check_needs_rehash(stored_hash):
+            return True, self._argon2.hash(normalized)
+        return True, None
+
+    def _verify_bcrypt_sync(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
+        try:
+            ok = self._bcrypt.verify(password, stored_hash)
+        except ValueError:  # malformed salt or cost in a string that looked like bcrypt
+            return False, None
+        if not ok:
+            return False, None
+        return True, self._argon2.hash(policy.normalize(password))
+
+    # -- plumbing -------------------------------------------------------------------
+
+    async def _run(self, func: Callable[..., _T], *args: str) -> _T:
+        loop = asyncio.get_running_loop()
+        async with self._semaphore(loop):
+            return await loop.run_in_executor(self._pool(), func, *args)
+
+    def _semaphore(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        # A semaphore belongs to one event loop; keep one per loop (tests run many).
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            for old in [old for old in self._semaphores if old.is_closed()]:
+                del self._semaphores[old]
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+        return semaphore
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.max_concurrency, thread_name_prefix="authgate-hash"
+                )
+            return self._executor

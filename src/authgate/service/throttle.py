@@ -1,0 +1,204 @@
+"""Failed-login throttling per account and per client IP (OWASP Authentication CS
+"Account lockout", ASVS 5.0 6.1.1 / 6.3.1, SECURITY.md A.5 #38).
+
+Rules, with ``limit = max_failures`` and ``window`` from
+:class:`~authgate.settings.ThrottleSettings`:
+
+* **Account.** Failures are counted in fixed windows of ``window`` seconds. Once an
+  account has ``n >= limit`` failures in a window, it is blocked for
+  ``min(backoff_base × 2^(n − limit), window)`` seconds after its latest failure:
+  1 s, 2 s, 4 s, … Every failure allowed through doubles the next wait. A block
+  carried over from the previous window is honoured until it ends. Unknown
+  usernames are counted exactly like real ones (the caller passes the normalised
+  name either way), so the throttle does not reveal which accounts exist.
+* **No permanent lockout.** A block never exceeds ``window`` seconds after the last
+  failure, and the count starts again in each window, so an attacker cannot lock a
+  victim out for longer than they keep trying (OWASP: lockout must expire).
+* **IP.** ``per_ip_max_failures`` failures from one address in a window block that
+  address, across all accounts, until the window ends (password spraying).
+* A successful login resets the account's count (not the IP's).
+
+Storage is the ``limits`` package's async storage (``async+memory://`` in-process,
+or Redis through redis-py's asyncio client, ``implementation="redispy"``, so no
+``coredis`` dependency), used only for its atomic ``incr`` with expiry and ``get``.
+The window maths runs on the injected :class:`~authgate.clock.Clock`, not on
+``limits``' own wall-clock strategies: the window number is part of each key, so a
+new window is simply a new key, and storage expiry (2 × window) only collects
+garbage. The time of each over-limit failure is kept under a key named by its
+sequence number ``n`` (unique, because ``incr`` is atomic), so concurrent failures
+on several app instances never overwrite each other's state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import cast
+
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage.redis.redispy import RedispyBridge
+from limits.errors import StorageError
+
+from authgate.clock import Clock
+from authgate.errors import RateLimited, StoreUnavailable
+from authgate.settings import ThrottleSettings
+
+__all__ = ["DEFAULT_KEY_PREFIX", "LoginThrottle"]
+
+DEFAULT_KEY_PREFIX = "authgate:throttle"
+#: 2^40 s is beyond any window; bounding the exponent keeps the maths cheap.
+_MAX_EXPONENT = 40
+
+
+class LoginThrottle:
+    """Per-account and per-IP failed-login limits with exponential back-off.
+
+    Args:
+        settings: the ``throttle`` section of the settings.
+        storage_uri: ``None`` for in-process memory (one worker only), or a Redis
+            URL (``redis://``, ``rediss://``, ``redis+unix://``; an ``async+``
+            prefix is accepted too) shared by every app instance.
+        clock: the time source for every window and back-off computation.
+        key_prefix: prefix of every storage key (lets tests and tenants share Redis).
+    """
+
+    def __init__(
+        self,
+        settings: ThrottleSettings,
+        *,
+        storage_uri: str | None,
+        clock: Clock,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._storage: MemoryStorage | RedisStorage
+        if storage_uri is None:
+            self._storage = MemoryStorage()
+            self._prefix = key_prefix + ":"
+        else:
+            uri = storage_uri if storage_uri.startswith("async+") else "async+" + storage_uri
+            self._storage = RedisStorage(
+                uri, implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True
+            )
+            self._prefix = ""  # RedisStorage prefixes keys itself
+
+    async def check(self, account: str, ip: str | None) -> None:
+        """Refuse an attempt while the account or the IP is blocked.
+
+        Raises:
+            RateLimited: with ``retry_after``, whole seconds until unblocked (≥ 1).
+            StoreUnavailable: Redis cannot be reached.
+        """
+        if not self._settings.enabled:
+            return
+        now = self._clock.now()
+        wait = await self._account_wait(self._account_key(account), now)
+        if ip is not None:
+            wait = max(wait, await self._ip_wait(self._ip_key(ip), now))
+        if wait > 0:
+            raise RateLimited(math.ceil(wait))
+
+    async def record_failure(self, account: str, ip: str | None) -> None:
+        """Count one failed login for the account (existing or not) and the IP.
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached.
+        """
+        if not self._settings.enabled:
+            return
+        now = self._clock.now()
+        window = self._window_number(now)
+        expiry = 2 * self._settings.window  # the next window still looks back at this one
+        account_key = self._account_key(account)
+        count = await self._incr(f"{account_key}:{window}", expiry)
+        if count >= self._settings.max_failures:
+            at_key = f"{account_key}:{window}:{count}:at"
+            stamp = int(now * 1000)
+            stored = await self._incr(at_key, expiry, stamp)
+            if stored != stamp:  # left over from before a reset(): overwrite it
+                await self._incr(at_key, expiry, stamp - stored)
+        if ip is not None:
+            await self._incr(f"{self._ip_key(ip)}:{window}", self._settings.window)
+
+    async def reset(self, account: str) -> None:
+        """Forget the account's failures after a successful login.
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached.
+        """
+        if not self._settings.enabled:
+            return
+        window = self._window_number(self._clock.now())
+        account_key = self._account_key(account)
+        try:
+            for number in (window, window - 1):
+                await self._storage.clear(f"{account_key}:{number}")
+        except StorageError as exc:
+            raise StoreUnavailable("throttle storage unavailable") from exc
+
+    async def aclose(self) -> None:
+        """Release the storage connections (Redis) or the expiry task (memory)."""
+        if isinstance(self._storage, RedisStorage):
+            client = cast(RedispyBridge, self._storage.bridge).get_connection()
+            # limits types the client as a small Protocol; redis-py's client has aclose().
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
+        elif self._storage.timer is not None and not self._storage.timer.done():
+            self._storage.timer.cancel()
+
+    # -- internals ------------------------------------------------------------------
+
+    def backoff(self, failures: int) -> float:
+        """Seconds an account stays blocked after its ``failures``-th failure."""
+        extra = failures - self._settings.max_failures
+        if extra < 0:
+            return 0.0
+        seconds = self._settings.backoff_base * 2 ** min(extra, _MAX_EXPONENT)
+        return float(min(seconds, self._settings.window))
+
+    async def _account_wait(self, account_key: str, now: float) -> float:
+        current = self._window_number(now)
+        wait = 0.0
+        for window in (current, current - 1):
+            count = await self._get(f"{account_key}:{window}")
+            if count < self._settings.max_failures:
+                continue
+            stamp = await self._get(f"{account_key}:{window}:{count}:at")
+            # stamp 0: the failure is being recorded right now by another request.
+            last = stamp / 1000 if stamp else now
+            wait = max(wait, last + self.backoff(count) - now)
+        return wait
+
+    async def _ip_wait(self, ip_key: str, now: float) -> float:
+        window = self._window_number(now)
+        if await self._get(f"{ip_key}:{window}") < self._settings.per_ip_max_failures:
+            return 0.0
+        return (window + 1) * self._settings.window - now
+
+    def _window_number(self, now: float) -> int:
+        return math.floor(now / self._settings.window)
+
+    def _account_key(self, account: str) -> str:
+        # Hashed: usernames stay out of Redis, and any length or byte is a safe key.
+        return f"{self._prefix}account:{_digest(account)}"
+
+    def _ip_key(self, ip: str) -> str:
+        return f"{self._prefix}ip:{_digest(ip)}"
+
+    async def _incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        try:
+            return await self._storage.incr(key, expiry, amount)
+        except StorageError as exc:
+            raise StoreUnavailable("throttle storage unavailable") from exc
+
+    async def _get(self, key: str) -> int:
+        try:
+            return await self._storage.get(key)
+        except StorageError as exc:
+            raise StoreUnavailable("throttle storage unavailable") from exc
+
+
+def _digest(value: str) -> str:
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
