@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Any
 
 import orjson
@@ -25,13 +24,19 @@ __all__ = ["MAX_DEPTH", "b64url_decode", "b64url_encode", "dumps", "loads_object
 
 MAX_DEPTH = 32
 
-_B64URL = re.compile(rb"[A-Za-z0-9_-]*")
-_URLSAFE = bytes.maketrans(b"-_", b"+/")
-# Canonical final characters: with 2 (resp. 3) significant chars in the last
-# quantum, the last char encodes 2 (resp. 4) zero bits. Index into the alphabet.
+# One translation does both jobs: base64url → standard alphabet, and every byte
+# outside the base64url alphabet (including "+", "/", "=", whitespace) → "!",
+# which ``a2b_base64(strict_mode=True)`` refuses.
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_INDEX = {c: i for i, c in enumerate(_ALPHABET)}
-_WS_BEFORE_COLON = re.compile(rb'"[ \t\n\r]+:')
+_TO_STD = bytes(
+    (b"+" if c == 0x2D else b"/" if c == 0x5F else bytes([c]) if c in _ALPHABET else b"!")[0]
+    for c in range(256)
+)
+# Canonical final characters (RFC 4648 §3.5): with 2 (resp. 3) significant chars
+# in the last quantum, the last char carries 4 (resp. 2) unused bits, all zero.
+_LAST_OK_REM2 = frozenset(c for i, c in enumerate(_ALPHABET) if not i & 0x0F)
+_LAST_OK_REM3 = frozenset(c for i, c in enumerate(_ALPHABET) if not i & 0x03)
+_PAD = (b"", b"", b"==", b"=")
 
 
 def b64url_encode(data: bytes) -> bytes:
@@ -44,19 +49,15 @@ def b64url_decode(segment: bytes) -> bytes:
     Raises:
         MalformedToken: anything but the one canonical spelling.
     """
-    n = len(segment)
-    rem = n % 4
-    if rem == 1 or _B64URL.fullmatch(segment) is None:
-        raise MalformedToken("not canonical base64url")
+    rem = len(segment) & 3
     if rem:
-        last = _INDEX[segment[-1]]
-        # rem 2 → last char carries 4 unused bits; rem 3 → 2 unused bits.
-        if last & (0x0F if rem == 2 else 0x03):
-            raise MalformedToken("non-zero trailing bits in base64url")
-        segment += b"=" * (4 - rem)
+        if rem == 1:
+            raise MalformedToken("not canonical base64url")
+        if segment[-1] not in (_LAST_OK_REM2 if rem == 2 else _LAST_OK_REM3):
+            raise MalformedToken("non-canonical base64url (unused trailing bits)")
     try:
-        return binascii.a2b_base64(segment.translate(_URLSAFE), strict_mode=True)
-    except binascii.Error as exc:  # pragma: no cover - the regex already excludes this
+        return binascii.a2b_base64(segment.translate(_TO_STD) + _PAD[rem], strict_mode=True)
+    except binascii.Error as exc:
         raise MalformedToken("not canonical base64url") from exc
 
 
@@ -65,19 +66,22 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
-def _count_members(value: Any, depth: int) -> int:
+def _count_strings(value: Any, depth: int) -> int:
+    """Member names plus string values in a parsed JSON container, recursively."""
     if depth > MAX_DEPTH:
         raise MalformedToken("JSON nested too deeply")
     if type(value) is dict:
         n = len(value)
-        for v in value.values():
-            if type(v) is dict or type(v) is list:
-                n += _count_members(v, depth + 1)
-        return n
-    n = 0
-    for v in value:
-        if type(v) is dict or type(v) is list:
-            n += _count_members(v, depth + 1)
+        values: Any = value.values()
+    else:
+        n = 0
+        values = value
+    for v in values:
+        t = type(v)
+        if t is str:
+            n += 1
+        elif t is dict or t is list:
+            n += _count_strings(v, depth + 1)
     return n
 
 
@@ -108,11 +112,19 @@ def loads_object(raw: bytes) -> dict[str, Any]:
         raise MalformedToken("not valid UTF-8 JSON") from exc
     if type(obj) is not dict:
         raise MalformedToken("not a JSON object")
-    members = _count_members(obj, 1)
-    if b"\\" not in raw and _WS_BEFORE_COLON.search(raw) is None:
-        # Without escapes or whitespace before a colon, every '":' closes a
-        # member name: the raw member count is exact and cheap to take.
-        if raw.count(b'":') != members:
+    if raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH and orjson.dumps(obj) == raw:
+        # The text is exactly what authgate emits for this object (compact, no
+        # escapes): it has no repeated names, since re-serializing the parsed
+        # object writes each name once, and it cannot nest deeper than the
+        # number of brackets it contains.
+        return obj
+    strings = _count_strings(obj, 1)
+    if b"\\" not in raw:
+        # Without escapes every '"' delimits a string, and every member name and
+        # string value of the text survives parsing unless a name is repeated
+        # (orjson keeps the last one and drops the others with their values). So
+        # the text has exactly two quotes per parsed string iff no name repeats.
+        if raw.count(b'"') != 2 * strings:
             raise MalformedToken("duplicate JSON member name")
         return obj
     try:

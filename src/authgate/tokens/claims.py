@@ -14,7 +14,14 @@ from typing import Any
 
 from authgate.errors import Expired, InvalidClaim, NotYetValid
 
-__all__ = ["ACCESS_TOKEN_TYPE", "MAX_LEEWAY", "VerifiedToken", "normalize_typ", "validate_claims"]
+__all__ = [
+    "ACCESS_TOKEN_TYPE",
+    "MAX_LEEWAY",
+    "VerifiedToken",
+    "check_claims",
+    "normalize_typ",
+    "validate_claims",
+]
 
 #: RFC 9068 §2.1: access tokens carry ``typ: at+jwt``.
 ACCESS_TOKEN_TYPE = "at+jwt"
@@ -63,11 +70,25 @@ def _number(claims: Mapping[str, Any], name: str, required: bool) -> float | Non
     raise InvalidClaim(name, f"{name} must be a NumericDate")
 
 
-def _string(claims: Mapping[str, Any], name: str) -> str:
-    value = claims.get(name)
-    if type(value) is not str or not value:
-        raise InvalidClaim(name)
-    return value
+# A frozen dataclass's generated __init__ costs ~1 µs per token (one
+# object.__setattr__ per field); the verify hot path fills the slots directly.
+_new = object.__new__
+(
+    _set_sub,
+    _set_jti,
+    _set_iat,
+    _set_exp,
+    _set_client_id,
+    _set_scope,
+    _set_sid,
+    _set_typ,
+    _set_kid,
+    _set_claims,
+) = (
+    getattr(VerifiedToken, f).__set__
+    for f in ("sub", "jti", "iat", "exp", "client_id", "scope", "sid", "typ", "kid", "claims")
+)
+_NO_SCOPE: frozenset[str] = frozenset()
 
 
 def validate_claims(
@@ -89,9 +110,40 @@ def validate_claims(
             differs in any way (RFC 9068 §4, exact comparison); ``aud`` does not
             contain ``audience`` (RFC 7519 §4.1.3).
     """
-    exp = _number(claims, "exp", True)
-    iat = _number(claims, "iat", True)
-    nbf = _number(claims, "nbf", False)
+    return check_claims(dict(claims), issuer, audience, now, leeway, typ, kid)
+
+
+def check_claims(
+    claims: dict[str, Any],
+    issuer: str,
+    audience: str,
+    now: float,
+    leeway: float,
+    typ: str,
+    kid: str,
+) -> VerifiedToken:
+    """:func:`validate_claims` for the codec's hot path: positional arguments, and
+    ``claims`` is a fresh dict the caller hands over (it is wrapped, not copied).
+
+    Raises:
+        Expired: ``now`` is at or past ``exp + leeway`` (RFC 7519 §4.1.4).
+        NotYetValid: ``nbf`` or ``iat`` lies beyond ``now + leeway`` (§4.1.5, §4.1.6).
+        InvalidClaim: a required claim is missing or of the wrong type; ``iss``
+            differs in any way (RFC 9068 §4, exact comparison); ``aud`` does not
+            contain ``audience`` (RFC 7519 §4.1.3).
+    """
+    get = claims.get
+    # Fast path for the common integer NumericDate; _number handles the rest.
+    try:
+        exp = get("exp")
+        exp = float(exp) if type(exp) is int else _number(claims, "exp", True)
+        iat = get("iat")
+        iat = float(iat) if type(iat) is int else _number(claims, "iat", True)
+        nbf = get("nbf")
+        if nbf is not None or "nbf" in claims:
+            nbf = float(nbf) if type(nbf) is int else _number(claims, "nbf", False)
+    except OverflowError as exc:  # an int beyond a double; orjson already caps at 64 bits
+        raise InvalidClaim("exp", "a NumericDate is out of range") from exc
     assert exp is not None
     assert iat is not None
     if now >= exp + leeway:
@@ -100,9 +152,10 @@ def validate_claims(
         raise NotYetValid("token is not valid yet (nbf)")
     if iat > now + leeway:
         raise NotYetValid("token was issued in the future (iat)")
-    if claims.get("iss") != issuer or type(claims.get("iss")) is not str:
+    iss = get("iss")
+    if type(iss) is not str or iss != issuer:
         raise InvalidClaim("iss", "issuer does not match")
-    aud = claims.get("aud")
+    aud = get("aud")
     if type(aud) is str:
         ok = aud == audience
     elif type(aud) is list and aud and all(type(a) is str for a in aud):
@@ -111,24 +164,30 @@ def validate_claims(
         ok = False
     if not ok:
         raise InvalidClaim("aud", "audience does not match")
-    sub = _string(claims, "sub")
-    jti = _string(claims, "jti")
-    client_id = _string(claims, "client_id")
-    scope_claim = claims.get("scope", "")
+    sub = get("sub")
+    if type(sub) is not str or not sub:
+        raise InvalidClaim("sub")
+    jti = get("jti")
+    if type(jti) is not str or not jti:
+        raise InvalidClaim("jti")
+    client_id = get("client_id")
+    if type(client_id) is not str or not client_id:
+        raise InvalidClaim("client_id")
+    scope_claim = get("scope", "")
     if type(scope_claim) is not str:
         raise InvalidClaim("scope")
-    sid = claims.get("sid")
+    sid = get("sid")
     if sid is not None and (type(sid) is not str or not sid):
         raise InvalidClaim("sid")
-    return VerifiedToken(
-        sub=sub,
-        jti=jti,
-        iat=iat,
-        exp=exp,
-        client_id=client_id,
-        scope=frozenset(scope_claim.split()),
-        sid=sid,
-        typ=typ,
-        kid=kid,
-        claims=MappingProxyType(dict(claims)),
-    )
+    token: VerifiedToken = _new(VerifiedToken)
+    _set_sub(token, sub)
+    _set_jti(token, jti)
+    _set_iat(token, iat)
+    _set_exp(token, exp)
+    _set_client_id(token, client_id)
+    _set_scope(token, frozenset(scope_claim.split()) if scope_claim else _NO_SCOPE)
+    _set_sid(token, sid)
+    _set_typ(token, typ)
+    _set_kid(token, kid)
+    _set_claims(token, MappingProxyType(claims))
+    return token

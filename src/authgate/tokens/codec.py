@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from authgate.clock import Clock, SystemClock
 from authgate.errors import (
@@ -38,10 +38,11 @@ from authgate.tokens.claims import (
     ACCESS_TOKEN_TYPE,
     MAX_LEEWAY,
     VerifiedToken,
+    check_claims,
     normalize_typ,
-    validate_claims,
 )
 from authgate.tokens.keyring import KeyRing
+from authgate.tokens.keys import Key
 
 __all__ = ["DEFAULT_MAX_TOKEN_SIZE", "RevocationCheck", "TokenCodec"]
 
@@ -49,6 +50,18 @@ DEFAULT_MAX_TOKEN_SIZE = 8192
 _REFUSED_HEADER = frozenset(
     {"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64", "cty", "zip", "enc"}
 )
+
+
+_HEADER_CACHE_SIZE = 64
+
+
+class _Header(NamedTuple):
+    """A header segment that passed every header rule."""
+
+    params: dict[str, Any]
+    alg: str
+    kid: str | None
+    typ: str | None
 
 
 class RevocationCheck(Protocol):
@@ -98,6 +111,7 @@ class TokenCodec:
         self.max_size = max_size
         self.cache = cache
         self.revocation = revocation
+        self._headers: dict[bytes, _Header] = {}
 
     # -- encoding ---------------------------------------------------------------
 
@@ -168,7 +182,48 @@ class TokenCodec:
         return verified
 
     def verify_signature(self, token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-        """Steps 1–4 only: returns (header, payload, kid). Claims are NOT checked."""
+        """Steps 1–4 only: returns (header, payload, kid). Claims are NOT checked.
+
+        Raises:
+            TokenError: one subclass per failure; no other exception escapes.
+        """
+        header, payload, key = self._check(token)
+        return dict(header.params), loads_object(payload), key.kid
+
+    def verify_jws(self, token: str) -> tuple[dict[str, Any], bytes, str]:
+        """Steps 1–4 for a JWS whose payload need not be JSON (RFC 7515 test
+        vectors): returns (header, raw payload bytes, kid)."""
+        header, payload, key = self._check(token)
+        return dict(header.params), payload, key.kid
+
+    def _header(self, h64: bytes) -> _Header:
+        """Parse and vet a header segment; the verdict is cached per exact segment.
+
+        The segment is the whole input of every header rule, so a cached verdict
+        is the verdict; only the key lookup (which depends on the ring) is redone.
+        """
+        cached = self._headers.get(h64)
+        if cached is not None:
+            return cached
+        params = loads_object(b64url_decode(h64))
+        alg = params.get("alg")
+        if type(alg) is not str:
+            raise MalformedToken("alg must be a string")
+        if alg.strip().lower() == "none":
+            raise UnsupportedToken('alg "none" is never accepted (RFC 8725 §3.2)')
+        refused = _REFUSED_HEADER & params.keys()
+        if refused:
+            raise UnsupportedToken("refused header parameter: " + ", ".join(sorted(refused)))
+        kid = params.get("kid")
+        if kid is not None and type(kid) is not str:
+            raise MalformedToken("kid must be a string")
+        header = _Header(params, alg, kid, normalize_typ(params.get("typ")))
+        if len(self._headers) >= _HEADER_CACHE_SIZE:
+            self._headers.clear()
+        self._headers[h64] = header
+        return header
+
+    def _check(self, token: str) -> tuple[_Header, bytes, Key]:
         if type(token) is not str:
             raise MalformedToken("a token must be a string")
         if len(token) > self.max_size:
@@ -187,43 +242,33 @@ class TokenCodec:
         h64, p64, s64 = parts
         if not h64 or not p64 or not s64:
             raise MalformedToken("empty JWS segment")
-        header = loads_object(b64url_decode(h64))
-        alg = header.get("alg")
-        if type(alg) is not str:
-            raise MalformedToken("alg must be a string")
-        if alg.strip().lower() == "none":
-            raise UnsupportedToken('alg "none" is never accepted (RFC 8725 §3.2)')
-        refused = _REFUSED_HEADER & header.keys()
-        if refused:
-            raise UnsupportedToken("refused header parameter: " + ", ".join(sorted(refused)))
-        kid = header.get("kid")
+        header = self._header(h64)
+        kid = header.kid
         if kid is None:
             if len(self.keys) != 1:
                 raise UnknownKey(None)
             key = self.keys.entries()[0].key
-        elif type(kid) is not str:
-            raise MalformedToken("kid must be a string")
         else:
             found = self.keys.get(kid)
             if found is None:
                 raise UnknownKey(kid[:64])
             key = found
-        if alg != key.alg:
+        if header.alg != key.alg:
             raise BadSignature("alg does not match the key (RFC 8725 §3.1)")
-        if not key.verify(h64 + b"." + p64, b64url_decode(s64)):
+        if not key.verify(raw[: len(h64) + 1 + len(p64)], b64url_decode(s64)):
             raise BadSignature("signature does not verify")
-        return header, loads_object(b64url_decode(p64)), key.kid
+        return header, b64url_decode(p64), key
 
     def _verify_cold(self, token: str, typ: str) -> VerifiedToken:
-        header, payload, kid = self.verify_signature(token)
-        if normalize_typ(header.get("typ")) != typ:
+        header, payload, key = self._check(token)
+        if header.typ != typ:
             raise WrongTokenType(f"expected a token of type {typ}")
-        return validate_claims(
-            payload,
-            issuer=self.issuer,
-            audience=self.audience,
-            now=self.clock.now(),
-            leeway=self.leeway,
-            typ=typ,
-            kid=kid,
+        return check_claims(
+            loads_object(payload),
+            self.issuer,
+            self.audience,
+            self.clock.now(),
+            self.leeway,
+            typ,
+            key.kid,
         )
