@@ -1,0 +1,581 @@
+"""authgate beside the FastAPI tutorial recipe and fastapi-users, over HTTP, in one run.
+
+1. Verification path: req/s and p50/p99 of a public route and of the same app's
+   protected route (authgate: dependency and middleware; recipe; fastapi-users).
+   Targets: authgate protected / public >= 0.9; authgate >= 2x the recipe.
+2. Login storm: p99 of GET /users/me (paced probe) while clients hammer the token
+   endpoint, divided by its idle p99. Target: authgate <= 3.
+3. Logins and refreshes per second through HTTP, authgate on SQLite and PostgreSQL,
+   the baselines beside it.
+
+Writes the "Comparison" and "Login storm" sections of BENCHMARKS.md and PNG plots to
+benchmarks/plots/. Runs itself under .venv-bench (created on first use); the authgate
+servers run under the project's .venv.
+
+    python benchmarks/compare.py [--rounds 3] [--seconds 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _load as L
+
+PASSWORD = "correct horse battery staple 42"
+
+
+@dataclass
+class Target:
+    name: str
+    server: L.Server
+    public: str
+    protected: dict[str, str]
+    me: str
+    #: Log in once (registering first when the app needs it); returns an access token.
+    get_token: Callable[[Any], Awaitable[str]]
+    #: One login request for the storm; True when it succeeded.
+    login_once: Callable[[Any], Awaitable[bool]]
+    note: str = ""
+    results: dict[str, list[L.LoadResult]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------- targets
+
+
+def recipe_target(port: int) -> Target:
+    server = L.Server(
+        "recipe", L.uvicorn_argv(L.bench_python(), "benchmarks.recipe_app:app", port), port
+    )
+    form = {"username": "johndoe", "password": "secret"}
+
+    async def login(client: Any) -> bool:
+        response = await client.post(server.url("/token"), data=form)
+        return bool(response.status_code == 200)
+
+    async def token(client: Any) -> str:
+        response = await client.post(server.url("/token"), data=form)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    return Target(
+        "recipe",
+        server,
+        "/public",
+        {"Depends(get_current_active_user)": "/users/me"},
+        "/users/me",
+        token,
+        login,
+        note="python-jose HS256, passlib bcrypt (12 rounds), sync hash in async route",
+    )
+
+
+def fastapi_users_target(port: int, tmp: Path) -> Target:
+    server = L.Server(
+        "fastapi-users",
+        L.uvicorn_argv(L.bench_python(), "benchmarks.fastapi_users_app:app", port),
+        port,
+        env={"FASTAPI_USERS_DB": str(tmp / "fastapi_users.db")},
+    )
+    email = "bench@example.com"
+    form = {"username": email, "password": PASSWORD}
+
+    async def login(client: Any) -> bool:
+        response = await client.post(server.url("/auth/jwt/login"), data=form)
+        return bool(response.status_code == 200)
+
+    async def token(client: Any) -> str:
+        body = {"email": email, "password": PASSWORD}
+        response = await client.post(server.url("/auth/register"), json=body)
+        if response.status_code not in (201, 400):  # 400: already registered
+            response.raise_for_status()
+        response = await client.post(server.url("/auth/jwt/login"), data=form)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    return Target(
+        "fastapi-users",
+        server,
+        "/public",
+        {"current_user(active=True)": "/users/me"},
+        "/users/me",
+        token,
+        login,
+        note="JWT strategy (PyJWT HS256) + a SQLite user lookup per request; pwdlib Argon2 "
+        "defaults (t=3, m=64 MiB, p=4), sync hash in async route",
+    )
+
+
+def authgate_available() -> str | None:
+    """None when the authgate server and web layer import, else the reason."""
+    probe = "import authgate.server, authgate.web; from authgate.server import create_app"
+    done = subprocess.run(
+        [str(L.project_python()), "-c", probe], capture_output=True, text=True, check=False
+    )
+    return None if done.returncode == 0 else done.stderr.strip().splitlines()[-1]
+
+
+def authgate_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {
+        "AUTHGATE_DATA_DIR": str(data_dir),
+        "AUTHGATE_ISSUER": "http://127.0.0.1",
+        # The storm and the rate tests log in a lot from one IP: they measure hashing
+        # and the event loop, not the failed-login throttle (logins here all succeed).
+        "AUTHGATE_THROTTLE__ENABLED": "false",
+    }
+    if database_url:
+        env["AUTHGATE_DATABASE_URL"] = database_url
+    return env
+
+
+def authgate_login_fns(
+    server: L.Server, username: str
+) -> tuple[Callable[[Any], Awaitable[str]], Callable[[Any], Awaitable[bool]]]:
+    form = {"grant_type": "password", "username": username, "password": PASSWORD}
+
+    async def login(client: Any) -> bool:
+        response = await client.post(server.url("/auth/token"), data=form)
+        return bool(response.status_code == 200)
+
+    async def token(client: Any) -> str:
+        body = {"username": username, "password": PASSWORD}
+        response = await client.post(server.url("/users"), json=body)
+        if response.status_code not in (201, 409, 400):
+            response.raise_for_status()
+        response = await client.post(server.url("/auth/token"), data=form)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    return token, login
+
+
+def authgate_app_target(port: int, tmp: Path) -> Target:
+    """benchmarks/authgate_app.py: public, dependency-protected, middleware-protected."""
+    server = L.Server(
+        "authgate-lib",
+        L.uvicorn_argv(L.project_python(), "benchmarks.authgate_app:build", port, factory=True),
+        port,
+        env=authgate_env(tmp / "authgate-lib"),
+    )
+    token, login = authgate_login_fns(server, "benchlib")
+    return Target(
+        "authgate",
+        server,
+        "/public",
+        {"Depends(require_user)": "/protected/dependency", "middleware": "/protected/mw"},
+        "/users/me",
+        token,
+        login,
+        note="EdDSA access tokens, verified-token cache, Argon2id (OWASP) in worker threads",
+    )
+
+
+def authgate_serve_target(port: int, data_dir: Path, database_url: str | None = None) -> Target:
+    server = L.Server(
+        "authgate-serve",
+        L.authgate_argv(port),
+        port,
+        env=authgate_env(data_dir, database_url),
+        ready_path="/healthz",
+    )
+    token, login = authgate_login_fns(server, "benchserve")
+    return Target(
+        "authgate serve",
+        server,
+        "/healthz",
+        {"GET /users/me": "/users/me"},
+        "/users/me",
+        token,
+        login,
+    )
+
+
+# ------------------------------------------------------------- the measurements
+
+
+async def fetch_tokens(targets: list[Target]) -> dict[str, str]:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        return {t.name: await t.get_token(client) for t in targets}
+
+
+def verification_path(
+    targets: list[Target], tokens: dict[str, str], *, rounds: int, seconds: int, conns: int
+) -> None:
+    """Interleaved rounds so drift hits every target alike."""
+    for r in range(rounds):
+        for t in targets:
+            auth = {"Authorization": f"Bearer {tokens[t.name]}"}
+            runs = [("public", t.public, None)]
+            runs += [(label, path, auth) for label, path in t.protected.items()]
+            for label, path, headers in runs:
+                res = L.closed_loop(
+                    label, t.server.url(path), seconds=seconds, connections=conns, headers=headers
+                )
+                t.results.setdefault(label, []).append(res)
+                print(
+                    f"  round {r + 1} {t.name:14} {label:32} {res.rps:8,.0f} req/s "
+                    f"p50 {res.p50_ms:6.2f} ms p99 {res.p99_ms:7.2f} ms err {res.errors}",
+                    flush=True,
+                )
+
+
+@dataclass
+class Storm:
+    name: str
+    idle_p99: float
+    storm_p99: float
+    idle_p50: float
+    storm_p50: float
+    logins_ok: int
+    logins_failed: int
+    probe_errors: int
+
+    @property
+    def ratio(self) -> float:
+        return self.storm_p99 / self.idle_p99
+
+
+async def login_storm(t: Target, token: str, *, seconds: float, clients: int, rate: float) -> Storm:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    url = t.server.url(t.me)
+    limits = httpx.Limits(max_connections=64)
+    async with (
+        httpx.AsyncClient(timeout=60, limits=limits) as probe_client,
+        httpx.AsyncClient(timeout=60, limits=limits) as storm_client,
+    ):
+        await L.paced_probe(probe_client, url, seconds=1, rate=rate, headers=headers)  # warm
+        idle = await L.paced_probe(probe_client, url, seconds=seconds, rate=rate, headers=headers)
+
+        async def one(_: int) -> bool:
+            return await t.login_once(storm_client)
+
+        storm_task = asyncio.create_task(L.hammer(one, clients=clients, seconds=seconds + 1.0))
+        await asyncio.sleep(0.5)  # let the storm build up
+        busy = await L.paced_probe(probe_client, url, seconds=seconds, rate=rate, headers=headers)
+        ok, failed, _ = await storm_task
+    errors = sum(n for code, n in busy.statuses.items() if code != 200)
+    errors += sum(n for code, n in idle.statuses.items() if code != 200)
+    return Storm(t.name, idle.p(99), busy.p(99), idle.p(50), busy.p(50), ok, failed, errors)
+
+
+@dataclass
+class Rates:
+    name: str
+    logins: float
+    refreshes: float | None
+
+
+async def rates(t: Target, *, seconds: float, clients: int, refresh: bool) -> Rates:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        await t.get_token(client)
+        ok, _, elapsed = await L.hammer(
+            lambda _: t.login_once(client), clients=clients, seconds=seconds
+        )
+        logins = ok / elapsed
+        if not refresh:
+            return Rates(t.name, logins, None)
+        form = {"grant_type": "password", "username": "benchserve", "password": PASSWORD}
+        chains: list[str] = []
+        for _ in range(clients):
+            response = await client.post(t.server.url("/auth/token"), data=form)
+            response.raise_for_status()
+            chains.append(response.json()["refresh_token"])
+
+        async def rotate(i: int) -> bool:
+            body = {"grant_type": "refresh_token", "refresh_token": chains[i]}
+            response = await client.post(t.server.url("/auth/token"), data=body)
+            if response.status_code != 200:
+                return False
+            chains[i] = response.json()["refresh_token"]
+            return True
+
+        ok, failed, elapsed = await L.hammer(rotate, clients=clients, seconds=seconds)
+        if failed:
+            print(f"  {t.name}: {failed} refreshes failed", flush=True)
+        return Rates(t.name, logins, ok / elapsed)
+
+
+def create_postgres_db() -> tuple[str, str] | None:
+    """A fresh database on the local PostgreSQL, or None when it is not there."""
+    name = f"authgate_bench_{uuid.uuid4().hex[:10]}"
+    done = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-c",
+            f"CREATE DATABASE {name}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    return name, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_db(name: str) -> None:
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-c",
+            f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+        ],
+        capture_output=True,
+        check=False,
+    )
+
+
+# ------------------------------------------------------------------- reporting
+
+
+def report_verification(targets: list[Target], plot: Path) -> str:
+    rows: list[list[object]] = []
+    labels: list[str] = []
+    rps: list[float] = []
+    p99: list[float] = []
+    public_rps: dict[str, float] = {}
+    protected_rps: dict[str, float] = {}
+    for t in targets:
+        for label, runs in t.results.items():
+            m = L.median_result(runs)
+            if label == "public":
+                public_rps[t.name] = m.rps
+            else:
+                protected_rps.setdefault(t.name, m.rps)
+                protected_rps[t.name] = min(protected_rps[t.name], m.rps)
+            ratio = m.rps / public_rps[t.name] if label != "public" else 1.0
+            rows.append([t.name, label, m.rps, m.p50_ms, m.p99_ms, f"{ratio:.2f}", m.errors])
+            labels.append(f"{t.name}\n{label[:22]}")
+            rps.append(m.rps)
+            p99.append(m.p99_ms)
+    L.bar_plot(
+        plot,
+        "Verification path: median req/s (higher is better)",
+        labels,
+        {"req/s": rps},
+        "requests / second",
+    )
+    text = L.table(["app", "route", "req/s", "p50 ms", "p99 ms", "÷ own public", "errors"], rows)
+    summary = []
+    if "authgate" in protected_rps and "recipe" in protected_rps:
+        worst = protected_rps["authgate"]
+        summary.append(
+            f"- authgate protected ÷ public (worst of dependency, middleware): "
+            f"**{worst / public_rps['authgate']:.2f}** (target ≥ 0.9)"
+        )
+        summary.append(
+            f"- authgate protected ÷ recipe protected: **{worst / protected_rps['recipe']:.2f}×**"
+            f" (target ≥ 2×); ÷ fastapi-users: "
+            f"**{worst / protected_rps.get('fastapi-users', float('nan')):.2f}×**"
+        )
+    return text + ("\n\n" + "\n".join(summary) if summary else "")
+
+
+def report_storm(storms: list[Storm], plot: Path) -> str:
+    rows = [
+        [
+            s.name,
+            s.idle_p50,
+            s.idle_p99,
+            s.storm_p50,
+            s.storm_p99,
+            f"{s.ratio:.2f}",
+            s.logins_ok,
+            s.logins_failed,
+            s.probe_errors,
+        ]
+        for s in storms
+    ]
+    L.bar_plot(
+        plot,
+        "GET /users/me p99 during a login storm ÷ idle p99 (lower is better)",
+        [s.name for s in storms],
+        {"p99 ratio": [s.ratio for s in storms]},
+        "storm p99 / idle p99 (log)",
+        hline=3.0,
+        log=True,
+    )
+    return L.table(
+        [
+            "app",
+            "idle p50 ms",
+            "idle p99 ms",
+            "storm p50 ms",
+            "storm p99 ms",
+            "p99 ratio",
+            "logins ok",
+            "logins failed",
+            "probe non-200",
+        ],
+        rows,
+    )
+
+
+def report_rates(all_rates: list[Rates], plot: Path) -> str:
+    rows = [[r.name, r.logins, "–" if r.refreshes is None else r.refreshes] for r in all_rates]
+    L.bar_plot(
+        plot,
+        "Logins and refreshes per second through HTTP",
+        [r.name for r in all_rates],
+        {
+            "logins/s": [r.logins for r in all_rates],
+            "refreshes/s": [r.refreshes or 0.0 for r in all_rates],
+        },
+        "per second (log)",
+        log=True,
+    )
+    return L.table(["server", "logins/s", "refreshes/s"], rows)
+
+
+# -------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    L.reexec_in_bench_venv()
+    L.pin_self()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5, help="per closed-loop run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--storm-seconds", type=float, default=6.0)
+    parser.add_argument("--storm-clients", type=int, default=8)
+    parser.add_argument("--probe-rate", type=float, default=100.0)
+    parser.add_argument("--rate-seconds", type=float, default=6.0)
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, short storms")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds, args.storm_seconds, args.rate_seconds = 1, 2, 3.0, 3.0
+
+    missing = authgate_available()
+    if missing:
+        print(f"authgate server not importable yet ({missing}); baselines only", flush=True)
+    print(L.machine_note(), flush=True)
+    with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        targets = [recipe_target(L.free_port()), fastapi_users_target(L.free_port(), tmp)]
+        if not missing:
+            targets.append(authgate_app_target(L.free_port(), tmp))
+        storms: list[Storm] = []
+        with L.servers(*(t.server for t in targets)):
+            tokens = asyncio.run(fetch_tokens(targets))
+            print("== verification path", flush=True)
+            verification_path(
+                targets, tokens, rounds=args.rounds, seconds=args.seconds, conns=args.connections
+            )
+            print("== login storm", flush=True)
+            for t in targets:
+                s = asyncio.run(
+                    login_storm(
+                        t,
+                        tokens[t.name],
+                        seconds=args.storm_seconds,
+                        clients=args.storm_clients,
+                        rate=args.probe_rate,
+                    )
+                )
+                print(
+                    f"  {s.name:14} idle p99 {s.idle_p99:7.2f} ms storm p99 "
+                    f"{s.storm_p99:8.2f} ms ratio {s.ratio:6.2f} logins {s.logins_ok}",
+                    flush=True,
+                )
+                storms.append(s)
+        print("== logins and refreshes per second", flush=True)
+        all_rates: list[Rates] = []
+        for t in targets[:2]:
+            with L.servers(t.server):
+                all_rates.append(
+                    asyncio.run(rates(t, seconds=args.rate_seconds, clients=4, refresh=False))
+                )
+        if not missing:
+            serve_targets = [
+                (
+                    "authgate SQLite",
+                    authgate_serve_target(L.free_port(), tmp / "serve-sqlite"),
+                    None,
+                )
+            ]
+            pg = create_postgres_db()
+            if pg:
+                serve_targets.append(
+                    (
+                        "authgate PostgreSQL",
+                        authgate_serve_target(L.free_port(), tmp / "serve-pg", pg[1]),
+                        pg[0],
+                    )
+                )
+            try:
+                for name, t, _ in serve_targets:
+                    t.name = name
+                    with L.servers(t.server):
+                        all_rates.append(
+                            asyncio.run(
+                                rates(t, seconds=args.rate_seconds, clients=4, refresh=True)
+                            )
+                        )
+            finally:
+                if pg:
+                    drop_postgres_db(pg[0])
+        for r in all_rates:
+            refreshes = "–" if r.refreshes is None else f"{r.refreshes:,.1f}"
+            print(f"  {r.name:20} logins/s {r.logins:7.1f} refreshes/s {refreshes}", flush=True)
+
+    comparison = report_verification(targets, L.PLOTS_DIR / "verification.png")
+    storm = report_storm(storms, L.PLOTS_DIR / "login_storm.png")
+    rate_table = report_rates(all_rates, L.PLOTS_DIR / "logins_refreshes.png")
+    print(comparison, storm, rate_table, sep="\n\n")
+    if args.no_write:
+        return
+    run = (
+        f"`python benchmarks/compare.py` (rounds={args.rounds}, {args.seconds} s per run, "
+        f"{args.connections} connections; medians of the rounds). {L.machine_note()}"
+    )
+    notes = "\n".join(f"- **{t.name}**: {t.note}" for t in targets if t.note)
+    L.write_section(
+        "Comparison",
+        f"{run}\n\nWhat runs:\n{notes}\n\n### Verification path\n\n{comparison}\n\n"
+        "![verification path](benchmarks/plots/verification.png)\n\n"
+        f"### Logins and refreshes per second (HTTP, 4 clients)\n\n{rate_table}\n\n"
+        "Login rates measure the password hash each app chose (bcrypt 12 rounds, "
+        "Argon2 64 MiB, Argon2id 19 MiB), not the framework.\n\n"
+        "![logins and refreshes](benchmarks/plots/logins_refreshes.png)",
+    )
+    L.write_section(
+        "Login storm",
+        f"{args.storm_clients} clients post to the token endpoint for {args.storm_seconds} s "
+        f"while a paced probe ({args.probe_rate:.0f} req/s over 4 lanes) reads GET /users/me; "
+        "the ratio is the probe's p99 during the storm ÷ its idle p99 (target for authgate: "
+        f"≤ 3).\n\n{storm}\n\n![login storm](benchmarks/plots/login_storm.png)",
+    )
+
+
+if __name__ == "__main__":
+    main()
