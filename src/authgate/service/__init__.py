@@ -1,0 +1,20 @@
+"""The framework-free auth service (imports no FastAPI).
+
+``open_service(settings)`` builds an :class:`AuthService`, which implements
+:class:`AuthServiceProtocol`.
+"""
+
+from authgate.service.protocol import AUDIT_LOGGER, AuthServiceProtocol
+from authgate.service.service import AuthService, open_service
+from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User
+
+__all__ = [
+    "AUDIT_LOGGER",
+    "AuthService",
+    "AuthServiceProtocol",
+    "ClientInfo",
+    "SessionInfo",
+    "TokenPair",
+    "User",
+    "open_service",
+]

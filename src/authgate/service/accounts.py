@@ -1,0 +1,295 @@
+"""Users and their sessions: registration, admin, password change, sign-out everywhere.
+
+Global invalidation (SECURITY.md A.4 #33, ASVS 5.0 7.4.2–7.4.5): ``logout_all``,
+``change_password`` and ``disable_user`` set ``tokens_valid_after`` = now and end the
+user's sessions; see :mod:`authgate.service.revocation` for how the one-second
+``iat`` granularity is handled.
+
+``change_password(..., current_session=sid)`` keeps that session alive but gives it
+a **new id**: its refresh-token family moves to the new session, and the old id is
+ended like every other session. So every access token issued before the change
+fails (even the caller's own, even within the same second), the caller's refresh
+token still works, and access tokens refreshed from it carry the new ``sid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authgate.errors import (
+    InvalidCredentials,
+    InvalidRequest,
+    NotFound,
+    StoreUnavailable,
+    UsernameTaken,
+)
+from authgate.service._core import ServiceCore
+from authgate.service.audit import audit
+from authgate.service.revocation import KIND_SUB, RevocationEvent
+from authgate.service.types import SessionInfo, User
+from authgate.service.users import (
+    new_id,
+    normalize_username,
+    parse_scope,
+    row_to_user,
+    scope_text,
+)
+from authgate.store.schema import refresh_tokens, sessions, users
+
+__all__ = ["AccountOps"]
+
+
+def _check_email(email: object) -> str | None:
+    if email is None:
+        return None
+    if (
+        not isinstance(email, str)
+        or not 3 <= len(email) <= 320
+        or "@" not in email
+        or any(c.isspace() or ord(c) < 32 for c in email)
+    ):
+        raise InvalidRequest("email is not valid")
+    return email
+
+
+class AccountOps(ServiceCore):
+    async def register(
+        self,
+        username: str,
+        password: str,
+        *,
+        email: str | None = None,
+        scopes: Iterable[str] | None = None,
+    ) -> User:
+        display, key = normalize_username(username)
+        if not isinstance(password, str):
+            raise InvalidRequest("password is required")
+        self.hasher.check_length(password)
+        self.hasher.check_policy(password, username=display)
+        mail = _check_email(email)
+        granted = parse_scope(scopes) if scopes is not None else None
+        if granted is None:
+            granted = frozenset(parse_scope(self.settings.default_scopes) or ())
+        async with self._read() as conn:
+            taken = (
+                await conn.execute(select(users.c.id).where(users.c.username_key == key))
+            ).first()
+        if taken is not None:
+            raise UsernameTaken("this username is taken")
+        password_hash = await self.hasher.hash(password)
+        now = self.clock.now()
+        user = User(
+            id=new_id(),
+            username=display,
+            email=mail,
+            scopes=granted,
+            disabled=False,
+            created_at=now,
+            tokens_valid_after=0.0,
+        )
+        try:
+            async with self._write() as conn:
+                await conn.execute(
+                    insert(users).values(
+                        id=user.id,
+                        username=display,
+                        username_key=key,
+                        email=mail,
+                        password_hash=password_hash,
+                        scopes=scope_text(granted),
+                        disabled=False,
+                        tokens_valid_after=0.0,
+                        created_at=now,
+                    )
+                )
+                await audit(conn, "user_registered", now=now, user_id=user.id)
+        except StoreUnavailable as exc:  # the unique index: another register won a race
+            if isinstance(exc.__cause__, IntegrityError):
+                raise UsernameTaken("this username is taken") from exc
+            raise
+        return user
+
+    async def get_user(self, user_id: str) -> User:
+        async with self._read() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        if row is None:
+            raise NotFound("no such user")
+        return row_to_user(row)
+
+    async def get_user_by_username(self, username: str) -> User:
+        try:
+            _, key = normalize_username(username)
+        except InvalidRequest as exc:
+            raise NotFound("no such user") from exc
+        async with self._read() as conn:
+            row = (await conn.execute(select(users).where(users.c.username_key == key))).first()
+        if row is None:
+            raise NotFound("no such user")
+        return row_to_user(row)
+
+    async def list_users(self) -> list[User]:
+        async with self._read() as conn:
+            rows = (await conn.execute(select(users).order_by(users.c.created_at))).all()
+        return [row_to_user(r) for r in rows]
+
+    async def set_scopes(self, user_id: str, scopes: Iterable[str]) -> User:
+        """Replace the user's allowed scopes. Existing sessions are narrowed at their
+        next refresh (granted = session scope ∩ allowed scopes)."""
+        granted = parse_scope(scopes) or frozenset()
+        async with self._write() as conn:
+            done = await conn.execute(
+                update(users).where(users.c.id == user_id).values(scopes=scope_text(granted))
+            )
+            if done.rowcount != 1:
+                raise NotFound("no such user")
+        return await self.get_user(user_id)
+
+    async def logout_all(self, user_id: str) -> None:
+        now = self.clock.now()
+        async with self._write() as conn:
+            done = await conn.execute(
+                update(users).where(users.c.id == user_id).values(tokens_valid_after=now)
+            )
+            if done.rowcount != 1:
+                raise NotFound("no such user")
+            cut = RevocationEvent(KIND_SUB, user_id, now, now + self.horizon)
+            await self._log(conn, [cut])
+            events = [cut, *await self._end_sessions(conn, user_id=user_id, reason="logout_all")]
+            await audit(conn, "logout_all", now=now, user_id=user_id)
+        await self.sync.emit(events)
+
+    async def disable_user(self, user_id: str) -> None:
+        now = self.clock.now()
+        async with self._write() as conn:
+            done = await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(disabled=True, tokens_valid_after=now)
+            )
+            if done.rowcount != 1:
+                raise NotFound("no such user")
+            cut = RevocationEvent(KIND_SUB, user_id, now, now + self.horizon)
+            await self._log(conn, [cut])
+            events = [cut, *await self._end_sessions(conn, user_id=user_id, reason="disabled")]
+            await audit(conn, "user_disabled", now=now, user_id=user_id)
+        await self.sync.emit(events)
+
+    async def change_password(
+        self,
+        user_id: str,
+        current_password: str,
+        new_password: str,
+        *,
+        current_session: str | None = None,
+    ) -> None:
+        """Check the current password, store the new one, end every other session.
+
+        Raises:
+            InvalidCredentials: unknown or disabled user, or a wrong current password.
+            PasswordRejected: the new password fails the policy.
+        """
+        if not isinstance(current_password, str) or not isinstance(new_password, str):
+            raise InvalidRequest("passwords are required")
+        self.hasher.check_length(current_password)
+        async with self._read() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        if row is None or row.disabled:
+            await self.hasher.verify_dummy(current_password)
+            raise InvalidCredentials("invalid username or password")
+        ok, _ = await self.hasher.verify(current_password, row.password_hash)
+        if not ok:
+            raise InvalidCredentials("invalid username or password")
+        self.hasher.check_length(new_password)
+        self.hasher.check_policy(new_password, username=row.username)
+        new_hash = await self.hasher.hash(new_password)
+        now = self.clock.now()
+        async with self._write() as conn:
+            await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(password_hash=new_hash, tokens_valid_after=now)
+            )
+            cut = RevocationEvent(KIND_SUB, user_id, now, now + self.horizon)
+            await self._log(conn, [cut])
+            keep = None
+            if current_session is not None:
+                keep = await self._rekey(conn, user_id, current_session, now)
+            ended = await self._end_sessions(
+                conn, user_id=user_id, keep=keep, reason="password_changed"
+            )
+            await audit(conn, "password_changed", now=now, user_id=user_id, session_id=keep)
+        await self.sync.emit([cut, *ended])
+
+    async def _rekey(self, conn: AsyncConnection, user_id: str, sid: str, now: float) -> str | None:
+        """Copy the active session ``sid`` under a new id and move its refresh tokens."""
+        row = (
+            await conn.execute(
+                select(sessions).where(
+                    sessions.c.id == sid,
+                    sessions.c.user_id == user_id,
+                    sessions.c.ended_at.is_(None),
+                    sessions.c.idle_expires_at > now,
+                    sessions.c.absolute_expires_at > now,
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        new_sid = new_id()
+        values = dict(row._mapping)
+        values["id"] = new_sid
+        await conn.execute(insert(sessions).values(**values))
+        await conn.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.session_id == sid)
+            .values(session_id=new_sid)
+        )
+        return new_sid
+
+    async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        now = self.clock.now()
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(sessions)
+                    .where(
+                        sessions.c.user_id == user_id,
+                        sessions.c.ended_at.is_(None),
+                        sessions.c.idle_expires_at > now,
+                        sessions.c.absolute_expires_at > now,
+                    )
+                    .order_by(sessions.c.created_at.desc(), sessions.c.id)
+                )
+            ).all()
+        return [
+            SessionInfo(
+                id=r.id,
+                user_id=r.user_id,
+                created_at=r.created_at,
+                last_used_at=r.last_used_at,
+                idle_expires_at=r.idle_expires_at,
+                absolute_expires_at=r.absolute_expires_at,
+                user_agent=r.user_agent,
+                ip=r.ip,
+                ended_at=r.ended_at,
+                end_reason=r.end_reason,
+                scope=frozenset(r.scope.split()),
+            )
+            for r in rows
+        ]
+
+    async def end_session(self, user_id: str, session_id: str) -> None:
+        now = self.clock.now()
+        async with self._write() as conn:
+            events = await self._end_sessions(
+                conn, user_id=user_id, only=session_id, reason="ended", active_only=True
+            )
+            if events:
+                await audit(conn, "session_ended", now=now, user_id=user_id, session_id=session_id)
+        if not events:
+            raise NotFound("no such active session")
+        await self.sync.emit(events)

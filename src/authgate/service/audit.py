@@ -1,0 +1,65 @@
+"""Security events: a row in ``audit_events`` and a record on ``authgate.audit``.
+
+OWASP Logging CS / SECURITY.md A.6 #45: every authentication event is logged, and
+never a password, an access token or a refresh token — callers pass ids only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authgate.service.protocol import AUDIT_LOGGER
+from authgate.store.schema import audit_events
+
+__all__ = ["audit", "log_event"]
+
+_log = logging.getLogger(AUDIT_LOGGER)
+
+
+def log_event(
+    name: str,
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    ip: str | None = None,
+    **detail: Any,
+) -> None:
+    _log.info(
+        name,
+        extra={
+            "event": name,
+            "user_id": user_id,
+            "session_id": session_id,
+            "ip": ip,
+            "detail": detail,
+        },
+    )
+
+
+async def audit(
+    conn: AsyncConnection,
+    name: str,
+    *,
+    now: float,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    ip: str | None = None,
+    **detail: Any,
+) -> None:
+    """Write the event in the caller's transaction, and log it."""
+    await conn.execute(
+        insert(audit_events).values(
+            at=now,
+            event=name,
+            user_id=user_id,
+            session_id=session_id,
+            ip=ip[:64] if ip else None,
+            detail=orjson.dumps(detail).decode(),
+        )
+    )
+    log_event(name, user_id=user_id, session_id=session_id, ip=ip, **detail)

@@ -1,0 +1,118 @@
+"""In-memory revocation state: the O(1) check on every access-token verification.
+
+Three dicts, no I/O (SECURITY.md A.4 #31–#33):
+
+* ``jti`` → exp: single access tokens denied by logout / RFC 7009 revocation,
+  keyed by ``jti`` and never by the token string (A.4 #32: signature malleability);
+* ``sid`` → purge time: ended sessions; every access token carries its session id,
+  so ending a session kills its access tokens (RFC 9700 §4.14.2 reuse detection);
+* ``sub`` → tokens_valid_after: everything a user held before a cut-off
+  (logout everywhere, password change, disable).
+
+The ``iat`` claim has one-second granularity. Every cut-off also ends the user's
+sessions, so the ended-``sid`` set catches tokens issued earlier in the cut-off's own
+second; the ``sub`` rule therefore compares ``iat < floor(valid_after)`` for tokens
+with a ``sid`` — a token from a session created after the cut-off (a new login, or the
+session kept by a password change, which gets a new id) works even within the same
+second. Tokens without a ``sid`` (none are issued by authgate) get the conservative
+``iat < ceil(valid_after)``: one issued in the cut-off second fails.
+
+The database log (``revocations`` table) is the source of truth: it is loaded on
+open and replayed by :mod:`authgate.service.sync`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import orjson
+
+from authgate.tokens import VerifiedToken
+from authgate.tokens.claims import MAX_LEEWAY
+
+__all__ = ["KIND_JTI", "KIND_KEYS", "KIND_SID", "KIND_SUB", "RevocationEvent", "RevocationState"]
+
+KIND_JTI = "jti"
+KIND_SID = "sid"
+KIND_SUB = "sub"
+KIND_KEYS = "keys"
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEvent:
+    kind: str
+    key: str
+    value: float
+    expires_at: float
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps([self.kind, self.key, self.value, self.expires_at])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RevocationEvent | None:
+        """None for anything that is not a well-formed event."""
+        try:
+            kind, key, value, expires_at = orjson.loads(data)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            return None
+        if not (
+            kind in (KIND_JTI, KIND_SID, KIND_SUB, KIND_KEYS)
+            and isinstance(key, str)
+            and isinstance(value, int | float)
+            and isinstance(expires_at, int | float)
+        ):
+            return None
+        return cls(kind, key, float(value), float(expires_at))
+
+
+def cutoff_horizon(max_ttl: int) -> float:
+    """How long a cut-off must be kept: past it, every earlier token has expired."""
+    return max_ttl + MAX_LEEWAY + 1.0
+
+
+class RevocationState:
+    """Implements :class:`authgate.tokens.RevocationCheck`. One per process."""
+
+    __slots__ = ("jti", "sid", "sub")
+
+    def __init__(self) -> None:
+        self.jti: dict[str, float] = {}
+        self.sid: dict[str, float] = {}
+        self.sub: dict[str, float] = {}
+
+    def is_revoked(self, token: VerifiedToken) -> bool:
+        if token.jti in self.jti:
+            return True
+        sid = token.sid
+        if sid is not None and sid in self.sid:
+            return True
+        valid_after = self.sub.get(token.sub)
+        if valid_after is None:
+            return False
+        cut = math.floor(valid_after) if sid is not None else math.ceil(valid_after)
+        return token.iat < cut
+
+    def apply(self, event: RevocationEvent) -> None:
+        if event.kind == KIND_JTI:
+            self.jti[event.key] = event.expires_at
+        elif event.kind == KIND_SID:
+            self.sid[event.key] = event.expires_at
+        elif event.kind == KIND_SUB and event.value > self.sub.get(event.key, -math.inf):
+            self.sub[event.key] = event.value
+
+    def purge(self, now: float, sub_horizon: float) -> int:
+        """Drop entries that can no longer match an unexpired token. Returns the count."""
+        dropped = 0
+        for table in (self.jti, self.sid):
+            gone = [k for k, until in table.items() if until <= now]
+            for k in gone:
+                del table[k]
+            dropped += len(gone)
+        gone = [k for k, va in self.sub.items() if va + sub_horizon <= now]
+        for k in gone:
+            del self.sub[k]
+        return dropped + len(gone)
+
+    def __len__(self) -> int:
+        return len(self.jti) + len(self.sid) + len(self.sub)

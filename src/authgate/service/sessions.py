@@ -1,0 +1,333 @@
+"""Login, refresh with rotation and reuse detection, logout and RFC 7009 revocation.
+
+RFC 9700 §4.14.2: refresh tokens are sender-unconstrained, so each is single-use.
+It is consumed by a compare-and-set (``UPDATE … WHERE used_at IS NULL``): of N
+concurrent refreshes exactly one wins. A consumed token that comes back within
+``sessions.reuse_grace`` seconds (a client that lost a race or a response) gets
+``InvalidGrant`` and the session lives on; after the window it is taken as a replay
+by an attacker: the whole session — refresh tokens and access tokens (by ``sid``) —
+is ended and ``RefreshReuse`` is raised.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from authgate.errors import (
+    InvalidCredentials,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    RateLimited,
+    RefreshReuse,
+    TokenError,
+)
+from authgate.service._core import ServiceCore, hash_refresh_token, new_refresh_token
+from authgate.service.audit import audit
+from authgate.service.revocation import KIND_JTI, RevocationEvent
+from authgate.service.types import ClientInfo, TokenPair
+from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
+from authgate.store.schema import refresh_tokens, sessions, users
+from authgate.tokens import VerifiedToken
+from authgate.tokens.claims import MAX_LEEWAY
+
+__all__ = ["SessionOps"]
+
+
+def _account(username: object) -> tuple[str, str | None]:
+    """(throttle account, lookup key or None when no user can have this name)."""
+    if not isinstance(username, str) or len(username) > 1024:
+        raise InvalidRequest("username is missing or too long")
+    try:
+        _, key = normalize_username(username)
+    except InvalidRequest:
+        return unicodedata.normalize("NFKC", username).casefold(), None
+    return key, key
+
+
+class SessionOps(ServiceCore):
+    async def login(
+        self, username: str, password: str, *, scope: str | None, client: ClientInfo
+    ) -> TokenPair:
+        """Password login (first-party only, SECURITY.md A.5).
+
+        Unknown user, wrong password and disabled account cost exactly one hash
+        verification each and raise the same error (OWASP Authentication CS, A.5 #37).
+        The throttle is asked first, so a blocked account is refused even with the
+        right password (A.5 #38).
+        """
+        if not isinstance(password, str):
+            raise InvalidRequest("password is required")
+        self.hasher.check_length(password)
+        account, key = _account(username)
+        requested = parse_scope(scope)
+        now = self.clock.now()
+        try:
+            await self.throttle.check(account, client.ip)
+        except RateLimited:
+            async with self._write() as conn:
+                await audit(conn, "login_throttled", now=now, ip=client.ip)
+            raise
+        row = None
+        if key is not None:
+            async with self._read() as conn:
+                row = (await conn.execute(select(users).where(users.c.username_key == key))).first()
+        new_hash: str | None = None
+        if row is None:
+            await self.hasher.verify_dummy(password)
+            ok, reason = False, "unknown_user"
+        else:
+            ok, new_hash = await self.hasher.verify(password, row.password_hash)
+            reason = "bad_password"
+            if ok and row.disabled:
+                ok, reason = False, "disabled"
+        if not ok:
+            await self.throttle.record_failure(account, client.ip)
+            async with self._write() as conn:
+                await audit(
+                    conn,
+                    "login_failed",
+                    now=now,
+                    user_id=row.id if row is not None else None,
+                    ip=client.ip,
+                    reason=reason,
+                )
+            raise InvalidCredentials("invalid username or password")
+        assert row is not None
+        allowed = frozenset(row.scopes.split())
+        granted = allowed if requested is None else requested & allowed
+        if requested and not granted:
+            raise InvalidScope("none of the requested scopes is allowed for this user")
+        await self.throttle.reset(account)
+        refresh, digest = new_refresh_token()
+        sid = new_id()
+        s = self.settings.sessions
+        async with self._write() as conn:
+            if new_hash is not None:  # legacy bcrypt or weaker Argon2 → Argon2id now
+                await conn.execute(
+                    update(users).where(users.c.id == row.id).values(password_hash=new_hash)
+                )
+            await conn.execute(
+                insert(sessions).values(
+                    id=sid,
+                    user_id=row.id,
+                    created_at=now,
+                    last_used_at=now,
+                    idle_expires_at=min(now + s.idle_ttl, now + s.absolute_ttl),
+                    absolute_expires_at=now + s.absolute_ttl,
+                    user_agent=(client.user_agent or None) and client.user_agent[:512],
+                    ip=(client.ip or None) and client.ip[:64],
+                    scope=scope_text(granted),
+                )
+            )
+            await conn.execute(
+                insert(refresh_tokens).values(token_hash=digest, session_id=sid, issued_at=now)
+            )
+            await audit(
+                conn,
+                "login_ok",
+                now=now,
+                user_id=row.id,
+                session_id=sid,
+                ip=client.ip,
+                rehashed=new_hash is not None,
+            )
+        return self._pair(row.id, sid, granted, refresh)
+
+    async def refresh(
+        self, refresh_token: str, *, scope: str | None, client: ClientInfo
+    ) -> TokenPair:
+        """Rotate ``refresh_token`` (RFC 6749 §6, RFC 9700 §4.14.2).
+
+        The session's scope is kept; a narrower one may be asked for, a broader one
+        is ``InvalidScope`` (RFC 6749 §6). Rotation moves the idle expiry, never the
+        absolute one.
+        """
+        digest = self._require_hash(refresh_token)
+        requested = parse_scope(scope)
+        now = self.clock.now()
+        async with self._read() as conn:
+            row = (await conn.execute(_token_query(digest))).first()
+        if row is None:
+            raise InvalidGrant("invalid refresh token")
+        if row.used_at is not None:
+            await self._reused(row, now, client)
+        if row.ended_at is not None or row.disabled:
+            raise InvalidGrant("the session has ended")
+        if now >= row.idle_expires_at or now >= row.absolute_expires_at:
+            await self._expire(row, now)
+            raise InvalidGrant("the session has expired")
+        session_scope = frozenset(row.scope.split()) & frozenset(row.user_scopes.split())
+        if requested is None:
+            granted = session_scope
+        elif requested <= session_scope:
+            granted = requested
+        else:
+            raise InvalidScope("refresh cannot broaden the scope (RFC 6749 §6)")
+        new_token, new_digest = new_refresh_token()
+        async with self._write() as conn:
+            won = await conn.execute(
+                update(refresh_tokens)
+                .where(refresh_tokens.c.token_hash == digest, refresh_tokens.c.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if won.rowcount != 1:
+                raise InvalidGrant("refresh token already used")
+            alive = await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == row.session_id, sessions.c.ended_at.is_(None))
+                .values(
+                    last_used_at=now,
+                    idle_expires_at=min(
+                        now + self.settings.sessions.idle_ttl, row.absolute_expires_at
+                    ),
+                )
+            )
+            if alive.rowcount != 1:
+                raise InvalidGrant("the session has ended")
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=new_digest,
+                    session_id=row.session_id,
+                    parent_hash=digest,
+                    issued_at=now,
+                )
+            )
+            await audit(
+                conn,
+                "refresh",
+                now=now,
+                user_id=row.user_id,
+                session_id=row.session_id,
+                ip=client.ip,
+            )
+        return self._pair(row.user_id, row.session_id, granted, new_token)
+
+    async def _reused(self, row: Any, now: float, client: ClientInfo) -> None:
+        if row.ended_at is not None or now - row.used_at <= self.settings.sessions.reuse_grace:
+            raise InvalidGrant("refresh token already used")
+        async with self._write() as conn:
+            events = await self._end_sessions(
+                conn, user_id=row.user_id, only=row.session_id, reason="refresh_reuse"
+            )
+            await audit(
+                conn,
+                "refresh_reuse",
+                now=now,
+                user_id=row.user_id,
+                session_id=row.session_id,
+                ip=client.ip,
+                used_at=row.used_at,
+            )
+        await self.sync.emit(events)
+        raise RefreshReuse("refresh token reuse: the session has been ended")
+
+    async def _expire(self, row: Any, now: float) -> None:
+        async with self._write() as conn:
+            events = await self._end_sessions(
+                conn, user_id=row.user_id, only=row.session_id, reason="expired"
+            )
+            if events:
+                await audit(
+                    conn,
+                    "session_ended",
+                    now=now,
+                    user_id=row.user_id,
+                    session_id=row.session_id,
+                    reason="expired",
+                )
+        await self.sync.emit(events)
+
+    async def logout(self, token: VerifiedToken) -> None:
+        """End the token's session and deny its ``jti`` until it expires."""
+        now = self.clock.now()
+        deny = RevocationEvent(KIND_JTI, token.jti, now, token.exp + MAX_LEEWAY)
+        async with self._write() as conn:
+            await self._log(conn, [deny])
+            events = [deny]
+            if token.sid is not None:
+                events += await self._end_sessions(
+                    conn, user_id=token.sub, only=token.sid, reason="logout"
+                )
+            await audit(conn, "logout", now=now, user_id=token.sub, session_id=token.sid)
+        await self.sync.emit(events)
+
+    async def revoke(self, token: str, token_type_hint: str | None = None) -> None:
+        """RFC 7009 §2.1: revoke an access or a refresh token. The hint only picks
+        which kind is tried first (§2.1: a wrong hint still works); unknown, expired
+        or garbage tokens are not an error (§2.2)."""
+        if not isinstance(token, str) or not token or len(token) > 16_384:
+            return
+        if token_type_hint == "refresh_token":
+            if not await self._revoke_refresh(token):
+                await self._revoke_access(token)
+        elif not await self._revoke_access(token):
+            await self._revoke_refresh(token)
+
+    async def _revoke_access(self, token: str) -> bool:
+        try:
+            verified = self.codec.verify(token)
+        except TokenError:
+            return False
+        now = self.clock.now()
+        deny = RevocationEvent(KIND_JTI, verified.jti, now, verified.exp + MAX_LEEWAY)
+        async with self._write() as conn:
+            await self._log(conn, [deny])
+            await audit(
+                conn,
+                "revoke",
+                now=now,
+                user_id=verified.sub,
+                session_id=verified.sid,
+                token_type="access_token",
+            )
+        await self.sync.emit([deny])
+        return True
+
+    async def _revoke_refresh(self, token: str) -> bool:
+        digest = hash_refresh_token(token)
+        if digest is None:
+            return False
+        async with self._read() as conn:
+            row = (await conn.execute(_token_query(digest))).first()
+        if row is None:
+            return False
+        now = self.clock.now()
+        async with self._write() as conn:
+            events = await self._end_sessions(
+                conn, user_id=row.user_id, only=row.session_id, reason="revoked"
+            )
+            await audit(
+                conn,
+                "revoke",
+                now=now,
+                user_id=row.user_id,
+                session_id=row.session_id,
+                token_type="refresh_token",
+            )
+        await self.sync.emit(events)
+        return True
+
+
+def _token_query(digest: bytes) -> Any:
+    return (
+        select(
+            refresh_tokens.c.used_at,
+            refresh_tokens.c.issued_at,
+            sessions.c.id.label("session_id"),
+            sessions.c.user_id,
+            sessions.c.scope,
+            sessions.c.ended_at,
+            sessions.c.idle_expires_at,
+            sessions.c.absolute_expires_at,
+            users.c.scopes.label("user_scopes"),
+            users.c.username,
+            users.c.disabled,
+        )
+        .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(refresh_tokens.c.token_hash == digest)
+    )

@@ -1,0 +1,124 @@
+"""The tables, as SQLAlchemy Core. Migrations in :mod:`authgate.migrations` create
+exactly these (a test compares them). Timestamps are float epoch seconds from the
+injected clock.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "audit_events",
+    "metadata",
+    "refresh_tokens",
+    "revocations",
+    "sessions",
+    "signing_keys",
+    "users",
+]
+
+metadata = MetaData()
+
+#: SQLite only auto-increments an INTEGER PRIMARY KEY.
+_BIGID = BigInteger().with_variant(Integer, "sqlite")
+
+users = Table(
+    "users",
+    metadata,
+    # A random opaque id: the JWT ``sub`` never changes, even when the username does
+    # (RFC 8725 §3.8, SECURITY.md A.3 #22).
+    Column("id", String(32), primary_key=True),
+    Column("username", String(256), nullable=False),
+    # NFKC + casefold: "Ａlice" and "alice" are one account.
+    Column("username_key", String(256), nullable=False, unique=True),
+    Column("email", String(320), nullable=True),
+    Column("password_hash", Text, nullable=False),
+    Column("scopes", Text, nullable=False, default=""),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("tokens_valid_after", Double, nullable=False, default=0.0),
+    Column("created_at", Double, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # One login = one session = one refresh-token family (RFC 9700 §4.14.2).
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=False),
+    Column("idle_expires_at", Double, nullable=False),
+    Column("absolute_expires_at", Double, nullable=False),
+    Column("user_agent", String(512), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("scope", Text, nullable=False, default=""),
+    Column("ended_at", Double, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Index("ix_sessions_user_id", "user_id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    # SHA-256 of the token: the plaintext is never stored (SECURITY.md A.4 #24); the
+    # lookup is an index hit on the hash, never a comparison of secrets (A.1 #9).
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("session_id", String(32), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_hash", LargeBinary(32), nullable=True),
+    Column("issued_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+    Index("ix_refresh_tokens_session_id", "session_id"),
+)
+
+revocations = Table(
+    "revocations",
+    metadata,
+    # An append-only log every instance replays (by ``seq``) into its in-memory
+    # revocation state. kind: "jti" (key = jti, until = exp), "sid" (an ended
+    # session), "sub" (value = tokens_valid_after), "keys" (signing keys changed).
+    Column("seq", _BIGID, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", Double, nullable=False, default=0.0),
+    Column("expires_at", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Index("ix_revocations_expires_at", "expires_at"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(128), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    # AES-256-GCM(nonce ‖ ciphertext) of the private JWK, AAD = kid.
+    Column("encrypted_jwk", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("retire_at", Double, nullable=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("user_id", String(32), nullable=True),
+    Column("session_id", String(32), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("detail", Text, nullable=False, default="{}"),
+    Index("ix_audit_events_at", "at"),
+)
