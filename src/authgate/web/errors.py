@@ -1,0 +1,239 @@
+"""The ONE mapping from the exception tree (:mod:`authgate.errors`) to HTTP.
+
+Status, body and headers of every error authgate sends come from :func:`error_response`:
+
+- RFC 6750 §3: a 401 carries ``WWW-Authenticate: Bearer``; with no credentials at all
+  (§3.1) it names only the realm, otherwise ``error="invalid_token"``. Every invalid
+  token gets the same body whatever the reason (SECURITY.md A.0: uniform 401s).
+- RFC 6750 §3.1: a missing scope is 403 ``error="insufficient_scope", scope="…"``.
+- RFC 6749 §5.2: token-endpoint failures are 400 ``{"error", "error_description"}``.
+- 429 carries ``Retry-After``; a store outage is 503 with a clear body.
+- Errors are never cached (RFC 6749 §5.1 asks ``no-store`` of token responses; we
+  apply it to every error) and never carry a traceback (last-resort handler).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket, WebSocketClose
+
+from authgate.errors import (
+    AuthError,
+    ConfigError,
+    CSRFRejected,
+    GrantError,
+    InsufficientScope,
+    InvalidCredentials,
+    InvalidRequest,
+    InvalidScope,
+    JWKSError,
+    MissingToken,
+    NotFound,
+    PasswordRejected,
+    RateLimited,
+    StoreUnavailable,
+    TokenError,
+    UnsafeKey,
+    UsernameTaken,
+)
+
+__all__ = [
+    "DEFAULT_REALM",
+    "OAUTH_ENDPOINT_ATTR",
+    "ErrorBody",
+    "error_response",
+    "install_error_handlers",
+    "oauth_error",
+    "responses",
+]
+
+logger = logging.getLogger("authgate.web")
+
+DEFAULT_REALM = "authgate"
+#: Endpoints marked with this attribute speak RFC 6749 §5.2 errors (400 invalid_request).
+OAUTH_ENDPOINT_ATTR = "__authgate_oauth__"
+#: RFC 6750 §3.1 allows the policy violation (SECURITY.md A.0: one body for all 401s).
+INVALID_TOKEN_DESCRIPTION = "the access token is missing, invalid, expired or revoked"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_WS_POLICY_VIOLATION = 1008
+
+
+class ErrorBody(BaseModel):
+    """RFC 6749 §5.2 / RFC 6750 §3 error body."""
+
+    error: str
+    error_description: str | None = None
+    scope: str | None = None
+
+
+def _quote(value: str) -> str:
+    # RFC 7235 §2.2 quoted-string: no DQUOTE or backslash inside.
+    return value.replace("\\", "").replace('"', "")
+
+
+def oauth_error(
+    status: int,
+    error: str,
+    description: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """An error response with the RFC 6749 §5.2 body shape and ``no-store``."""
+    body: dict[str, Any] = {"error": error}
+    if description:
+        body["error_description"] = description
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers={**_NO_STORE, **(headers or {})})
+
+
+def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_REALM) -> Response:
+    """The HTTP answer for ``exc``; ``oauth`` selects RFC 6749 §5.2 style on token endpoints."""
+    realm_q = f'Bearer realm="{_quote(realm)}"'
+    if isinstance(exc, MissingToken):
+        return oauth_error(
+            401,
+            "invalid_token",
+            INVALID_TOKEN_DESCRIPTION,
+            headers={"WWW-Authenticate": realm_q},
+        )
+    if isinstance(exc, TokenError):
+        return oauth_error(
+            401,
+            "invalid_token",
+            INVALID_TOKEN_DESCRIPTION,
+            headers={"WWW-Authenticate": f'{realm_q}, error="invalid_token"'},
+        )
+    if isinstance(exc, InsufficientScope):
+        scope = " ".join(sorted(exc.required))
+        return oauth_error(
+            403,
+            "insufficient_scope",
+            "the access token lacks a required scope",
+            headers={
+                "WWW-Authenticate": (
+                    f'{realm_q}, error="insufficient_scope", scope="{_quote(scope)}"'
+                )
+            },
+            extra={"scope": scope},
+        )
+    if isinstance(exc, CSRFRejected):
+        return oauth_error(403, "csrf_rejected", exc.message)
+    if isinstance(exc, RateLimited):
+        return oauth_error(
+            429,
+            "rate_limited",
+            exc.message,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    if isinstance(exc, InvalidCredentials):
+        # RFC 6749 §5.2: bad resource-owner credentials are invalid_grant. One message for
+        # unknown user, wrong password and disabled account (SECURITY.md #37).
+        if oauth:
+            return oauth_error(400, "invalid_grant", "invalid username or password")
+        return oauth_error(400, "invalid_credentials", "the password is not correct")
+    if isinstance(exc, InvalidRequest):
+        return oauth_error(400 if oauth else 422, "invalid_request", exc.message)
+    if isinstance(exc, InvalidScope):
+        return oauth_error(400, "invalid_scope", exc.message)
+    if isinstance(exc, GrantError):
+        # InvalidGrant and RefreshReuse look the same to the caller: a replay must not
+        # learn that it was detected.
+        return oauth_error(400, "invalid_grant", "the grant is invalid, expired or revoked")
+    if isinstance(exc, PasswordRejected):
+        return oauth_error(422, "weak_password", exc.reason)
+    if isinstance(exc, UsernameTaken):
+        return oauth_error(409, "username_taken", "this username is taken")
+    if isinstance(exc, NotFound):
+        return oauth_error(404, "not_found", exc.message)
+    if isinstance(exc, StoreUnavailable | JWKSError):
+        return oauth_error(
+            503,
+            "temporarily_unavailable",
+            "the authentication store is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, ConfigError | UnsafeKey):
+        logger.error("server misconfiguration: %s", exc.message)
+        return oauth_error(500, "server_error", "the server is misconfigured")
+    if isinstance(exc, AuthError):
+        return oauth_error(400, exc.code, exc.message)
+    return oauth_error(500, "server_error", "internal error")
+
+
+def _is_oauth(conn: HTTPConnection) -> bool:
+    return bool(getattr(conn.scope.get("endpoint"), OAUTH_ENDPOINT_ATTR, False))
+
+
+def _validation_details(errors: Sequence[Any]) -> str:
+    parts = []
+    for err in list(errors)[:5]:
+        if isinstance(err, dict):
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI, *, realm: str = DEFAULT_REALM) -> None:
+    """Register the mapping on ``app`` (idempotent)."""
+    if getattr(app.state, "authgate_error_handlers", False):
+        return
+    app.state.authgate_error_handlers = True
+
+    async def on_auth_error(conn: HTTPConnection, exc: Exception) -> Response | WebSocketClose:
+        if isinstance(conn, WebSocket):
+            code = exc.code if isinstance(exc, AuthError) else "error"
+            return WebSocketClose(_WS_POLICY_VIOLATION, code)
+        return error_response(exc, oauth=_is_oauth(conn), realm=realm)
+
+    async def on_validation(conn: HTTPConnection, exc: Exception) -> Response:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        description = _validation_details(errors)
+        return oauth_error(400 if _is_oauth(conn) else 422, "invalid_request", description)
+
+    async def on_ws_validation(conn: HTTPConnection, exc: Exception) -> WebSocketClose:
+        return WebSocketClose(_WS_POLICY_VIOLATION, "invalid_request")
+
+    async def on_http(conn: HTTPConnection, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        names = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+        error = names.get(
+            exc.status_code, "http_error" if exc.status_code < 500 else "server_error"
+        )
+        return oauth_error(exc.status_code, error, str(exc.detail), headers=exc.headers)
+
+    async def last_resort(conn: HTTPConnection, exc: Exception) -> Response:
+        logger.error("unhandled %s on %s", type(exc).__name__, conn.url.path, exc_info=exc)
+        return oauth_error(500, "server_error", "internal error")
+
+    # Starlette sends whatever a handler returns, WebSocketClose included.
+    app.add_exception_handler(AuthError, on_auth_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(WebSocketRequestValidationError, on_ws_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, last_resort)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the error statuses a route may return."""
+    text = {
+        400: "Invalid request (RFC 6749 §5.2 error body)",
+        401: "Missing or invalid access token (RFC 6750 §3, WWW-Authenticate: Bearer)",
+        403: "Insufficient scope (RFC 6750 §3.1) or CSRF check failed",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid input",
+        429: "Too many attempts; see Retry-After",
+        503: "The authentication store is unavailable",
+    }
+    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}

@@ -1,0 +1,81 @@
+"""Strict parsing of ``application/x-www-form-urlencoded`` OAuth requests.
+
+RFC 6749 §3.2: parameters sent without a value are treated as omitted, and request
+parameters MUST NOT be included more than once. The body is bounded, and nothing
+here ever raises anything but :class:`~authgate.errors.InvalidRequest`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from authgate.errors import InvalidRequest
+
+__all__ = ["MAX_FORM_BYTES", "OAuthForm", "read_form"]
+
+MAX_FORM_BYTES = 16 * 1024
+_MAX_FIELDS = 32
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class OAuthForm:
+    """Single-valued form parameters; empty values count as absent (RFC 6749 §3.2)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+
+    def get(self, name: str, *, max_length: int = 4096) -> str | None:
+        value = self._values.get(name)
+        if value is not None and len(value) > max_length:
+            raise InvalidRequest(f"parameter {name} is too long")
+        return value
+
+    def require(self, name: str, *, max_length: int = 4096) -> str:
+        value = self.get(name, max_length=max_length)
+        if value is None:
+            raise InvalidRequest(f"missing parameter: {name}")
+        return value
+
+
+async def read_form(request: Request) -> OAuthForm:
+    """Read and parse the body.
+
+    Raises:
+        InvalidRequest: wrong content type, oversized or undecodable body, a
+            duplicated parameter, or too many parameters.
+    """
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype != _FORM_TYPE:
+        raise InvalidRequest(f"the body must be {_FORM_TYPE}")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+        raise InvalidRequest("the request body is too large")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise InvalidRequest("the request body is too large")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=_MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("the form body cannot be decoded") from exc
+    values: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in pairs:
+        if name in seen:
+            raise InvalidRequest(f"parameter {name} is repeated (RFC 6749 §3.2)")
+        seen.add(name)
+        if "\x00" in value or "\x00" in name:
+            raise InvalidRequest("NUL characters are not allowed")
+        if value != "":
+            values[name] = value
+    return OAuthForm(values)

@@ -1,0 +1,139 @@
+"""``AuthGate``: the auth endpoints, dependencies and middleware for one FastAPI app.
+
+::
+
+    settings = Settings()
+    gate = AuthGate(settings)                 # opens the auth service in the lifespan
+    app = FastAPI(lifespan=gate.lifespan)
+    gate.install(app)                         # router, error mapping, middleware
+
+    @app.get("/me")
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"sub": user.sub}
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.requests import HTTPConnection
+
+from authgate.clock import Clock
+from authgate.errors import StoreUnavailable
+from authgate.service.protocol import AuthServiceProtocol
+from authgate.service.types import ClientInfo
+from authgate.settings import Settings
+from authgate.tokens import VerifiedToken
+from authgate.web.guard import TokenGuard
+
+__all__ = ["INTROSPECT_SCOPE", "AuthGate"]
+
+#: RFC 7662 §2.1: the introspection caller must be authorized; we ask for this scope.
+INTROSPECT_SCOPE = "authgate:introspect"
+_MAX_USER_AGENT = 512
+
+
+class AuthGate:
+    """The auth server's HTTP surface over an :class:`AuthServiceProtocol`.
+
+    Args:
+        settings: the one settings object.
+        service: an already-open service; when ``None``, :meth:`lifespan` opens one
+            (``authgate.service.open_service``) and closes it on shutdown.
+        prefix: where the OAuth endpoints live (``/auth`` gives ``/auth/token``).
+        clock: passed to the service this gate opens.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: AuthServiceProtocol | None = None,
+        *,
+        prefix: str = "/auth",
+        users_prefix: str = "/users",
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self._service = service
+        self._owns_service = False
+        self.clock = clock
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.users_prefix = "/" + users_prefix.strip("/")
+        self.token_path = f"{self.prefix}/token"
+        self.guard = TokenGuard(
+            self,
+            cookies=settings.cookies,
+            token_url=self.token_path,
+            scopes=[*settings.default_scopes, INTROSPECT_SCOPE],
+        )
+        self.router = self._build_router()
+
+    # -- the service ------------------------------------------------------------
+
+    @property
+    def service(self) -> AuthServiceProtocol:
+        if self._service is None:
+            raise StoreUnavailable("the auth service is not running")
+        return self._service
+
+    async def verify_access_token(self, token: str) -> VerifiedToken:
+        """:class:`AccessTokenVerifier` for the guard: delegates to the service."""
+        return await self.service.verify_access_token(token)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[AuthServiceProtocol]:
+        """Open the service unless one was given; close what we opened."""
+        if self._service is not None:
+            yield self._service
+            return
+        import importlib
+
+        open_service = importlib.import_module("authgate.service").open_service
+        service: AuthServiceProtocol = await open_service(self.settings, clock=self.clock)
+        self._service = service
+        try:
+            yield service
+        finally:
+            self._service = None
+            await service.aclose()
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """A FastAPI ``lifespan`` that runs :meth:`running`."""
+        async with self.running():
+            yield
+
+    # -- wiring -----------------------------------------------------------------
+
+    def install(self, app: FastAPI, *, middleware: bool = True) -> None:
+        """Add the router, the error mapping, the guard and (by default) the middleware."""
+        app.state.authgate = self
+        app.include_router(self.router)
+        self.guard.install(app, middleware=middleware)
+
+    def client_info(self, conn: HTTPConnection) -> ClientInfo:
+        ua = conn.headers.get("user-agent")
+        return ClientInfo(
+            ip=conn.client.host if conn.client else None,
+            user_agent=ua[:_MAX_USER_AGENT] if ua else None,
+        )
+
+    def url(self, path: str) -> str:
+        """An absolute URL under the issuer (RFC 8414 §2: endpoints are absolute)."""
+        return self.settings.issuer.rstrip("/") + path
+
+    def _build_router(self) -> APIRouter:
+        from authgate.web.routes_cookie import cookie_routes
+        from authgate.web.routes_meta import meta_routes
+        from authgate.web.routes_oauth import oauth_routes
+        from authgate.web.routes_users import user_routes
+
+        router = APIRouter()
+        for build in (oauth_routes, cookie_routes, user_routes, meta_routes):
+            sub: Any = build(self)
+            if sub is not None:
+                router.include_router(sub)
+        return router

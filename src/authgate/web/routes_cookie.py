@@ -1,0 +1,216 @@
+"""The browser cookie transport: login, refresh and logout that keep the tokens in
+``__Host-`` cookies, so page JavaScript never holds them (SECURITY.md #42).
+
+- access cookie: HttpOnly, Secure, SameSite=Lax, Path=/, Max-Age = token lifetime;
+- refresh cookie: HttpOnly, Secure, SameSite=Strict, Path=/ (only our own JS posts it);
+- CSRF cookie: readable by JS, repeated in the ``settings.cookies.csrf_header`` header on
+  every unsafe cookie-authenticated request (double submit, constant-time compare).
+
+Login checks ``Origin`` / ``Sec-Fetch-Site`` against login CSRF (OWASP CSRF CS).
+Exists only when ``settings.cookies.enabled``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import secrets
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from authgate.errors import CSRFRejected, InvalidGrant, InvalidRequest, TokenError
+from authgate.service.types import TokenPair
+from authgate.settings import CookieSettings
+from authgate.web.errors import responses
+from authgate.web.forms import read_form
+from authgate.web.routes_oauth import oauth_endpoint
+from authgate.web.transports import cookie_name, request_cookie
+
+if TYPE_CHECKING:
+    from authgate.web.gate import AuthGate
+
+__all__ = ["CookieLoginResponse", "cookie_routes", "set_token_cookies"]
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class CookieLoginResponse(BaseModel):
+    expires_in: int
+    scope: str
+    #: Also in the CSRF cookie; repeat it in the CSRF header on unsafe requests.
+    csrf_token: str
+
+
+def set_token_cookies(
+    response: Response, cookies: CookieSettings, pair: TokenPair, *, refresh_max_age: int
+) -> str:
+    """Set the three cookies for ``pair``; returns the new CSRF token."""
+    csrf = secrets.token_urlsafe(32)
+    common: dict[str, Any] = {"path": "/", "secure": cookies.secure}
+    response.set_cookie(
+        cookie_name(cookies.access_name, cookies),
+        pair.access_token,
+        max_age=pair.expires_in,
+        httponly=True,
+        samesite="lax",
+        **common,
+    )
+    response.set_cookie(
+        cookie_name(cookies.refresh_name, cookies),
+        pair.refresh_token,
+        max_age=refresh_max_age,
+        httponly=True,
+        samesite="strict",
+        **common,
+    )
+    response.set_cookie(
+        cookie_name(cookies.csrf_name, cookies),
+        csrf,
+        max_age=refresh_max_age,
+        httponly=False,
+        samesite="lax",
+        **common,
+    )
+    return csrf
+
+
+def clear_token_cookies(response: Response, cookies: CookieSettings) -> None:
+    for name, httponly in (
+        (cookies.access_name, True),
+        (cookies.refresh_name, True),
+        (cookies.csrf_name, False),
+    ):
+        response.delete_cookie(
+            cookie_name(name, cookies), path="/", secure=cookies.secure, httponly=httponly
+        )
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a cross-site login or refresh (login CSRF)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise CSRFRejected("cross-site request refused")
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        raise CSRFRejected("cross-origin request refused")
+
+
+def _csrf(request: Request, cookies: CookieSettings) -> None:
+    expected = request_cookie(request.scope, cookie_name(cookies.csrf_name, cookies)) or ""
+    sent = request.headers.get(cookies.csrf_header, "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CSRFRejected(f"the {cookies.csrf_header} header must match the CSRF cookie")
+
+
+async def _credentials(request: Request) -> tuple[str, str, str | None]:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise InvalidRequest("the body is not valid JSON") from exc
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        user, password, scope = body.get("username"), body.get("password"), body.get("scope")
+        if not isinstance(user, str) or not isinstance(password, str) or not user or not password:
+            raise InvalidRequest("username and password are required strings")
+        if scope is not None and not isinstance(scope, str):
+            raise InvalidRequest("scope must be a string")
+        return user, password, scope
+    form = await read_form(request)
+    return form.require("username"), form.require("password"), form.get("scope")
+
+
+_LOGIN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            ctype: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string"},
+                        "password": {"type": "string", "format": "password"},
+                        "scope": {"type": "string"},
+                    },
+                    "required": ["username", "password"],
+                }
+            }
+            for ctype in ("application/json", "application/x-www-form-urlencoded")
+        },
+    }
+}
+
+
+def cookie_routes(gate: AuthGate) -> APIRouter | None:
+    cookies = gate.settings.cookies
+    if not cookies.enabled:
+        return None
+    router = APIRouter(prefix=f"{gate.prefix}/cookie", tags=["cookie transport"])
+    refresh_max_age = gate.settings.sessions.absolute_ttl
+
+    def answer(pair: TokenPair) -> JSONResponse:
+        response = JSONResponse({}, headers=_NO_STORE)
+        csrf = set_token_cookies(response, cookies, pair, refresh_max_age=refresh_max_age)
+        body = CookieLoginResponse(
+            expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
+        )
+        response.body = response.render(body.model_dump())
+        response.headers["content-length"] = str(len(response.body))
+        return response
+
+    @router.post(
+        "/login",
+        response_model=CookieLoginResponse,
+        responses=responses(400, 403, 429, 503),
+        openapi_extra=_LOGIN_BODY,
+        summary="Password login that sets the token cookies",
+    )
+    @oauth_endpoint
+    async def login(request: Request) -> Response:
+        _same_origin(request)
+        username, password, scope = await _credentials(request)
+        pair = await gate.service.login(
+            username, password, scope=scope, client=gate.client_info(request)
+        )
+        return answer(pair)
+
+    @router.post(
+        "/refresh",
+        response_model=CookieLoginResponse,
+        responses=responses(400, 403, 503),
+        summary="Rotate the refresh cookie (needs the CSRF header)",
+    )
+    @oauth_endpoint
+    async def refresh(request: Request) -> Response:
+        _same_origin(request)
+        _csrf(request, cookies)
+        token = request_cookie(request.scope, cookie_name(cookies.refresh_name, cookies))
+        if not token:
+            raise InvalidGrant("no refresh cookie")
+        pair = await gate.service.refresh(token, scope=None, client=gate.client_info(request))
+        return answer(pair)
+
+    @router.post(
+        "/logout",
+        status_code=204,
+        responses=responses(403, 503),
+        summary="End the cookie session and clear the cookies (needs the CSRF header)",
+    )
+    async def logout(request: Request) -> Response:
+        _csrf(request, cookies)
+        access = request_cookie(request.scope, cookie_name(cookies.access_name, cookies))
+        refresh_token = request_cookie(request.scope, cookie_name(cookies.refresh_name, cookies))
+        if access:
+            # An expired access cookie still lets the user sign out.
+            with contextlib.suppress(TokenError):
+                await gate.service.logout(await gate.service.verify_access_token(access))
+        if refresh_token:
+            await gate.service.revoke(refresh_token, "refresh_token")
+        response = Response(status_code=204, headers=_NO_STORE)
+        clear_token_cookies(response, cookies)
+        return response
+
+    return router

@@ -1,0 +1,62 @@
+"""Discovery: the public JWK Set (RFC 7517 §5) and authorization-server metadata
+(RFC 8414)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from authgate.web.errors import responses
+
+if TYPE_CHECKING:
+    from authgate.web.gate import AuthGate
+
+__all__ = ["JWKS_MAX_AGE", "meta_routes", "server_metadata"]
+
+#: Short, so verifiers pick up a published next key well before it signs
+#: (SECURITY.md #43: publish before use).
+JWKS_MAX_AGE = 300
+
+
+def server_metadata(gate: AuthGate) -> dict[str, Any]:
+    """RFC 8414 §2. ``grant_types_supported`` lists only ``refresh_token``: the password
+    grant is first-party login and is not offered to third parties (RFC 9700 §2.4,
+    SECURITY.md #39), though the token endpoint accepts it from our own clients."""
+    scopes = sorted({*gate.settings.default_scopes, *gate.guard.known_scopes})
+    return {
+        "issuer": gate.settings.issuer,
+        "token_endpoint": gate.url(gate.token_path),
+        "jwks_uri": gate.url("/.well-known/jwks.json"),
+        "revocation_endpoint": gate.url(f"{gate.prefix}/revoke"),
+        "introspection_endpoint": gate.url(f"{gate.prefix}/introspect"),
+        "grant_types_supported": ["refresh_token"],
+        "response_types_supported": [],
+        "scopes_supported": scopes,
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "service_documentation": gate.url("/docs"),
+    }
+
+
+def meta_routes(gate: AuthGate) -> APIRouter:
+    router = APIRouter(tags=["discovery"])
+
+    @router.get("/.well-known/jwks.json", responses=responses(503), summary="Public keys")
+    async def jwks() -> JSONResponse:
+        """Active, next and not-yet-retired public keys; never a private member."""
+        return JSONResponse(
+            gate.service.keyring.jwks(),
+            headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"},
+            media_type="application/jwk-set+json",
+        )
+
+    @router.get(
+        "/.well-known/oauth-authorization-server",
+        summary="Authorization server metadata (RFC 8414)",
+    )
+    async def metadata() -> JSONResponse:
+        return JSONResponse(server_metadata(gate), headers={"Cache-Control": "max-age=300"})
+
+    return router

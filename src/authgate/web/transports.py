@@ -1,0 +1,159 @@
+"""Where an access token travels: the ``Authorization`` header, a cookie, a WebSocket
+subprotocol. Never the query string or a form body (RFC 6750 §2.3 and §5.3,
+SECURITY.md #40): nothing here reads them.
+
+These functions read the raw ASGI scope, so the middleware and the dependencies
+share one implementation and the hot path allocates no Request object.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from typing import Literal
+
+from starlette.types import Scope
+
+from authgate.errors import CSRFRejected, MalformedToken, MissingToken, TokenError
+from authgate.settings import CookieSettings
+
+__all__ = [
+    "SAFE_METHODS",
+    "WS_BEARER_PREFIX",
+    "WS_SUBPROTOCOL",
+    "Credentials",
+    "cookie_name",
+    "extract_credentials",
+    "parse_bearer",
+    "request_cookie",
+    "websocket_subprotocol_token",
+]
+
+#: RFC 9110 §9.2.1: the methods a CSRF cannot abuse.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: A browser offers ``["authgate", "authgate.bearer.<token>"]``; the server echoes "authgate".
+WS_SUBPROTOCOL = "authgate"
+WS_BEARER_PREFIX = "authgate.bearer."
+
+Transport = Literal["header", "cookie", "websocket"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A token and how it came: the CSRF rule applies only to ``cookie``."""
+
+    token: str
+    transport: Transport
+
+
+def cookie_name(name: str, settings: CookieSettings) -> str:
+    """The effective cookie name: ``__Host-`` requires ``Secure`` (RFC 6265bis §4.1.3.2),
+    so a loopback development setup without Secure drops the prefix."""
+    if settings.secure:
+        return name
+    return name.removeprefix("__Host-").removeprefix("__Secure-")
+
+
+def parse_bearer(value: str) -> str:
+    """RFC 6750 §2.1: ``Bearer b64token``; the scheme compares case-insensitively.
+
+    Raises:
+        MissingToken: another scheme (e.g. Basic): no bearer credentials at all.
+        MalformedToken: ``Bearer`` without exactly one token.
+    """
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise MissingToken("no bearer token")
+    token = rest.strip()
+    if not token or " " in token or "\t" in token:
+        raise MalformedToken("Authorization: Bearer needs exactly one token")
+    return token
+
+
+def _headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, list[str]]:
+    found: dict[bytes, list[str]] = {}
+    for key, value in scope.get("headers", ()):
+        if key in names:
+            found.setdefault(key, []).append(value.decode("latin-1"))
+    return found
+
+
+def _cookies(raw: list[str]) -> dict[str, str]:
+    jar: dict[str, str] = {}
+    for header in raw:
+        parsed: SimpleCookie = SimpleCookie()
+        try:
+            parsed.load(header)
+        except CookieError:
+            continue
+        for key, morsel in parsed.items():
+            jar.setdefault(key, morsel.value)
+    return jar
+
+
+def extract_credentials(scope: Scope, cookies: CookieSettings | None) -> Credentials:
+    """The request's access token, from the header first, then the access cookie.
+
+    With the cookie transport, an unsafe method needs the CSRF header to equal the
+    CSRF cookie (double submit, compared in constant time).
+
+    Raises:
+        MissingToken: no credentials at all.
+        MalformedToken: an unusable Authorization header.
+        CSRFRejected: a cookie-authenticated unsafe request without a matching CSRF token.
+    """
+    csrf_header = cookies.csrf_header.lower().encode() if cookies and cookies.enabled else b""
+    wanted = (b"authorization", b"cookie", csrf_header) if csrf_header else (b"authorization",)
+    found = _headers(scope, wanted)
+    auth = found.get(b"authorization")
+    if auth:
+        if len(auth) > 1:
+            raise MalformedToken("more than one Authorization header")
+        try:
+            return Credentials(parse_bearer(auth[0]), "header")
+        except MissingToken:
+            if not csrf_header:
+                raise
+    if not csrf_header or cookies is None:
+        raise MissingToken("no credentials")
+    jar = _cookies(found.get(b"cookie", []))
+    token = jar.get(cookie_name(cookies.access_name, cookies))
+    if not token:
+        raise MissingToken("no credentials")
+    if scope.get("method", "GET") not in SAFE_METHODS:
+        expected = jar.get(cookie_name(cookies.csrf_name, cookies), "")
+        sent = found.get(csrf_header, [])
+        if (
+            not expected
+            or len(sent) != 1
+            or not hmac.compare_digest(sent[0].encode(), expected.encode())
+        ):
+            raise CSRFRejected(
+                f"a cookie-authenticated {scope.get('method')} needs the "
+                f"{cookies.csrf_header} header to match the CSRF cookie"
+            )
+    return Credentials(token, "cookie")
+
+
+def request_cookie(scope: Scope, name: str) -> str | None:
+    """One cookie's value from the raw scope."""
+    return _cookies(_headers(scope, (b"cookie",)).get(b"cookie", [])).get(name)
+
+
+def websocket_subprotocol_token(scope: Scope) -> tuple[str, str | None]:
+    """The token offered as ``authgate.bearer.<token>`` in ``Sec-WebSocket-Protocol``,
+    and the subprotocol to echo (the first offered one that carries no token).
+
+    Raises:
+        MissingToken: no token subprotocol offered.
+        TokenError: more than one offered.
+    """
+    offered = [p.strip() for p in scope.get("subprotocols", ()) if p.strip()]
+    tokens = [p[len(WS_BEARER_PREFIX) :] for p in offered if p.startswith(WS_BEARER_PREFIX)]
+    if not tokens:
+        raise MissingToken("no token subprotocol")
+    if len(tokens) > 1 or not tokens[0]:
+        raise TokenError("exactly one authgate.bearer.<token> subprotocol is allowed")
+    echo = next((p for p in offered if not p.startswith(WS_BEARER_PREFIX)), None)
+    return tokens[0], echo

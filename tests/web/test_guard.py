@@ -1,0 +1,190 @@
+"""The resource-server guard: bearer transport, scopes, OptionalUser, middleware,
+error bodies and headers (RFC 6750 §2.1, §3, §3.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from authgate.testing import AuthGateTestKit
+
+INVALID = 'Bearer realm="authgate", error="invalid_token"'
+
+
+def test_valid_bearer_token_reaches_the_route(kit: AuthGateTestKit, client: TestClient) -> None:
+    r = client.get("/me", headers=kit.headers("alice", ["a", "b"]))
+    assert r.status_code == 200
+    assert r.json() == {"sub": "alice", "scope": ["a", "b"]}
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_bearer_scheme_is_case_insensitive(
+    kit: AuthGateTestKit, client: TestClient, scheme: str
+) -> None:
+    r = client.get("/me", headers={"Authorization": f"{scheme} {kit.token('bob')}"})
+    assert r.status_code == 200
+
+
+def test_no_token_is_401_with_realm_and_no_error_code(client: TestClient) -> None:
+    r = client.get("/me")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="authgate"'
+    assert r.json()["error"] == "invalid_token"
+    assert r.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer", "Bearer ", "Bearer a b", "Bearer not.a.jwt", "Bearer x.y.z", "Token abc"],
+)
+def test_bad_authorization_headers_are_401_never_500(client: TestClient, header: str) -> None:
+    r = client.get("/me", headers={"Authorization": header})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith('Bearer realm="authgate"')
+
+
+def test_every_invalid_token_gets_the_same_body(kit: AuthGateTestKit, client: TestClient) -> None:
+    expired = kit.token("a", ttl=60)
+    kit.advance(3600)
+    other_audience = kit.token("a", audience="other")
+    revoked = kit.token("a")
+    kit.revoke(revoked)
+    tampered = kit.token("a")[:-4] + "AAAA"
+    bodies = set()
+    for token in (expired, other_audience, revoked, tampered, "garbage"):
+        r = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == INVALID
+        bodies.add(r.content)
+    assert len(bodies) == 1
+
+
+def test_query_string_token_is_never_accepted(kit: AuthGateTestKit, client: TestClient) -> None:
+    token = kit.token("alice")
+    r = client.get("/me", params={"access_token": token})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="authgate"'
+
+
+def test_missing_scope_is_403_insufficient_scope(kit: AuthGateTestKit, client: TestClient) -> None:
+    r = client.post("/items", headers=kit.headers("alice", ["items:read"]))
+    assert r.status_code == 403
+    assert r.headers["www-authenticate"] == (
+        'Bearer realm="authgate", error="insufficient_scope", scope="items:write"'
+    )
+    assert r.json()["error"] == "insufficient_scope"
+    ok = client.post("/items", headers=kit.headers("alice", ["items:write"]))
+    assert ok.status_code == 201
+
+
+def test_all_required_scopes_are_needed(kit: AuthGateTestKit, client: TestClient) -> None:
+    r = client.get("/admin", headers=kit.headers("alice", ["admin"]))
+    assert r.status_code == 403
+    assert 'scope="admin items:write"' in r.headers["www-authenticate"]
+    assert (
+        client.get("/admin", headers=kit.headers("a", ["admin", "items:write"])).status_code == 200
+    )
+
+
+def test_optional_user_is_none_without_token_but_401_with_a_bad_one(
+    kit: AuthGateTestKit, client: TestClient
+) -> None:
+    assert client.get("/maybe").json() == {"sub": None}
+    assert client.get("/maybe", headers=kit.headers("carol")).json() == {"sub": "carol"}
+    r = client.get("/maybe", headers={"Authorization": "Bearer junk"})
+    assert r.status_code == 401
+
+
+def test_middleware_leaves_the_principal_in_request_state(
+    kit: AuthGateTestKit, client: TestClient
+) -> None:
+    assert client.get("/state", headers=kit.headers("dave")).json() == {"sub": "dave"}
+    assert client.get("/state").json() == {"sub": None}
+
+
+def test_middleware_required_prefix_refuses_without_token(
+    kit: AuthGateTestKit, client: TestClient
+) -> None:
+    r = client.get("/api/thing")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="authgate"'
+    bad = client.get("/api/thing", headers={"Authorization": "Bearer nope"})
+    assert bad.headers["www-authenticate"] == INVALID
+    assert client.get("/api/thing", headers=kit.headers("erin")).json() == {"sub": "erin"}
+
+
+class CountingVerifier:
+    def __init__(self, kit: AuthGateTestKit) -> None:
+        self.kit = kit
+        self.calls = 0
+
+    async def verify_access_token(self, token: str):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.kit.codec.verify(token)
+
+
+def test_middleware_and_dependency_verify_only_once(
+    kit: AuthGateTestKit, make_app: Callable[..., FastAPI]
+) -> None:
+    app = make_app(kit, middleware=True)
+    counting = CountingVerifier(kit)
+    app.state.authgate_guard.verifier = counting
+    client = TestClient(app)
+    assert (
+        client.get("/admin", headers=kit.headers("f", ["admin", "items:write"])).status_code == 200
+    )
+    assert counting.calls == 1
+
+
+def test_public_route_ignores_a_bad_token(client: TestClient) -> None:
+    r = client.get("/public", headers={"Authorization": "Bearer junk"})
+    assert r.status_code == 200
+
+
+def test_openapi_lists_scopes_and_token_url(
+    kit: AuthGateTestKit, make_app: Callable[..., FastAPI]
+) -> None:
+    app = make_app(kit)
+    doc = TestClient(app).get("/openapi.json").json()
+    flow = doc["components"]["securitySchemes"]["authgate"]["flows"]["password"]
+    assert flow["tokenUrl"] == "/auth/token"
+    assert {"items:write", "admin"} <= flow["scopes"].keys()
+    assert doc["paths"]["/items"]["post"]["security"] == [{"authgate": ["items:write"]}]
+
+
+def test_websocket_authenticates_with_the_subprotocol(
+    kit: AuthGateTestKit, client: TestClient
+) -> None:
+    protocols = ["authgate", f"authgate.bearer.{kit.token('gina')}"]
+    with client.websocket_connect("/ws", subprotocols=protocols) as ws:
+        assert ws.accepted_subprotocol == "authgate"
+        assert ws.receive_json() == {"sub": "gina"}
+
+
+def test_websocket_without_token_is_refused(client: TestClient) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/ws"):
+        pass
+    assert info.value.code == 1008
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect("/ws", subprotocols=["authgate", "authgate.bearer.junk"]),
+    ):
+        pass
+
+
+def test_websocket_first_message_authentication(kit: AuthGateTestKit, client: TestClient) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with client.websocket_connect("/ws-first") as ws:
+        ws.send_json({"type": "auth", "token": kit.token("hank")})
+        assert ws.receive_json() == {"sub": "hank"}
+    with client.websocket_connect("/ws-first") as ws:
+        ws.send_json({"type": "auth", "token": "bad"})
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_json()
+        assert info.value.code == 1008
