@@ -4,18 +4,20 @@
 Rules, with ``limit = max_failures`` and ``window`` from
 :class:`~authgate.settings.ThrottleSettings`:
 
-* **Account.** Failures are counted in fixed windows of ``window`` seconds. Once an
-  account has ``n >= limit`` failures in a window, it is blocked for
-  ``min(backoff_base × 2^(n − limit), window)`` seconds after its latest failure:
-  1 s, 2 s, 4 s, … Every failure allowed through doubles the next wait. A block
-  carried over from the previous window is honoured until it ends. Unknown
-  usernames are counted exactly like real ones (the caller passes the normalised
-  name either way), so the throttle does not reveal which accounts exist.
-* **No permanent lockout.** A block never exceeds ``window`` seconds after the last
-  failure, and the count starts again in each window, so an attacker cannot lock a
+* **Account.** ``n`` is the account's failures in the last ``window`` seconds,
+  estimated as a sliding window over two fixed ones (the current window's count
+  plus the previous one's, weighted by how much of it still overlaps; the same
+  estimate as ``limits``' sliding-window-counter strategy). Once ``n >= limit`` the
+  account is blocked for ``min(backoff_base × 2^(n − limit), window)`` seconds after
+  its latest failure: 1 s, 2 s, 4 s, … Every failure allowed through doubles the
+  next wait, and a window boundary does not hand out a fresh set of attempts.
+  Unknown usernames are counted exactly like real ones (the caller passes the
+  normalised name either way), so the throttle does not reveal which accounts exist.
+* **No permanent lockout.** A block ends at most ``window`` seconds after the last
+  failure, and counts fade out after two windows, so an attacker cannot lock a
   victim out for longer than they keep trying (OWASP: lockout must expire).
-* **IP.** ``per_ip_max_failures`` failures from one address in a window block that
-  address, across all accounts, until the window ends (password spraying).
+* **IP.** ``per_ip_max_failures`` failures from one address in a fixed window block
+  that address, across all accounts, until the window ends (password spraying).
 * A successful login resets the account's count (not the IP's).
 
 Storage is the ``limits`` package's async storage (``async+memory://`` in-process,
@@ -24,9 +26,9 @@ or Redis through redis-py's asyncio client, ``implementation="redispy"``, so no
 The window maths runs on the injected :class:`~authgate.clock.Clock`, not on
 ``limits``' own wall-clock strategies: the window number is part of each key, so a
 new window is simply a new key, and storage expiry (2 × window) only collects
-garbage. The time of each over-limit failure is kept under a key named by its
-sequence number ``n`` (unique, because ``incr`` is atomic), so concurrent failures
-on several app instances never overwrite each other's state.
+garbage. Each failure stores the time its back-off ends under a key named by its
+sequence number in its window (unique, because ``incr`` is atomic), so concurrent
+failures on several app instances never overwrite each other's state.
 """
 
 from __future__ import annotations
@@ -112,12 +114,16 @@ class LoginThrottle:
         expiry = 2 * self._settings.window  # the next window still looks back at this one
         account_key = self._account_key(account)
         count = await self._incr(f"{account_key}:{window}", expiry)
-        if count >= self._settings.max_failures:
-            at_key = f"{account_key}:{window}:{count}:at"
-            stamp = int(now * 1000)
-            stored = await self._incr(at_key, expiry, stamp)
-            if stored != stamp:  # left over from before a reset(): overwrite it
-                await self._incr(at_key, expiry, stamp - stored)
+        previous = await self._get(f"{account_key}:{window - 1}")
+        failures = self._estimate(count, previous, now)
+        # Each failure records when the account may try again (0 s under the limit).
+        # The key is named by the failure's sequence number, so no one else writes it;
+        # a value left from before a reset() is overwritten by the correction.
+        until_key = f"{account_key}:{window}:{count}:until"
+        until = math.ceil((now + self.backoff(failures)) * 1000)
+        stored = await self._incr(until_key, expiry, until)
+        if stored != until:
+            await self._incr(until_key, expiry, until - stored)
         if ip is not None:
             await self._incr(f"{self._ip_key(ip)}:{window}", self._settings.window)
 
@@ -158,18 +164,25 @@ class LoginThrottle:
         seconds = self._settings.backoff_base * 2 ** min(extra, _MAX_EXPONENT)
         return float(min(seconds, self._settings.window))
 
+    def _estimate(self, current: int, previous: int, now: float) -> int:
+        """Failures in the last ``window`` seconds: the previous window's count
+        weighted by its remaining overlap (sliding-window counter)."""
+        elapsed = now / self._settings.window - self._window_number(now)
+        return current + math.floor(previous * (1.0 - elapsed))
+
     async def _account_wait(self, account_key: str, now: float) -> float:
-        current = self._window_number(now)
-        wait = 0.0
-        for window in (current, current - 1):
-            count = await self._get(f"{account_key}:{window}")
-            if count < self._settings.max_failures:
-                continue
-            stamp = await self._get(f"{account_key}:{window}:{count}:at")
-            # stamp 0: the failure is being recorded right now by another request.
-            last = stamp / 1000 if stamp else now
-            wait = max(wait, last + self.backoff(count) - now)
-        return wait
+        window = self._window_number(now)
+        current = await self._get(f"{account_key}:{window}")
+        previous = await self._get(f"{account_key}:{window - 1}")
+        if not current and not previous:
+            return 0.0
+        # The latest failure set the back-off: the current window's last one, or else
+        # the previous window's (a block carries over a window boundary).
+        latest = f"{window}:{current}" if current else f"{window - 1}:{previous}"
+        until = await self._get(f"{account_key}:{latest}:until") / 1000
+        if not until:  # that failure is being recorded right now by another request
+            until = now + self.backoff(self._estimate(current, previous, now))
+        return until - now
 
     async def _ip_wait(self, ip_key: str, now: float) -> float:
         window = self._window_number(now)

@@ -1,0 +1,265 @@
+"""Failed-login throttling per account and per IP with exponential back-off
+(SECURITY.md A.5 #38, OWASP Authentication CS). Time moves only on the FrozenClock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from authgate.clock import FrozenClock
+from authgate.errors import RateLimited, StoreUnavailable
+from authgate.service.throttle import LoginThrottle
+from authgate.settings import ThrottleSettings
+
+SETTINGS = ThrottleSettings()  # 5 failures per 15 min, back-off 1 s, 50 per IP
+IP = "203.0.113.7"
+
+
+@pytest.fixture
+async def throttle(clock: FrozenClock) -> AsyncIterator[LoginThrottle]:
+    instance = LoginThrottle(SETTINGS, storage_uri=None, clock=clock)
+    yield instance
+    await instance.aclose()
+
+
+async def fail(throttle: LoginThrottle, account: str, times: int, ip: str | None = IP) -> None:
+    for _ in range(times):
+        await throttle.check(account, ip)
+        await throttle.record_failure(account, ip)
+
+
+async def retry_after(throttle: LoginThrottle, account: str, ip: str | None = IP) -> int:
+    with pytest.raises(RateLimited) as caught:
+        await throttle.check(account, ip)
+    return caught.value.retry_after
+
+
+@pytest.mark.anyio
+async def test_five_failures_block_the_sixth_attempt(throttle: LoginThrottle) -> None:
+    await fail(throttle, "alice", 5)
+    assert await retry_after(throttle, "alice") >= 1
+
+
+@pytest.mark.anyio
+async def test_four_failures_do_not_block(throttle: LoginThrottle) -> None:
+    await fail(throttle, "alice", 4)
+    await throttle.check("alice", IP)
+
+
+@pytest.mark.anyio
+async def test_nonexistent_account_is_throttled_alike(throttle: LoginThrottle) -> None:
+    await fail(throttle, "alice", 5)
+    await fail(throttle, "no-such-user-4821", 5)
+    assert await retry_after(throttle, "no-such-user-4821") == await retry_after(throttle, "alice")
+
+
+@pytest.mark.anyio
+async def test_other_accounts_are_not_affected(throttle: LoginThrottle) -> None:
+    await fail(throttle, "alice", 5)
+    await throttle.check("bob", IP)
+
+
+@pytest.mark.anyio
+async def test_block_ends_after_the_backoff(throttle: LoginThrottle, clock: FrozenClock) -> None:
+    await fail(throttle, "alice", 5)
+    wait = await retry_after(throttle, "alice")
+    clock.advance(wait - 0.5)
+    await retry_after(throttle, "alice")
+    clock.advance(0.5)
+    await throttle.check("alice", IP)
+
+
+@pytest.mark.anyio
+async def test_backoff_doubles_with_each_further_failure(
+    throttle: LoginThrottle, clock: FrozenClock
+) -> None:
+    await fail(throttle, "alice", 5)
+    waits = []
+    for _ in range(5):
+        wait = await retry_after(throttle, "alice")
+        waits.append(wait)
+        clock.advance(wait)
+        await fail(throttle, "alice", 1)
+    assert waits == [1, 2, 4, 8, 16]
+
+
+@pytest.mark.anyio
+async def test_backoff_is_capped_at_the_window(throttle: LoginThrottle, clock: FrozenClock) -> None:
+    await fail(throttle, "alice", 5)
+    for _ in range(12):  # 2^12 s would be far beyond the 900 s window
+        clock.advance(await retry_after(throttle, "alice"))
+        await fail(throttle, "alice", 1)
+    assert await retry_after(throttle, "alice") <= SETTINGS.window
+
+
+@pytest.mark.anyio
+async def test_victim_is_never_locked_out_longer_than_a_window(
+    throttle: LoginThrottle, clock: FrozenClock
+) -> None:
+    await fail(throttle, "alice", 5)
+    for _ in range(12):
+        clock.advance(await retry_after(throttle, "alice"))
+        await fail(throttle, "alice", 1)
+    clock.advance(SETTINGS.window)  # the attacker stops
+    await throttle.check("alice", IP)
+
+
+@pytest.mark.anyio
+async def test_window_boundary_neither_ends_a_block_nor_grants_fresh_attempts(
+    throttle: LoginThrottle, clock: FrozenClock
+) -> None:
+    window = SETTINGS.window
+    boundary = (int(clock.now()) // window + 1) * window
+    clock.set(boundary - 20.0)
+    await fail(throttle, "alice", 5)
+    for _ in range(4):  # waits of 1, 2, 4 and 8 s: now 5 s before the boundary
+        clock.advance(await retry_after(throttle, "alice"))
+        await fail(throttle, "alice", 1)
+    assert await retry_after(throttle, "alice") == 16
+    clock.advance(10)  # past the boundary
+    assert clock.now() > boundary
+    assert await retry_after(throttle, "alice") == 6
+    clock.advance(6)
+    await throttle.check("alice", IP)
+    await throttle.record_failure("alice", IP)
+    # The last window's nine failures still count (weighted: 8 of them 11 s in),
+    # so this tenth one is blocked for 2^(9 - 5) s, not let through as a first failure.
+    assert await retry_after(throttle, "alice") == 16
+
+
+@pytest.mark.anyio
+async def test_old_failures_fade_out(throttle: LoginThrottle, clock: FrozenClock) -> None:
+    await fail(throttle, "alice", 5)
+    clock.advance(2 * SETTINGS.window)
+    await fail(throttle, "alice", 4)
+    await throttle.check("alice", IP)
+
+
+@pytest.mark.anyio
+async def test_success_resets_the_account(throttle: LoginThrottle) -> None:
+    await fail(throttle, "alice", 5)
+    await throttle.reset("alice")
+    await fail(throttle, "alice", 4)
+    await throttle.check("alice", IP)
+    await throttle.record_failure("alice", IP)
+    assert await retry_after(throttle, "alice") == 1  # not a stale, longer block
+
+
+@pytest.mark.anyio
+async def test_per_ip_limit_spans_accounts(clock: FrozenClock) -> None:
+    settings = ThrottleSettings(per_ip_max_failures=10)
+    throttle = LoginThrottle(settings, storage_uri=None, clock=clock)
+    for number in range(10):
+        await fail(throttle, f"user-{number}", 1)
+    wait = await retry_after(throttle, "someone-new")
+    assert 1 <= wait <= settings.window
+    await throttle.check("someone-new", "198.51.100.1")  # another address is fine
+    await throttle.check("someone-new", None)
+    clock.advance(wait)
+    await throttle.check("someone-new", IP)
+    await throttle.aclose()
+
+
+@pytest.mark.anyio
+async def test_disabled_throttle_is_a_no_op(clock: FrozenClock) -> None:
+    throttle = LoginThrottle(ThrottleSettings(enabled=False), storage_uri=None, clock=clock)
+    await fail(throttle, "alice", 50)
+    await throttle.check("alice", IP)
+    await throttle.reset("alice")
+    await throttle.aclose()
+
+
+@pytest.mark.anyio
+async def test_unusual_account_and_ip_strings_are_safe_keys(throttle: LoginThrottle) -> None:
+    for account in ["", "a" * 10_000, "ünïcødé", "with space:and*glob?[x]", "\ud800"]:
+        await fail(throttle, account, 5, ip="::1")
+        assert await retry_after(throttle, account, ip=None) == 1
+
+
+# -- Redis -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"authgate-test:{uuid.uuid4().hex}"
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_instances_sharing_redis_see_each_others_failures(
+    redis_url: str, redis_prefix: str, clock: FrozenClock
+) -> None:
+    first = LoginThrottle(SETTINGS, storage_uri=redis_url, clock=clock, key_prefix=redis_prefix)
+    second = LoginThrottle(SETTINGS, storage_uri=redis_url, clock=clock, key_prefix=redis_prefix)
+    try:
+        await fail(first, "alice", 3)
+        await fail(second, "alice", 2)
+        assert await retry_after(first, "alice") == 1
+        assert await retry_after(second, "alice") == 1
+        clock.advance(1)
+        await fail(second, "alice", 1)
+        assert await retry_after(first, "alice") == 2
+        await first.reset("alice")
+        await second.check("alice", IP)
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_redis_backoff_and_expiry_follow_the_clock(
+    redis_url: str, redis_prefix: str, clock: FrozenClock
+) -> None:
+    throttle = LoginThrottle(SETTINGS, storage_uri=redis_url, clock=clock, key_prefix=redis_prefix)
+    try:
+        await fail(throttle, "ghost-user", 5)
+        waits = []
+        for _ in range(3):
+            wait = await retry_after(throttle, "ghost-user")
+            waits.append(wait)
+            clock.advance(wait)
+            await fail(throttle, "ghost-user", 1)
+        assert waits == [1, 2, 4]
+        clock.advance(SETTINGS.window)
+        await throttle.check("ghost-user", IP)
+    finally:
+        await throttle.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_redis_keys_are_namespaced_and_expire(
+    redis_url: str, redis_prefix: str, clock: FrozenClock
+) -> None:
+    import redis.asyncio
+
+    throttle = LoginThrottle(SETTINGS, storage_uri=redis_url, clock=clock, key_prefix=redis_prefix)
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await fail(throttle, "alice", 5)
+        await throttle.record_failure("alice", IP)
+        keys = [key async for key in client.scan_iter(match=f"{redis_prefix}:*")]
+        assert keys
+        assert not any(b"alice" in key for key in keys)  # usernames are hashed
+        for key in keys:
+            assert 0 < await client.ttl(key) <= 2 * SETTINGS.window
+    finally:
+        await throttle.aclose()
+        await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
+
+
+@pytest.mark.anyio
+async def test_unreachable_redis_is_store_unavailable(clock: FrozenClock) -> None:
+    throttle = LoginThrottle(SETTINGS, storage_uri="redis://127.0.0.1:1/0", clock=clock)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await throttle.check("alice", IP)
+        with pytest.raises(StoreUnavailable):
+            await throttle.record_failure("alice", IP)
+        with pytest.raises(StoreUnavailable):
+            await throttle.reset("alice")
+    finally:
+        await throttle.aclose()
