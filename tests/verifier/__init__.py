@@ -1,0 +1,1 @@
+"""Tests of authgate.verifier (a package, so its helpers import relatively)."""
