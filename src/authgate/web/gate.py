@@ -89,10 +89,9 @@ class AuthGate:
         if self._service is not None:
             yield self._service
             return
-        import importlib
+        from authgate.service import open_service
 
-        open_service = importlib.import_module("authgate.service").open_service
-        service: AuthServiceProtocol = await open_service(self.settings, clock=self.clock)
+        service = await open_service(self.settings, clock=self.clock)
         self._service = service
         try:
             yield service

@@ -1,8 +1,6 @@
 """The OAuth endpoints: token (RFC 6749 §4.3 / §6), revocation (RFC 7009),
 introspection (RFC 7662), logout and logout-all."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -88,7 +86,7 @@ _TOKEN_ONLY_FORM = _form_body(
 )
 
 
-def oauth_routes(gate: AuthGate) -> APIRouter:
+def oauth_routes(gate: "AuthGate") -> APIRouter:
     router = APIRouter(prefix=gate.prefix, tags=["oauth"])
     principal = gate.guard.current_user
     Caller = Annotated[VerifiedToken, Security(principal)]

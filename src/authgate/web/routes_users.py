@@ -1,8 +1,6 @@
 """Registration and the caller's own account: ``/users``, ``/users/me``, its password
 and its sessions."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Response, Security
@@ -47,7 +45,7 @@ class UserOut(BaseModel):
     created_at: float
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: User) -> "UserOut":
         return cls(
             id=user.id,
             username=user.username,
@@ -67,7 +65,7 @@ class SessionOut(BaseModel):
     current: bool
 
     @classmethod
-    def of(cls, s: SessionInfo, current: str | None) -> SessionOut:
+    def of(cls, s: SessionInfo, current: str | None) -> "SessionOut":
         return cls(
             id=s.id,
             created_at=s.created_at,
@@ -79,7 +77,7 @@ class SessionOut(BaseModel):
         )
 
 
-def user_routes(gate: AuthGate) -> APIRouter:
+def user_routes(gate: "AuthGate") -> APIRouter:
     router = APIRouter(prefix=gate.users_prefix, tags=["users"])
     Caller = Annotated[VerifiedToken, Security(gate.guard.current_user)]
 

@@ -1,0 +1,112 @@
+"""``create_app(settings)``: the auth server as a FastAPI app.
+
+The service opens in the lifespan and closes after. Routes: the auth endpoints of
+:class:`~authgate.web.gate.AuthGate`, the browser pages (when the cookie transport
+is on), ``/healthz`` (liveness), ``/readyz`` (the database answers) and ``/metrics``
+(Prometheus, this app's own registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from authgate.clock import Clock
+from authgate.errors import AuthError
+from authgate.server.metrics import AuditEventCounter, Metrics, MetricsMiddleware
+from authgate.service.protocol import AuthServiceProtocol
+from authgate.settings import Settings
+from authgate.web.errors import responses
+from authgate.web.gate import AuthGate
+
+__all__ = ["app_from_env", "create_app"]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    service: AuthServiceProtocol | None = None,
+    clock: Clock | None = None,
+    pages: bool | None = None,
+) -> FastAPI:
+    """The auth server.
+
+    Args:
+        settings: the one settings object.
+        service: an open service to use (tests); otherwise one is opened in the lifespan.
+        clock: the clock for the service this app opens.
+        pages: mount the browser pages; defaults to ``settings.cookies.enabled``.
+    """
+    gate = AuthGate(settings, service, clock=clock)
+    metrics = Metrics()
+    counter = AuditEventCounter(metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        counter.attach()
+        try:
+            async with gate.running():
+                yield
+        finally:
+            counter.detach()
+
+    app = FastAPI(
+        title="authgate",
+        summary="Secure, fast JWT authentication",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    gate.install(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    if settings.cookies.enabled if pages is None else pages:
+        from authgate.pages.router import pages_router
+
+        app.include_router(pages_router(gate))
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: the database answers",
+        responses=responses(503),
+    )
+    async def readyz() -> JSONResponse:
+        try:
+            ready = await gate.service.ready()
+        except AuthError:
+            ready = False
+        if ready:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {"status": "unavailable", "error": "the database does not answer"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    )
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory (``authgate.server:app_from_env``, ``factory=True``): settings
+    from ``AUTHGATE_*`` variables and ``.env``, read in each worker."""
+    return create_app(Settings())

@@ -1,0 +1,231 @@
+"""Refuse unsafe settings before serving (SECURITY.md #11, #30, #42, #44).
+
+Framework-free: :func:`check_settings` returns :class:`Problem` s; ``authgate check``
+prints them, and ``authgate serve`` refuses to start on any error when
+``settings.production`` is true.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from authgate.errors import UnsafeKey
+from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
+from authgate.tokens import SUPPORTED_ALGORITHMS, hmac_key, load_pem
+
+__all__ = ["PLACEHOLDER_SECRETS", "Problem", "check_settings", "errors_of", "is_loopback"]
+
+#: Values people leave in config files (OWASP Secrets Management CS; SECURITY.md #44).
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "changeit",
+        "secret",
+        "secretkey",
+        "secret-key",
+        "secret_key",
+        "mysecret",
+        "supersecret",
+        "password",
+        "default",
+        "example",
+        "test",
+        "testing",
+        "dev",
+        "development",
+        "todo",
+        "fixme",
+        "xxx",
+        "placeholder",
+        "your-secret-key",
+        "your_secret_key",
+        "yoursecretkey",
+        "insecure",
+        "notasecret",
+    }
+)
+_PLACEHOLDER_MARKERS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "your-secret",
+    "your_secret",
+    "replace-me",
+    "replace_me",
+    "placeholder",
+    "insecure",
+)
+_MIN_DISTINCT_CHARS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    level: Literal["error", "warning"]
+    setting: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.setting}: {self.message}"
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _placeholder(value: str) -> bool:
+    v = value.strip().lower()
+    return v in PLACEHOLDER_SECRETS or any(m in v for m in _PLACEHOLDER_MARKERS)
+
+
+def _secret_problems(settings: Settings, hs: bool) -> list[Problem]:
+    out: list[Problem] = []
+    alg = settings.signing_algorithm
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    if hs and not secret:
+        out.append(Problem("error", "AUTHGATE_SECRET_KEY", f"{alg} needs a secret key"))
+    if not hs and secret:
+        out.append(
+            Problem(
+                "error",
+                "AUTHGATE_SECRET_KEY",
+                f"a secret is set but {alg} is not an HMAC algorithm; remove it "
+                "(RFC 8725 §3.1: one kind of key per verifier)",
+            )
+        )
+    if secret:
+        if _placeholder(secret):
+            out.append(Problem("error", "AUTHGATE_SECRET_KEY", "is a placeholder value"))
+        elif len(set(secret)) < _MIN_DISTINCT_CHARS:
+            out.append(
+                Problem(
+                    "error", "AUTHGATE_SECRET_KEY", "is not random (too few distinct characters)"
+                )
+            )
+        if hs:
+            try:
+                hmac_key(secret, alg)
+            except UnsafeKey as exc:
+                out.append(Problem("error", "AUTHGATE_SECRET_KEY", exc.message))
+    kek = settings.key_encryption_key.get_secret_value() if settings.key_encryption_key else None
+    if kek and (_placeholder(kek) or len(kek) < 32):
+        out.append(
+            Problem("error", "AUTHGATE_KEY_ENCRYPTION_KEY", "is a placeholder or shorter than 32")
+        )
+    return out
+
+
+def _key_file_problems(settings: Settings, hs: bool) -> list[Problem]:
+    path = settings.signing_key_file
+    if path is None:
+        return []
+    if hs:
+        return [Problem("error", "AUTHGATE_SIGNING_KEY_FILE", "HMAC uses AUTHGATE_SECRET_KEY")]
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return [
+            Problem("error", "AUTHGATE_SIGNING_KEY_FILE", f"cannot read {path}: {exc.strerror}")
+        ]
+    try:
+        key = load_pem(data, alg=settings.signing_algorithm)
+    except UnsafeKey as exc:
+        return [Problem("error", "AUTHGATE_SIGNING_KEY_FILE", exc.message)]
+    if not key.has_private:
+        return [
+            Problem("error", "AUTHGATE_SIGNING_KEY_FILE", "is a public key; need the private key")
+        ]
+    return []
+
+
+def check_settings(
+    settings: Settings, *, host: str | None = "127.0.0.1", workers: int = 1
+) -> list[Problem]:
+    """Every problem with ``settings`` for a server bound to ``host`` with ``workers``."""
+    out: list[Problem] = []
+    alg = settings.signing_algorithm
+    if alg not in SUPPORTED_ALGORITHMS:
+        out.append(
+            Problem(
+                "error",
+                "AUTHGATE_SIGNING_ALGORITHM",
+                f"{alg!r} is not one of {', '.join(SUPPORTED_ALGORITHMS)}",
+            )
+        )
+    hs = alg.startswith("HS")
+    out += _secret_problems(settings, hs)
+    out += _key_file_problems(settings, hs)
+    if settings.access_token_ttl > MAX_ACCESS_TOKEN_TTL:
+        out.append(
+            Problem(
+                "error",
+                "AUTHGATE_ACCESS_TOKEN_TTL",
+                f"access tokens must live at most {MAX_ACCESS_TOKEN_TTL} s (RFC 9700 §2.3)",
+            )
+        )
+    if settings.sessions.idle_ttl > settings.sessions.absolute_ttl:
+        out.append(
+            Problem("warning", "AUTHGATE_SESSIONS__IDLE_TTL", "is longer than the absolute limit")
+        )
+    issuer = urlsplit(settings.issuer)
+    if issuer.scheme not in ("http", "https") or not issuer.netloc:
+        out.append(Problem("error", "AUTHGATE_ISSUER", "must be an absolute http(s) URL"))
+    elif issuer.query or issuer.fragment:
+        out.append(
+            Problem("error", "AUTHGATE_ISSUER", "must have no query or fragment (RFC 8414 §2)")
+        )
+    elif settings.production and issuer.scheme != "https":
+        out.append(Problem("error", "AUTHGATE_ISSUER", "must be https in production"))
+    if not settings.audience.strip():
+        out.append(Problem("error", "AUTHGATE_AUDIENCE", "must not be empty"))
+    cookies = settings.cookies
+    if cookies.enabled and not cookies.secure and not is_loopback(host):
+        out.append(
+            Problem(
+                "error",
+                "AUTHGATE_COOKIES__SECURE",
+                f"cookies without Secure are allowed only on loopback, not on {host}",
+            )
+        )
+    if cookies.enabled and cookies.secure:
+        for name in (cookies.access_name, cookies.refresh_name, cookies.csrf_name):
+            if not name.startswith("__Host-"):
+                out.append(
+                    Problem("warning", "AUTHGATE_COOKIES", f"{name} lacks the __Host- prefix")
+                )
+    if settings.allow_registration and not settings.throttle.enabled:
+        out.append(
+            Problem(
+                "error",
+                "AUTHGATE_THROTTLE__ENABLED",
+                "registration is open while login throttling is off",
+            )
+        )
+    if workers > 1 and not settings.redis_url:
+        out.append(
+            Problem(
+                "error" if settings.production else "warning",
+                "AUTHGATE_REDIS_URL",
+                "without Redis, each worker throttles logins on its own and revocations "
+                "reach the other workers only by database polling",
+            )
+        )
+    if settings.production and settings.database_url is None:
+        out.append(Problem("warning", "AUTHGATE_DATABASE_URL", "SQLite in production"))
+    return out
+
+
+def errors_of(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.level == "error"]

@@ -1,0 +1,116 @@
+"""Prometheus metrics for one app, in the app's own ``CollectorRegistry`` (never the
+global one, so several apps in a process, as in tests, do not collide).
+
+- ``authgate_http_requests_total{method, route, status}`` and
+  ``authgate_http_request_duration_seconds{method, route}``: a pure ASGI middleware;
+  ``route`` is the route template (``/users/me/sessions/{session_id}``), never the raw
+  path, so label cardinality stays bounded.
+- ``authgate_security_events_total{event}``: a logging handler on ``authgate.audit``
+  counts the service's security events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authgate.service.protocol import AUDIT_LOGGER
+
+__all__ = ["AuditEventCounter", "Metrics", "MetricsMiddleware"]
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_EVENTS = frozenset(
+    {
+        "login_ok",
+        "login_failed",
+        "login_throttled",
+        "refresh",
+        "refresh_reuse",
+        "logout",
+        "logout_all",
+        "revoke",
+        "password_changed",
+        "session_ended",
+        "user_registered",
+        "user_disabled",
+        "key_rotated",
+    }
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "authgate_http_requests_total",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "authgate_http_request_duration_seconds",
+            "HTTP request duration by method and route template.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.security_events = Counter(
+            "authgate_security_events_total",
+            "Security events logged by the auth service.",
+            ["event"],
+            registry=self.registry,
+        )
+
+
+class AuditEventCounter(logging.Handler):
+    """Counts ``authgate.audit`` records by their ``event`` (unknown names → "other")."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(logging.INFO)
+        self.metrics = metrics
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "event", None)
+        name = event if isinstance(event, str) and event in _EVENTS else "other"
+        self.metrics.security_events.labels(event=name).inc()
+
+    def attach(self) -> None:
+        logger = logging.getLogger(AUDIT_LOGGER)
+        logger.addHandler(self)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+
+    def detach(self) -> None:
+        logging.getLogger(AUDIT_LOGGER).removeHandler(self)
+
+
+class MetricsMiddleware:
+    """Pure ASGI: counts every HTTP request once, after routing labelled it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.duration.labels(method, template).observe(time.perf_counter() - start)
