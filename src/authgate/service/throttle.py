@@ -57,9 +57,10 @@ class LoginThrottle:
 
     Args:
         settings: the ``throttle`` section of the settings.
-        storage_uri: ``None`` for in-process memory (one worker only), or a Redis
-            URL (``redis://``, ``rediss://``, ``redis+unix://``; an ``async+``
-            prefix is accepted too) shared by every app instance.
+        storage_uri: ``None`` (or ``memory://``) for in-process memory, fit for one
+            worker and development; or a Redis URL (``redis://``, ``rediss://``,
+            ``redis+unix://``; an ``async+`` prefix is accepted too) shared by every
+            app instance, for production.
         clock: the time source for every window and back-off computation.
         key_prefix: prefix of every storage key (lets tests and tenants share Redis).
     """
@@ -75,7 +76,7 @@ class LoginThrottle:
         self._settings = settings
         self._clock = clock
         self._storage: MemoryStorage | RedisStorage
-        if storage_uri is None:
+        if storage_uri is None or storage_uri.removeprefix("async+") == "memory://":
             self._storage = MemoryStorage()
             self._prefix = key_prefix + ":"
         else:
