@@ -1,0 +1,98 @@
+"""FastAPI wiring for a resource server: the web layer's guard over a JWKSVerifier.
+
+Nothing here re-implements authentication or the error mapping: it is
+:class:`authgate.web.TokenGuard` (bearer transport, ``CurrentUser``,
+``require_scopes``, the pure ASGI middleware) with this verifier behind it, so a
+bad token gets the same RFC 6750 §3 answer as on the auth server (401
+``WWW-Authenticate: Bearer error="invalid_token"``, 403 ``insufficient_scope``,
+503 when keys or introspection are unavailable). Imports no SQLAlchemy, Redis,
+``authgate.service`` or ``authgate.store``::
+
+    verifier = JWKSVerifier.from_issuer("https://auth.example.com", audience="orders")
+    app = FastAPI(lifespan=verifier_lifespan(verifier))
+    protect(app, verifier)
+
+    @app.get("/orders", dependencies=[require_scopes("orders:read")])
+    async def orders(principal: CurrentPrincipal) -> list[str]: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from authgate.verifier._verifier import JWKSVerifier
+from authgate.web.dependencies import CurrentUser, OptionalUser, require_scopes
+from authgate.web.errors import DEFAULT_REALM
+from authgate.web.guard import TokenGuard
+from authgate.web.middleware import AuthMiddleware
+
+__all__ = [
+    "AuthMiddleware",
+    "CurrentPrincipal",
+    "OptionalPrincipal",
+    "TokenGuard",
+    "protect",
+    "require_scopes",
+    "verifier_lifespan",
+]
+
+#: The verified caller (a :class:`~authgate.tokens.VerifiedToken`); 401 without a valid token.
+CurrentPrincipal = CurrentUser
+#: The caller, or ``None`` when no credentials were sent (an invalid token is still 401).
+OptionalPrincipal = OptionalUser
+
+
+def protect(
+    app: FastAPI,
+    verifier: JWKSVerifier,
+    *,
+    middleware: bool = False,
+    require: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    token_url: str | None = None,
+    realm: str = DEFAULT_REALM,
+) -> TokenGuard:
+    """Install a :class:`TokenGuard` over ``verifier`` on ``app``.
+
+    Args:
+        middleware: add :class:`AuthMiddleware` (authenticates each request once,
+            ``request.state.authgate_principal``); implied by ``require``.
+        require: path prefixes refused with 401 before the app runs without a
+            valid token (RFC 6750 §3.1).
+        exclude: prefixes exempt from ``require``.
+        token_url: the issuer's token endpoint, shown in OpenAPI (default
+            ``<issuer>/auth/token``).
+        realm: the RFC 6750 §3 realm in ``WWW-Authenticate``.
+    """
+    guard = TokenGuard(
+        verifier,
+        token_url=token_url or verifier.codec.issuer.rstrip("/") + "/auth/token",
+        realm=realm,
+    )
+    guard.install(app)
+    if middleware or require:
+        app.add_middleware(AuthMiddleware, guard=guard, require=require, exclude=exclude)
+    return guard
+
+
+def verifier_lifespan(
+    verifier: JWKSVerifier, *, require_keys: bool = True
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A FastAPI ``lifespan`` that starts ``verifier`` (first key fetch) and closes it.
+
+    With ``require_keys`` false the app starts even while the issuer is down;
+    requests then get 401 until keys arrive, and ``verifier.status()`` says why.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await verifier.start(require_keys=require_keys)
+        try:
+            yield
+        finally:
+            await verifier.aclose()
+
+    return lifespan
