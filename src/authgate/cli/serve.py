@@ -1,0 +1,89 @@
+"""``authgate serve`` and ``authgate check``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from authgate.cli._common import cli_errors, fail
+from authgate.cli._service import load_settings
+from authgate.server.check import Problem, check_settings, errors_of
+from authgate.settings import Settings
+
+__all__ = ["register"]
+
+APP_FACTORY = "authgate.server:app_from_env"
+
+
+def _report(problems: list[Problem]) -> None:
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+
+
+async def _prepare(settings: Settings) -> None:
+    # Once, before any worker starts: create and migrate the database and generate the
+    # first signing key, so several workers never race to do it.
+    from authgate.service import open_service
+
+    service = await open_service(settings)
+    await service.aclose()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run the auth server (uvicorn). Zero configuration: SQLite and a generated key in
+    ./authgate-data/. Settings come from AUTHGATE_* variables and .env."""
+    import uvicorn
+
+    from authgate.server.logging import log_config
+
+    settings = load_settings()
+    problems = check_settings(settings, host=host, workers=workers)
+    errors = errors_of(problems)
+    if errors and settings.production:
+        _report(problems)
+        fail(f"refusing to serve in production with {len(errors)} unsafe setting(s)")
+    _report(problems)
+    with cli_errors():
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        asyncio.run(_prepare(settings))
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(
+        f"authgate: serving on http://{shown}:{port}  (API docs: http://{shown}:{port}/docs)"
+    )
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(log_level),
+        log_level=log_level,
+        server_header=False,
+    )
+
+
+def check(
+    host: Annotated[str, typer.Option(help="The address the server will bind.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Check the settings; exit 1 on any unsafe one."""
+    settings = load_settings()
+    problems = check_settings(settings, host=host, workers=workers)
+    _report(problems)
+    errors = errors_of(problems)
+    if errors:
+        fail(f"{len(errors)} unsafe setting(s)")
+    typer.echo("settings look safe" + (f" ({len(problems)} warning(s))" if problems else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("check")(check)
