@@ -8,7 +8,7 @@
 * bcrypt only reads 72 bytes, and pyca/bcrypt 5 raises ``ValueError`` beyond that.
   Longer passwords never match a bcrypt hash (SECURITY.md #35: never truncate), so two
   passwords sharing a 72-byte prefix cannot cross-verify.
-* Passwords are NFKC-normalised before Argon2 (see :func:`.policy.normalize`).
+* Passwords are NFKC-normalised before Argon2 (see :func:`authgate.passwords.normalize`).
   Legacy bcrypt hashes are checked against the password as typed, since that is
   what passlib hashed.
 * Each hash runs in a dedicated, bounded thread pool; an :class:`asyncio.Semaphore`
@@ -29,7 +29,7 @@ from typing import TypeVar
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from authgate.passwords import policy
+from authgate.passwords import _policy as policy
 from authgate.settings import PasswordSettings
 
 __all__ = ["BCRYPT_MAX_BYTES", "PasswordHasher"]
