@@ -268,3 +268,16 @@ async def test_hundred_concurrent_logins_never_exceed_the_cap() -> None:
 def test_cap_defaults_to_the_cpu_count() -> None:
     assert PasswordHasher(PasswordSettings()).max_concurrency == (os.cpu_count() or 1)
     assert PasswordHasher(PasswordSettings(max_concurrent_hashes=3)).max_concurrency == 3
+
+
+@pytest.mark.anyio
+async def test_lone_surrogate_is_a_clean_invalid_request(hasher: CountingHasher) -> None:
+    broken = "abc\ud800defgh"  # JSON allows "\ud800"; it is not encodable text
+    stored = await hasher.hash(GOOD)
+    with pytest.raises(InvalidRequest):
+        await hasher.verify(broken, stored)
+    with pytest.raises(InvalidRequest):
+        await hasher.verify(broken, legacy_bcrypt(GOOD))
+    with pytest.raises(InvalidRequest):
+        await hasher.hash(broken)
+    assert hasher.calls == 1

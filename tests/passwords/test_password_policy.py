@@ -70,3 +70,8 @@ def test_minimum_score_is_configurable() -> None:
     strict = PasswordHasher(PasswordSettings(min_score=4))
     with pytest.raises(PasswordRejected):
         strict.check_policy("Summer2024!")
+
+
+def test_lone_surrogate_is_rejected_by_policy() -> None:
+    with pytest.raises(PasswordRejected):
+        POLICY.check_policy("horse-staple-\ud800-glacier")

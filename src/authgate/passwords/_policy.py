@@ -50,14 +50,18 @@ def normalize(password: str) -> str:
 
 
 def check_length(password: str, max_length: int) -> None:
-    """Refuse an oversized password in O(1), before any normalising or hashing.
+    """Refuse an oversized password before any normalising or hashing (the length
+    test is O(1); the UTF-8 test that follows is bounded by ``max_length``).
 
     Raises:
         InvalidRequest: the password has more than ``max_length`` characters (a
-            hashing denial-of-service guard, ASVS 5.0 6.2.9 / OWASP Password Storage CS).
+            hashing denial-of-service guard, ASVS 5.0 6.2.9 / OWASP Password Storage CS),
+            or holds lone surrogates, which are not text and cannot be hashed.
     """
     if len(password) > max_length:
         raise InvalidRequest(f"password longer than {max_length} characters")
+    if not _is_text(password):
+        raise InvalidRequest("password is not valid Unicode text")
 
 
 def check_policy(password: str, settings: PasswordSettings, *, username: str | None) -> None:
@@ -68,6 +72,8 @@ def check_policy(password: str, settings: PasswordSettings, *, username: str | N
     """
     if len(password) > settings.max_length:
         raise PasswordRejected(f"Password is too long (at most {settings.max_length} characters).")
+    if not _is_text(password):
+        raise PasswordRejected("Password contains characters that are not valid text.")
     normalized = normalize(password)
     if len(normalized) < settings.min_length:
         raise PasswordRejected(
@@ -84,3 +90,13 @@ def check_policy(password: str, settings: PasswordSettings, *, username: str | N
     estimate = zxcvbn(normalized[:_ZXCVBN_MAX_CHARS], user_inputs=user_inputs)
     if int(estimate["score"]) < settings.min_score:
         raise PasswordRejected("Password is too easy to guess; try a longer passphrase.")
+
+
+def _is_text(password: str) -> bool:
+    """False for lone surrogates (``"\\ud800"`` from JSON), which cannot be UTF-8
+    encoded and so could never be hashed."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
