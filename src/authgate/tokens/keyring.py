@@ -10,13 +10,13 @@ be confused into treating a public key as an HMAC secret.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from authgate.errors import UnsafeKey
-from authgate.tokens.keys import Key
+from authgate.tokens.keys import Key, load_jwk
 
 __all__ = ["KeyRing", "KeyState", "ManagedKey"]
 
@@ -57,6 +57,19 @@ class KeyRing:
         for key in keys:
             ring._add(ManagedKey(key, KeyState.RETIRING))
         return ring
+
+    @classmethod
+    def from_jwks(cls, jwks: Mapping[str, Any]) -> KeyRing:
+        """A verify-only ring from a JWK Set (RFC 7517 §5), as a relying service holds.
+
+        Raises:
+            UnsafeKey: not a JWK Set, an unusable key, a duplicate ``kid``, or
+                HMAC and asymmetric keys mixed in one set.
+        """
+        keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
+        if type(keys) is not list or not keys:
+            raise UnsafeKey('a JWK Set is an object with a non-empty "keys" list')
+        return cls.verify_only([load_jwk(jwk) for jwk in keys])
 
     def _add(self, managed: ManagedKey) -> None:
         key = managed.key
