@@ -1,9 +1,9 @@
 """Who is signed in on this browser, from the cookie transport, and the CSRF check.
 
-The access and refresh tokens travel in ``__Host-`` cookies (HttpOnly, Secure,
-SameSite=Lax, Path=/); the CSRF token is a readable ``__Host-`` cookie whose value
-every unsafe request repeats in a form field or a header (OWASP CSRF Prevention
-Cheat Sheet, "signed double-submit cookie"; the ``__Host-`` prefix, RFC 6265bis
+The tokens live in the web layer's ``__Host-`` cookies (set and cleared only by
+:mod:`authgate.web.routes_cookie`). The CSRF token is the readable ``__Host-`` CSRF
+cookie, which every unsafe request repeats in a form field or in the header (OWASP
+CSRF Prevention Cheat Sheet, double submit; the ``__Host-`` prefix, RFC 6265bis
 §4.1.3.2, stops a sibling subdomain from planting its own token).
 """
 
@@ -25,11 +25,10 @@ from authgate.web.transports import cookie_name
 __all__ = [
     "CSRF_FIELD",
     "PageSession",
-    "clear_auth_cookies",
     "csrf_ok",
     "csrf_token_for",
+    "refresh_cookie",
     "resolve_session",
-    "set_auth_cookies",
     "set_csrf_cookie",
 ]
 
@@ -46,8 +45,13 @@ class PageSession:
     token: VerifiedToken
     #: Seconds until the access cookie's token expires (drives the JS refresh timer).
     expires_in: int
-    #: Set when the page load itself had to refresh (the server-side fallback).
+    #: Set when the page load itself had to refresh (the server-side fallback): the
+    #: caller must put it into the response's cookies.
     refreshed: TokenPair | None = None
+
+
+def _read(request: Request, cookies: CookieSettings, name: str) -> str | None:
+    return request.cookies.get(cookie_name(name, cookies))
 
 
 def _csrf_shape_ok(value: str | None) -> bool:
@@ -55,15 +59,15 @@ def _csrf_shape_ok(value: str | None) -> bool:
 
 
 def csrf_token_for(request: Request, cookies: CookieSettings) -> tuple[str, bool]:
-    """The browser's CSRF token and whether it is new (then the caller must set it)."""
-    current = request.cookies.get(cookie_name(cookies.csrf_name, cookies))
+    """The browser's CSRF token, and whether it is new (then the caller sets it)."""
+    current = _read(request, cookies, cookies.csrf_name)
     if current is not None and _csrf_shape_ok(current):
         return current, False
     return secrets.token_urlsafe(32), True
 
 
 def set_csrf_cookie(response: Response, cookies: CookieSettings, token: str) -> None:
-    # Readable by the page's JS (not HttpOnly): that is the point of double-submit.
+    """The pre-sign-in CSRF cookie; readable by the page's JS, which is the point."""
     response.set_cookie(
         cookie_name(cookies.csrf_name, cookies),
         token,
@@ -77,59 +81,18 @@ def set_csrf_cookie(response: Response, cookies: CookieSettings, token: str) -> 
 def csrf_ok(request: Request, cookies: CookieSettings, submitted: str | None) -> bool:
     """Double-submit check with a constant-time compare (hmac.compare_digest).
 
-    ``submitted`` is the form field; the header named by ``cookies.csrf_header`` is
-    accepted too (the page's JS sends that one).
+    ``submitted`` is the form field; without it the header named by
+    ``cookies.csrf_header`` counts (the page's JS sends that one).
     """
-    cookie = request.cookies.get(cookie_name(cookies.csrf_name, cookies))
+    cookie = _read(request, cookies, cookies.csrf_name)
     sent = submitted or request.headers.get(cookies.csrf_header)
     if cookie is None or sent is None or not (_csrf_shape_ok(cookie) and _csrf_shape_ok(sent)):
         return False
     return hmac.compare_digest(cookie.encode(), sent.encode())
 
 
-def set_auth_cookies(
-    response: Response,
-    cookies: CookieSettings,
-    pair: TokenPair,
-    *,
-    refresh_max_age: int,
-    new_csrf: bool,
-) -> None:
-    """Put a fresh token pair in the ``__Host-`` cookies (HttpOnly, Secure, Lax, Path=/)."""
-    response.set_cookie(
-        cookie_name(cookies.access_name, cookies),
-        pair.access_token,
-        max_age=pair.expires_in,
-        path="/",
-        secure=cookies.secure,
-        httponly=True,
-        samesite="lax",
-    )
-    response.set_cookie(
-        cookie_name(cookies.refresh_name, cookies),
-        pair.refresh_token,
-        max_age=refresh_max_age,
-        path="/",
-        secure=cookies.secure,
-        httponly=True,
-        samesite="lax",
-    )
-    if new_csrf:
-        # A new CSRF token per sign-in: a token seen before sign-in is not reused after.
-        # A refresh keeps it, so forms already on screen stay valid.
-        set_csrf_cookie(response, cookies, secrets.token_urlsafe(32))
-
-
-def clear_auth_cookies(response: Response, cookies: CookieSettings) -> None:
-    """Forget the tokens (the ``__Host-`` attributes must match for the delete to apply)."""
-    for name in (cookies.access_name, cookies.refresh_name):
-        response.delete_cookie(
-            cookie_name(name, cookies),
-            path="/",
-            secure=cookies.secure,
-            httponly=True,
-            samesite="lax",
-        )
+def refresh_cookie(request: Request, cookies: CookieSettings) -> str | None:
+    return _read(request, cookies, cookies.refresh_name)
 
 
 async def resolve_session(
@@ -138,10 +101,10 @@ async def resolve_session(
     """The signed-in user, or None.
 
     A valid access cookie wins. Otherwise, when the refresh cookie is still good,
-    the page load rotates it (RFC 9700 §4.14.2) so an expired access token never
-    signs the user out; the caller must put ``refreshed`` into the response cookies.
+    the page load rotates it (RFC 9700 §4.14.2), so an access token that expired
+    while the page was closed never signs the user out.
     """
-    access = request.cookies.get(cookie_name(cookies.access_name, cookies))
+    access = _read(request, cookies, cookies.access_name)
     if access:
         try:
             token = await service.verify_access_token(access)
@@ -150,7 +113,7 @@ async def resolve_session(
         else:
             left = token.exp - service.codec.clock.now()
             return PageSession(token=token, expires_in=max(0, int(left)))
-    refresh = request.cookies.get(cookie_name(cookies.refresh_name, cookies))
+    refresh = _read(request, cookies, cookies.refresh_name)
     if not refresh:
         return None
     try:

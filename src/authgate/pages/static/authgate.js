@@ -1,4 +1,5 @@
 // authgate pages: keeps the access cookie fresh and the CSRF token current. No build step.
+// The tokens are in HttpOnly cookies; this script only ever sees the CSRF token.
 (function () {
   "use strict";
   var body = document.body;
@@ -28,12 +29,24 @@
   var expiresIn = Number(data.expiresIn || 0);
   if (!refreshUrl || !expiresIn) return;
 
+  var timer = 0;
+  var dueAt = 0;
+
   function schedule(seconds) {
     var lead = Math.min(60, Math.max(5, seconds / 5));
-    window.setTimeout(refresh, Math.max(1, seconds - lead) * 1000);
+    var delay = Math.max(1, seconds - lead) * 1000;
+    dueAt = Date.now() + delay;
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, delay);
   }
 
+  // Background tabs run timers late; catch up as soon as the tab is shown again.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && dueAt && Date.now() >= dueAt) refresh();
+  });
+
   function refresh() {
+    dueAt = 0;
     var headers = {};
     headers[data.csrfHeader] = cookie(data.csrfCookie);
     fetch(refreshUrl, { method: "POST", credentials: "same-origin", headers: headers })
@@ -41,14 +54,15 @@
         if (response.ok) {
           return response.json().then(function (answer) { schedule(answer.expires_in); });
         }
-        if (response.status === 401) {
+        if (response.status === 400 || response.status === 401) {
+          // The session ended (signed out elsewhere, expired): say so on the sign-in page.
           window.location.assign("/?m=expired");
           return undefined;
         }
-        window.setTimeout(refresh, 15000);  // a hiccup (5xx): try again soon
+        timer = window.setTimeout(refresh, 15000);  // a hiccup (5xx): try again soon
         return undefined;
       })
-      .catch(function () { window.setTimeout(refresh, 15000); });
+      .catch(function () { timer = window.setTimeout(refresh, 15000); });
   }
 
   schedule(expiresIn);

@@ -1,0 +1,156 @@
+"""``/account``: the signed-in user, their sessions, and the actions on them."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from starlette.datastructures import FormData
+
+from authgate.errors import (
+    AuthError,
+    InvalidCredentials,
+    InvalidRequest,
+    NotFound,
+    PasswordRejected,
+    RateLimited,
+)
+from authgate.pages._base import PageBase, redirect, throttled
+from authgate.pages._session import CSRF_FIELD, PageSession, csrf_ok, refresh_cookie
+from authgate.pages._signin import field
+
+__all__ = ["AccountPages"]
+
+
+class AccountPages(PageBase):
+    async def account_page(self, request: Request) -> Response:
+        if not self.cookies.enabled:
+            return Response(status_code=404)
+        return await self.render_account(request, await self.session(request))
+
+    async def render_account(
+        self,
+        request: Request,
+        session: PageSession | None,
+        *,
+        errors: dict[str, str] | None = None,
+        form_error: str | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        if session is None:
+            if refresh_cookie(request, self.cookies):
+                return self.signed_out("expired")  # it was there, and it is no good
+            return redirect("/")
+        service = self.gate.service
+        try:
+            user = await service.get_user(session.token.sub)
+            sessions = await service.list_sessions(user.id)
+        except NotFound:
+            return self.signed_out()
+        # This device first, then the others newest first (the service's order).
+        sessions.sort(key=lambda s: s.id != session.token.sid)
+        return self.page(
+            request,
+            "account.html",
+            status_code=status_code,
+            refreshed=session.refreshed,
+            user=user,
+            sessions=sessions,
+            current_sid=session.token.sid,
+            expires_in=session.expires_in,
+            refresh_url=self.refresh_url,
+            errors=errors or {},
+            form_error=form_error,
+        )
+
+    async def _authorized(self, request: Request) -> tuple[FormData, PageSession | Response]:
+        """The form of a POST that passed the CSRF check, and who sent it."""
+        form = await request.form()
+        if not self.cookies.enabled:
+            return form, Response(status_code=404)
+        if not csrf_ok(request, self.cookies, field(form, CSRF_FIELD)):
+            return form, self.refused(request)
+        session = await self.session(request)
+        if session is None:
+            return form, self.signed_out()
+        return form, session
+
+    def _back(self, notice: str, session: PageSession) -> Response:
+        response = redirect(f"/account?m={notice}")
+        if session.refreshed is not None:
+            self.signed_in(response, session.refreshed)
+        return response
+
+    async def end_session(self, request: Request, session_id: str) -> Response:
+        _, session = await self._authorized(request)
+        if isinstance(session, Response):
+            return session
+        try:
+            await self.gate.service.end_session(session.token.sub, session_id)
+        except NotFound:
+            return self._back("session_gone", session)
+        if session_id == session.token.sid:
+            return self.signed_out("signed_out")
+        return self._back("session_ended", session)
+
+    async def sign_out(self, request: Request) -> Response:
+        _, session = await self._authorized(request)
+        if isinstance(session, Response):
+            return session
+        await self.gate.service.logout(session.token)
+        return self.signed_out("signed_out")
+
+    async def sign_out_everywhere(self, request: Request) -> Response:
+        _, session = await self._authorized(request)
+        if isinstance(session, Response):
+            return session
+        await self.gate.service.logout_all(session.token.sub)
+        return self.signed_out("signed_out_everywhere")
+
+    async def change_password(self, request: Request) -> Response:
+        form, session = await self._authorized(request)
+        if isinstance(session, Response):
+            return session
+        current, new = field(form, "current_password"), field(form, "new_password")
+        errors: dict[str, str] = {}
+        if not current:
+            errors["pw-current"] = "Enter your current password."
+        if not new:
+            errors["pw-new"] = "Choose a new password."
+        if not errors:
+            try:
+                await self.gate.service.change_password(
+                    session.token.sub, current, new, current_session=session.token.sid
+                )
+            except InvalidCredentials:
+                errors["pw-current"] = "That is not your current password."
+            except PasswordRejected as exc:
+                errors["pw-new"] = f"Choose another password: {exc.reason}"
+            except InvalidRequest as exc:
+                errors["pw-new"] = exc.message
+            except RateLimited as exc:
+                return await self.render_account(
+                    request, session, form_error=throttled(exc), status_code=429
+                )
+            else:
+                return await self._after_password_change(request, session)
+        return await self.render_account(request, session, errors=errors, status_code=400)
+
+    async def _after_password_change(self, request: Request, session: PageSession) -> Response:
+        """This browser's session survives (only the *other* sessions end), but its
+        access token predates the change: re-issue the pair so the next page load
+        does not depend on how the service treats that token."""
+        refresh_token = (
+            session.refreshed.refresh_token
+            if session.refreshed is not None
+            else refresh_cookie(request, self.cookies)
+        )
+        if refresh_token:
+            client = self.gate.client_info(request)
+            try:
+                pair = await self.gate.service.refresh(refresh_token, scope=None, client=client)
+            except AuthError:
+                pass
+            else:
+                response = redirect("/account?m=password_changed")
+                self.signed_in(response, pair)
+                return response
+        return self.signed_out("password_changed_signin")

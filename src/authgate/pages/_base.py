@@ -1,0 +1,107 @@
+"""What every page handler shares: the gate, rendering, the CSRF token, the cookies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from authgate.errors import RateLimited
+from authgate.pages._render import NOTICES, Renderer
+from authgate.pages._session import (
+    CSRF_FIELD,
+    PageSession,
+    csrf_token_for,
+    resolve_session,
+    set_csrf_cookie,
+)
+from authgate.service.types import TokenPair
+from authgate.web.gate import AuthGate
+from authgate.web.routes_cookie import clear_token_cookies, set_token_cookies
+from authgate.web.transports import cookie_name
+
+__all__ = ["STATIC_PREFIX", "UNAVAILABLE", "PageBase", "redirect", "throttled"]
+
+STATIC_PREFIX = "/pages/static/"
+UNAVAILABLE = "The service is unavailable right now. Try again in a moment."
+
+
+def throttled(exc: RateLimited) -> str:
+    return f"Too many attempts — try again in {exc.retry_after} s."
+
+
+def redirect(url: str) -> RedirectResponse:
+    """RFC 9110 §15.4.4: 303 after a POST, so a reload never re-submits the form."""
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+class PageBase:
+    def __init__(self, gate: AuthGate) -> None:
+        self.gate = gate
+        self.settings = gate.settings
+        self.cookies = gate.settings.cookies
+        self.render = Renderer()
+        #: The web layer's cookie refresh endpoint, called by the page's JS timer.
+        self.refresh_url = f"{gate.prefix}/cookie/refresh"
+
+    async def session(self, request: Request) -> PageSession | None:
+        return await resolve_session(
+            request, self.gate.service, self.cookies, self.gate.client_info(request)
+        )
+
+    def signed_in(self, response: Response, pair: TokenPair) -> str:
+        """Put ``pair`` into the cookies (the web layer's helper); returns the new CSRF token."""
+        return set_token_cookies(
+            response, self.cookies, pair, refresh_max_age=self.settings.sessions.absolute_ttl
+        )
+
+    def signed_out(self, notice: str = "expired") -> Response:
+        response = redirect(f"/?m={notice}")
+        clear_token_cookies(response, self.cookies)
+        return response
+
+    def context(self, request: Request, csrf: str) -> dict[str, Any]:
+        return {
+            "csrf": csrf,
+            "csrf_field": CSRF_FIELD,
+            "csrf_cookie": cookie_name(self.cookies.csrf_name, self.cookies),
+            "csrf_header": self.cookies.csrf_header,
+            # ?m= names one of the fixed notices; nothing from the URL is reflected.
+            "notice": NOTICES.get(request.query_params.get("m", "")),
+            "static": STATIC_PREFIX,
+            "allow_registration": self.settings.allow_registration,
+            "min_length": self.settings.passwords.min_length,
+            "max_length": self.settings.passwords.max_length,
+        }
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        *,
+        status_code: int = 200,
+        refreshed: TokenPair | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """Render ``template`` with the CSRF token the browser will hold afterwards:
+        a refresh during this request issues a new one, which the forms must carry."""
+        cookie_headers: list[tuple[bytes, bytes]] = []
+        if refreshed is not None:
+            scratch = Response()
+            csrf = self.signed_in(scratch, refreshed)
+            cookie_headers = [h for h in scratch.raw_headers if h[0] == b"set-cookie"]
+            new = False
+        else:
+            csrf, new = csrf_token_for(request, self.cookies)
+        response = self.render.page(
+            template, status_code=status_code, **self.context(request, csrf), **context
+        )
+        response.raw_headers.extend(cookie_headers)
+        if new:
+            set_csrf_cookie(response, self.cookies, csrf)
+        return response
+
+    def refused(self, request: Request) -> Response:
+        """403 for a POST without the matching CSRF token: nothing was changed."""
+        return self.render.page("refused.html", status_code=403, **self.context(request, ""))

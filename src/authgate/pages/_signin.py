@@ -1,0 +1,148 @@
+"""``/``: sign in, and sign up when registration is open."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from starlette.datastructures import FormData
+
+from authgate.errors import (
+    InvalidCredentials,
+    InvalidRequest,
+    PasswordRejected,
+    RateLimited,
+    StoreUnavailable,
+    UsernameTaken,
+)
+from authgate.pages._base import UNAVAILABLE, PageBase, redirect, throttled
+from authgate.pages._session import CSRF_FIELD, csrf_ok
+
+__all__ = ["SignInPages", "field"]
+
+
+def field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+class SignInPages(PageBase):
+    def form_page(
+        self,
+        request: Request,
+        *,
+        status_code: int = 200,
+        mode: str = "signin",
+        errors: dict[str, str] | None = None,
+        form_error: str | None = None,
+        username: str = "",
+        retry_after: int | None = None,
+    ) -> Response:
+        response = self.page(
+            request,
+            "signin.html",
+            status_code=status_code,
+            mode=mode,
+            errors=errors or {},
+            form_error=form_error,
+            username=username,
+        )
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    async def signin_page(self, request: Request) -> Response:
+        if not self.cookies.enabled:
+            return self.render.page("disabled.html", status_code=404, static="/pages/static/")
+        session = await self.session(request)
+        if session is not None:
+            response = redirect("/account")
+            if session.refreshed is not None:
+                self.signed_in(response, session.refreshed)
+            return response
+        return self.form_page(request)
+
+    async def signin(self, request: Request) -> Response:
+        if not self.cookies.enabled:
+            return Response(status_code=404)
+        form = await request.form()
+        if not csrf_ok(request, self.cookies, field(form, CSRF_FIELD)):
+            return self.refused(request)
+        username, password = field(form, "username").strip(), field(form, "password")
+        errors: dict[str, str] = {}
+        if not username:
+            errors["signin-username"] = "Enter your username."
+        if not password:
+            errors["signin-password"] = "Enter your password."
+        if errors:
+            return self.form_page(request, status_code=400, errors=errors, username=username)
+        client = self.gate.client_info(request)
+        try:
+            pair = await self.gate.service.login(username, password, scope=None, client=client)
+        except InvalidCredentials:
+            errors["signin-password"] = "Wrong username or password."
+            return self.form_page(request, status_code=401, errors=errors, username=username)
+        except RateLimited as exc:
+            return self.form_page(
+                request,
+                status_code=429,
+                form_error=throttled(exc),
+                username=username,
+                retry_after=exc.retry_after,
+            )
+        except InvalidRequest as exc:
+            errors["signin-password"] = exc.message
+            return self.form_page(request, status_code=400, errors=errors, username=username)
+        except StoreUnavailable:
+            return self.form_page(
+                request, status_code=503, form_error=UNAVAILABLE, username=username
+            )
+        response = redirect("/account")
+        self.signed_in(response, pair)
+        return response
+
+    async def signup(self, request: Request) -> Response:
+        if not (self.cookies.enabled and self.settings.allow_registration):
+            return Response(status_code=404)
+        form = await request.form()
+        if not csrf_ok(request, self.cookies, field(form, CSRF_FIELD)):
+            return self.refused(request)
+        username, password = field(form, "username").strip(), field(form, "password")
+        errors: dict[str, str] = {}
+        if not username:
+            errors["signup-username"] = "Choose a username."
+        if not password:
+            errors["signup-password"] = "Choose a password."
+        if not errors:
+            service, client = self.gate.service, self.gate.client_info(request)
+            try:
+                await service.register(username, password)
+                pair = await service.login(username, password, scope=None, client=client)
+            except UsernameTaken:
+                errors["signup-username"] = "That username is taken. Choose another, or sign in."
+            except PasswordRejected as exc:
+                errors["signup-password"] = f"Choose another password: {exc.reason}"
+            except InvalidRequest as exc:
+                errors["signup-username"] = exc.message
+            except RateLimited as exc:
+                return self.form_page(
+                    request,
+                    status_code=429,
+                    mode="signup",
+                    form_error=throttled(exc),
+                    username=username,
+                    retry_after=exc.retry_after,
+                )
+            except StoreUnavailable:
+                return self.form_page(
+                    request,
+                    status_code=503,
+                    mode="signup",
+                    form_error=UNAVAILABLE,
+                    username=username,
+                )
+            else:
+                response = redirect("/account?m=welcome")
+                self.signed_in(response, pair)
+                return response
+        return self.form_page(
+            request, status_code=400, mode="signup", errors=errors, username=username
+        )
