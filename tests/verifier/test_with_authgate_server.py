@@ -1,0 +1,154 @@
+"""End to end: a real ``authgate`` server (create_app, SQLite in a tmp dir, uvicorn
+on loopback) issues tokens; the JWKS verifier in "another service" checks them."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from authgate.clock import FrozenClock, SystemClock
+from authgate.errors import Revoked, UnknownKey
+from authgate.server import create_app
+from authgate.testing import test_settings
+from authgate.verifier import BearerCredentials, JWKSVerifier
+
+pytestmark = pytest.mark.anyio
+
+AUDIENCE = "authgate"
+INTROSPECT_SCOPE = "authgate:introspect"
+
+
+@dataclass
+class Running:
+    url: str
+    app: Any
+    http: httpx.AsyncClient
+
+    @property
+    def service(self) -> Any:
+        return self.app.state.authgate.service
+
+    async def user_token(self, username: str, scope: str | None = None) -> str:
+        password = secrets.token_urlsafe(24)
+        created = await self.http.post("/users", json={"username": username, "password": password})
+        assert created.status_code == 201, created.text
+        if scope:
+            await self.service.set_scopes(created.json()["id"], scope.split())
+        form = {"grant_type": "password", "username": username, "password": password}
+        if scope:
+            form["scope"] = scope
+        answer = await self.http.post("/auth/token", data=form)
+        assert answer.status_code == 200, answer.text
+        token: str = answer.json()["access_token"]
+        return token
+
+
+@pytest.fixture
+async def authgate_server(tmp_path: Path) -> AsyncIterator[Running]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = test_settings(tmp_path, issuer=url, audience=AUDIENCE)
+    app = create_app(settings, clock=SystemClock())
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        assert not task.done(), "the authgate server failed to start"
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
+        yield Running(url, app, http)
+    server.should_exit = True
+    await task
+    sock.close()
+
+
+def clock_now() -> FrozenClock:
+    return FrozenClock(SystemClock().now())
+
+
+async def test_tokens_from_the_token_endpoint_verify_here(authgate_server: Running) -> None:
+    token = await authgate_server.user_token("alice")
+    async with JWKSVerifier.from_issuer(authgate_server.url, audience=AUDIENCE) as verifier:
+        verified = await verifier.verify_access_token(token)
+        assert verified.kid in verifier.status().kids
+        assert verifier.status().jwks_url == authgate_server.url + "/.well-known/jwks.json"
+    me = await authgate_server.http.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert verified.sub == me.json()["id"]
+
+
+async def test_rotate_keys_on_the_server_is_picked_up(authgate_server: Running) -> None:
+    service = authgate_server.service
+    old = await authgate_server.user_token("bob")
+    clock = clock_now()
+    async with JWKSVerifier.from_issuer(
+        authgate_server.url, audience=AUDIENCE, clock=clock
+    ) as verifier:
+        await verifier.verify_access_token(old)
+        kid = await service.rotate_keys()
+        token = await authgate_server.user_token("carol")
+        assert (await verifier.verify_access_token(token)).kid == kid
+        # The server publishes its next key before it signs (SECURITY.md #43): after
+        # a scheduled refresh, the following rotation needs no fetch at all.
+        await verifier.refresh(force=True)
+        fetches = verifier.status().fetches
+        kid = await service.rotate_keys()
+        assert kid in verifier.status().kids
+        token = await authgate_server.user_token("dave")
+        assert (await verifier.verify_access_token(token)).kid == kid
+        assert verifier.status().fetches == fetches
+        # Two rotations in a row: the active key is one this verifier never saw; its
+        # kid triggers one refetch.
+        clock.advance(31)
+        await service.rotate_keys()
+        kid = await service.rotate_keys()
+        assert kid not in verifier.status().kids
+        token = await authgate_server.user_token("erin")
+        assert (await verifier.verify_access_token(token)).kid == kid
+        assert verifier.status().fetches == fetches + 1
+        assert (await verifier.verify_access_token(old)).sub  # retiring keys stay published
+        # Again within the refetch interval: the kid stays unknown until the interval
+        # has passed (CVE-2026-48524 rate limit), then it verifies.
+        await service.rotate_keys()
+        kid = await service.rotate_keys()
+        token = await authgate_server.user_token("frank")
+        with pytest.raises(UnknownKey):
+            await verifier.verify_access_token(token)
+        clock.advance(31)
+        assert (await verifier.verify_access_token(token)).kid == kid
+        assert verifier.status().fetches == fetches + 2
+
+
+async def test_revoked_token_is_rejected_when_introspection_is_on(
+    authgate_server: Running,
+) -> None:
+    caller = await authgate_server.user_token("orders-svc", scope=INTROSPECT_SCOPE)
+    token = await authgate_server.user_token("grace")
+    clock = clock_now()
+    async with (
+        JWKSVerifier.from_issuer(authgate_server.url, audience=AUDIENCE) as offline,
+        JWKSVerifier.from_issuer(
+            authgate_server.url,
+            audience=AUDIENCE,
+            clock=clock,
+            introspection=BearerCredentials(caller),
+            introspection_ttl=5,
+        ) as online,
+    ):
+        assert (await online.verify_access_token(token)).sub
+        revoked = await authgate_server.http.post("/auth/revoke", data={"token": token})
+        assert revoked.status_code == 200
+        assert (await online.verify_access_token(token)).sub  # the 5 s answer cache
+        clock.advance(6)
+        with pytest.raises(Revoked):
+            await online.verify_access_token(token)
+        # Without introspection a revoked token stays valid offline until its exp.
+        assert (await offline.verify_access_token(token)).sub
