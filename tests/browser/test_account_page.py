@@ -8,8 +8,8 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser._flows import new_username, sign_in, sign_up
-from tests.browser.conftest import PASSWORD, LiveServer
+from ._flows import new_username, sign_in, sign_up
+from .conftest import PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from tests.browser._flows import cookie, new_username, sign_up
-from tests.browser.conftest import PASSWORD, AttackerFactory, LiveServer
+from ._flows import cookie, new_username, sign_up
+from .conftest import PASSWORD, AttackerFactory, LiveServer
 
 pytestmark = pytest.mark.browser
 
