@@ -43,7 +43,7 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "audience": "api",
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return make
 

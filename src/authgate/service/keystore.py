@@ -77,7 +77,7 @@ class KeyStore:
                 async with conn.begin():
                     ring = await rows.load_ring(conn, self.kek)
         if ring is None:
-            raise ConfigError("no signing keys in the database; run `authgate db upgrade`")
+            raise ConfigError("no signing keys in the database")
         ring.retire_expired(self.clock.now())
         return ring
 

@@ -128,9 +128,9 @@ class RevocationSync:
                     conn = await conn.execution_options(**{READ_ONLY: True})
                     async with conn.begin():
                         rows = await log.fetch_after(conn, low)
-            keys_changed = self._apply_rows(rows)
-        if keys_changed:
-            await self._reload_keys()
+            # Reload under the lock: a caller of poll_once() then sees the new keys.
+            if self._apply_rows(rows):
+                await self._reload_keys()
 
     def _apply_rows(self, rows: Sequence[Any]) -> bool:
         keys_changed = False

@@ -1,0 +1,190 @@
+"""Logout, global sign-out, password change, RFC 7009 revocation and RFC 7662
+introspection (SECURITY.md A.4 #31–#33)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from authgate.clock import FrozenClock
+from authgate.errors import InvalidCredentials, InvalidGrant, NotFound, Revoked
+from authgate.service import AuthService, ClientInfo, TokenPair
+from service.conftest import OTHER_PASSWORD, PASSWORD
+
+PHONE = ClientInfo(ip="203.0.113.1", user_agent="phone")
+LAPTOP = ClientInfo(ip="203.0.113.2", user_agent="laptop")
+
+
+async def _two_sessions(service: AuthService) -> tuple[TokenPair, TokenPair]:
+    await service.register("alice", PASSWORD, scopes=["read"])
+    phone = await service.login("alice", PASSWORD, scope=None, client=PHONE)
+    laptop = await service.login("alice", PASSWORD, scope=None, client=LAPTOP)
+    return phone, laptop
+
+
+@pytest.mark.anyio
+async def test_logout_denies_the_access_token_and_ends_its_session(service: AuthService) -> None:
+    phone, laptop = await _two_sessions(service)
+    await service.logout(await service.verify_access_token(phone.access_token))
+    with pytest.raises(Revoked):
+        await service.verify_access_token(phone.access_token)
+    with pytest.raises(InvalidGrant):
+        await service.refresh(phone.refresh_token, scope=None, client=PHONE)
+    await service.verify_access_token(laptop.access_token)
+    assert [s.id for s in await service.list_sessions(phone.user_id)] == [laptop.session_id]
+
+
+@pytest.mark.anyio
+async def test_logout_all_revokes_every_earlier_token_even_in_the_same_second(
+    service: AuthService, clock: FrozenClock
+) -> None:
+    phone, laptop = await _two_sessions(service)
+    clock.advance(0.4)  # same integer second as the tokens' iat
+    await service.logout_all(phone.user_id)
+    for pair in (phone, laptop):
+        with pytest.raises(Revoked):
+            await service.verify_access_token(pair.access_token)
+        with pytest.raises(InvalidGrant):
+            await service.refresh(pair.refresh_token, scope=None, client=PHONE)
+    # A new login within the same second is not caught by the cut-off.
+    clock.advance(0.2)
+    fresh = await service.login("alice", PASSWORD, scope=None, client=PHONE)
+    await service.verify_access_token(fresh.access_token)
+
+
+@pytest.mark.anyio
+async def test_change_password_keeps_the_current_session_under_a_new_id(
+    service: AuthService, clock: FrozenClock
+) -> None:
+    phone, laptop = await _two_sessions(service)
+    clock.advance(0.3)
+    await service.change_password(
+        phone.user_id, PASSWORD, OTHER_PASSWORD, current_session=phone.session_id
+    )
+    for pair in (phone, laptop):  # every access token from before the change fails
+        with pytest.raises(Revoked):
+            await service.verify_access_token(pair.access_token)
+    with pytest.raises(InvalidGrant):
+        await service.refresh(laptop.refresh_token, scope=None, client=LAPTOP)
+    clock.advance(0.3)  # still the same second: the kept session's new token works
+    kept = await service.refresh(phone.refresh_token, scope=None, client=PHONE)
+    assert kept.session_id != phone.session_id
+    verified = await service.verify_access_token(kept.access_token)
+    assert verified.sid == kept.session_id
+    assert [s.id for s in await service.list_sessions(phone.user_id)] == [kept.session_id]
+    with pytest.raises(InvalidCredentials):
+        await service.login("alice", PASSWORD, scope=None, client=PHONE)
+    await service.login("alice", OTHER_PASSWORD, scope=None, client=PHONE)
+
+
+@pytest.mark.anyio
+async def test_change_password_needs_the_current_password(service: AuthService) -> None:
+    phone, _ = await _two_sessions(service)
+    with pytest.raises(InvalidCredentials):
+        await service.change_password(phone.user_id, OTHER_PASSWORD, "another-long-phrase-91")
+    await service.verify_access_token(phone.access_token)
+
+
+@pytest.mark.anyio
+async def test_disable_user_revokes_tokens_and_blocks_login_and_refresh(
+    service: AuthService,
+) -> None:
+    phone, _ = await _two_sessions(service)
+    await service.disable_user(phone.user_id)
+    assert (await service.get_user(phone.user_id)).disabled
+    with pytest.raises(Revoked):
+        await service.verify_access_token(phone.access_token)
+    with pytest.raises(InvalidGrant):
+        await service.refresh(phone.refresh_token, scope=None, client=PHONE)
+    with pytest.raises(InvalidCredentials):
+        await service.login("alice", PASSWORD, scope=None, client=PHONE)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("hint", [None, "access_token", "refresh_token", "bogus"])
+async def test_revoke_accepts_either_token_whatever_the_hint(
+    service: AuthService, hint: str | None
+) -> None:
+    phone, laptop = await _two_sessions(service)
+    await service.revoke(phone.access_token, hint)
+    with pytest.raises(Revoked):
+        await service.verify_access_token(phone.access_token)
+    await service.refresh(phone.refresh_token, scope=None, client=PHONE)  # session lives
+    await service.revoke(laptop.refresh_token, hint)
+    with pytest.raises(InvalidGrant):
+        await service.refresh(laptop.refresh_token, scope=None, client=LAPTOP)
+    with pytest.raises(Revoked):
+        await service.verify_access_token(laptop.access_token)
+    for garbage in ("", "garbage", "a.b.c", "x" * 100_000, laptop.refresh_token):
+        await service.revoke(garbage, hint)
+
+
+@pytest.mark.anyio
+async def test_introspection_answers_rfc7662(service: AuthService) -> None:
+    phone, _ = await _two_sessions(service)
+    access = await service.introspect(phone.access_token)
+    assert access["active"] is True
+    assert access["token_type"] == "Bearer"
+    assert access["username"] == "alice"
+    assert access["sub"] == phone.user_id
+    assert access["sid"] == phone.session_id
+    assert access["scope"] == "read"
+    for claim in ("client_id", "exp", "iat", "aud", "iss", "jti"):
+        assert claim in access
+    refresh = await service.introspect(phone.refresh_token)
+    assert refresh["active"] is True
+    assert refresh["token_type"] == "refresh_token"
+    assert refresh["sid"] == phone.session_id
+    await service.logout(await service.verify_access_token(phone.access_token))
+    assert await service.introspect(phone.access_token) == {"active": False}
+    assert await service.introspect(phone.refresh_token) == {"active": False}
+    assert await service.introspect("nonsense") == {"active": False}
+
+
+@pytest.mark.anyio
+async def test_end_session_only_ends_the_users_own_active_session(service: AuthService) -> None:
+    phone, laptop = await _two_sessions(service)
+    other = await service.register("mallory", PASSWORD)
+    with pytest.raises(NotFound):
+        await service.end_session(other.id, phone.session_id)
+    await service.end_session(phone.user_id, phone.session_id)
+    with pytest.raises(Revoked):
+        await service.verify_access_token(phone.access_token)
+    with pytest.raises(NotFound):
+        await service.end_session(phone.user_id, phone.session_id)
+    sessions = await service.list_sessions(phone.user_id)
+    assert [s.id for s in sessions] == [laptop.session_id]
+
+
+@pytest.mark.anyio
+async def test_verification_makes_no_database_round_trip(service: AuthService) -> None:
+    phone, _ = await _two_sessions(service)
+    await service.logout_all(phone.user_id)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(service.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        with pytest.raises(Revoked):
+            await service.verify_access_token(phone.access_token)
+        fresh = await service.login("alice", PASSWORD, scope=None, client=PHONE)
+        statements.clear()
+        for _ in range(3):
+            await service.verify_access_token(fresh.access_token)
+    finally:
+        event.remove(service.engine.sync_engine, "before_cursor_execute", count)
+    assert statements == []
+
+
+@pytest.mark.anyio
+async def test_expired_revocations_are_purged(service: AuthService, clock: FrozenClock) -> None:
+    phone, _ = await _two_sessions(service)
+    await service.logout(await service.verify_access_token(phone.access_token))
+    assert len(service.revocation) >= 2
+    clock.advance(2 * 3600)
+    await service.maintenance()
+    assert len(service.revocation) == 0
