@@ -49,7 +49,6 @@ def meta_routes(gate: AuthGate) -> APIRouter:
         return JSONResponse(
             gate.service.keyring.jwks(),
             headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"},
-            media_type="application/jwk-set+json",
         )
 
     @router.get(

@@ -127,6 +127,7 @@ def oauth_routes(gate: "AuthGate") -> APIRouter:
     @router.post(
         "/revoke",
         status_code=200,
+        response_class=Response,
         responses=responses(400, 503),
         openapi_extra=_TOKEN_ONLY_FORM,
         summary="Revoke a token (RFC 7009)",
