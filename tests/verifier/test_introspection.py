@@ -3,6 +3,7 @@ endpoint asked only about locally valid tokens, and failures fail closed."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from authgate.clock import FrozenClock
@@ -110,3 +111,28 @@ def test_introspection_config_is_checked_at_construction(issuer: Issuer) -> None
 def test_credentials_never_show_in_repr() -> None:
     assert CLIENT_SECRET not in repr(CREDENTIALS)
     assert "tok" not in repr(BearerCredentials("tok"))
+
+
+async def test_metadata_without_introspection_endpoint_fails_at_start(
+    issuer: Issuer, make_verifier: MakeVerifier
+) -> None:
+    issuer.overrides["/.well-known/oauth-authorization-server"] = Canned(
+        body=orjson.dumps({"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"})
+    )
+    verifier = make_verifier(introspection=CREDENTIALS)
+    with pytest.raises(ConfigError, match="introspection_endpoint"):
+        await verifier.start()
+
+
+async def test_introspection_starts_once_a_late_discovery_succeeds(
+    issuer: Issuer, make_verifier: MakeVerifier, clock: FrozenClock
+) -> None:
+    metadata = "/.well-known/oauth-authorization-server"
+    issuer.overrides[metadata] = Canned(status=503, body=b"{}")
+    verifier = make_verifier(introspection=CREDENTIALS)
+    await verifier.start(require_keys=False)
+    del issuer.overrides[metadata]
+    clock.advance(31)
+    token = issuer.issue()
+    assert (await verifier.verify_access_token(token)).sub == "user-1"
+    assert issuer.count(INTROSPECT) == 1

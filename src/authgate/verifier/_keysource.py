@@ -204,7 +204,7 @@ class KeySource:
             delay = self._next_check - self._clock.now()
             await asyncio.sleep(min(max(delay, 1.0), self._policy.max_ttl))
             with contextlib.suppress(JWKSError):
-                await self.refresh(force=True)
+                await self.refresh()  # a no-op if the verify path already refreshed
 
     # -- lifecycle and status --------------------------------------------------
 

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from authgate.clock import Clock, SystemClock
-from authgate.errors import ConfigError, Revoked, UnknownKey
+from authgate.errors import ConfigError, Revoked, StoreUnavailable, UnknownKey
 from authgate.tokens.cache import VerifiedTokenCache
 from authgate.tokens.claims import VerifiedToken
 from authgate.tokens.codec import DEFAULT_MAX_TOKEN_SIZE, TokenCodec
@@ -127,22 +127,29 @@ class JWKSVerifier:
             ConfigError: the discovered introspection endpoint is not usable.
         """
         await self._source.start(require_keys=require_keys)
-        if self._introspection_creds is not None and self._introspector is None:
-            url = self._introspection_url
-            if url is None:
-                metadata = self._source.metadata or {}
-                url = metadata.get("introspection_endpoint")
-                if not isinstance(url, str):
-                    await self._source.aclose()
-                    raise ConfigError("the issuer's metadata has no introspection_endpoint")
-            self._introspector = Introspector(
-                url,
-                self._introspection_creds,
-                client=self._client,
-                limits=self._limits,
-                clock=self.clock,
-                ttl=self._introspection_ttl,
-            )
+        creds = self._introspection_creds
+        known = self._introspection_url is not None or self._source.metadata is not None
+        if creds is not None and self._introspector is None and known:
+            try:
+                self._introspector = self._make_introspector(creds)
+            except ConfigError:
+                await self._source.aclose()
+                raise
+
+    def _make_introspector(self, creds: ClientCredentials | BearerCredentials) -> Introspector:
+        url = self._introspection_url
+        if url is None:
+            url = (self._source.metadata or {}).get("introspection_endpoint")
+            if not isinstance(url, str):
+                raise ConfigError("the issuer's metadata has no introspection_endpoint")
+        return Introspector(
+            url,
+            creds,
+            client=self._client,
+            limits=self._limits,
+            clock=self.clock,
+            ttl=self._introspection_ttl,
+        )
 
     async def aclose(self) -> None:
         """Stop the background refresher and close the HTTP client."""
@@ -179,9 +186,15 @@ class JWKSVerifier:
             if exc.kid is None or not await self._source.on_unknown_kid():
                 raise
             verified = self.codec.verify(token)
-        introspector = self._introspector
-        if introspector is not None and not await introspector.is_active(token, verified.jti):
-            raise Revoked("the issuer reports this token is no longer active (RFC 7662)")
+        creds = self._introspection_creds
+        if creds is not None:
+            introspector = self._introspector
+            if introspector is None:  # started without keys: discovery not done yet
+                if self._source.metadata is None and self._introspection_url is None:
+                    raise StoreUnavailable("the introspection endpoint is not known yet")
+                introspector = self._introspector = self._make_introspector(creds)
+            if not await introspector.is_active(token, verified.jti):
+                raise Revoked("the issuer reports this token is no longer active (RFC 7662)")
         return verified
 
     async def refresh(self, *, force: bool = False) -> None:
