@@ -1,0 +1,73 @@
+"""Swagger UI at ``/docs``: the Authorize dialog logs in with the OAuth2 password
+flow against ``/auth/token``, then "Try it out" on ``GET /users/me`` returns the user.
+
+FastAPI's ``/docs`` page loads Swagger UI from a CDN. The tests run offline, so the
+browser is served the same ``swagger-ui-dist@5`` files from the ``fastapi-offline``
+package (a dev dependency) for those CDN URLs; everything else is the real server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fastapi_offline
+import pytest
+from playwright.sync_api import BrowserContext, Route, expect
+
+from ._flows import new_username
+from .conftest import PASSWORD, LiveServer
+
+pytestmark = pytest.mark.browser
+
+SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+SWAGGER_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/*"
+
+
+def serve_swagger_offline(context: BrowserContext) -> None:
+    """Answer the CDN requests of FastAPI's docs page from the local copy."""
+
+    def from_disk(route: Route) -> None:
+        asset = SWAGGER_ASSETS / route.request.url.rsplit("/", 1)[-1]
+        if asset.is_file():
+            route.fulfill(path=str(asset))
+        else:
+            route.abort()
+
+    context.route(SWAGGER_CDN, from_disk)
+    context.route("https://fastapi.tiangolo.com/**", lambda route: route.abort())
+
+
+def test_swagger_authorize_then_users_me_returns_the_user(
+    live_server: LiveServer, context: BrowserContext
+) -> None:
+    name = new_username("swagger")
+    created = context.request.post(
+        live_server.url + "/users", data={"username": name, "password": PASSWORD}
+    )
+    assert created.status == 201, created.text()
+    serve_swagger_offline(context)
+    page = context.new_page()
+    page.goto(live_server.url + "/docs")
+
+    page.get_by_role("button", name="Authorize").first.click()
+    dialog = page.locator(".modal-ux")
+    expect(dialog).to_contain_text("/auth/token")
+    dialog.locator("#oauth_username").fill(name)
+    dialog.locator("#oauth_password").fill(PASSWORD)
+    with page.expect_response(live_server.url + "/auth/token") as token:
+        dialog.locator(".auth-btn-wrapper button.authorize").click()
+    assert token.value.status == 200
+    expect(dialog).to_contain_text("Authorized")
+    expect(dialog.get_by_role("button", name="Remove authorization")).to_be_visible()
+    dialog.locator(".auth-btn-wrapper button", has_text="Close").click()
+
+    operation = page.locator("#operations-users-me_users_me_get")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    with page.expect_response(live_server.url + "/users/me") as me:
+        operation.get_by_role("button", name="Execute").click()
+    assert me.value.status == 200
+    assert me.value.json()["username"] == name
+    result = operation.locator(".live-responses-table tbody tr.response").first
+    expect(result.locator(".response-col_status")).to_have_text("200")
+    expect(result.locator(".response-col_description")).to_contain_text(f'"username": "{name}"')
