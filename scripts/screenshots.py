@@ -55,7 +55,8 @@ def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes
     command = [sys.executable, "-c", "from authgate.cli import main; main()", "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # A fixed argv: our own interpreter running our own CLI.
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
