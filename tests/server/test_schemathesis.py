@@ -39,6 +39,21 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         yield url, r.json()["access_token"]
 
 
+def fuzz(operation: Any, url: str, headers: dict[str, str]) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        case.call_and_validate(base_url=url, headers=headers, checks=CHECKS)
+
+    run()
+
+
 def test_no_server_errors_and_no_undocumented_status(fuzz_target: tuple[str, str]) -> None:
     # schemathesis' pytest plugin does not support this pytest; drive hypothesis directly.
     url, token = fuzz_target
@@ -51,19 +66,8 @@ def test_no_server_errors_and_no_undocumented_status(fuzz_target: tuple[str, str
         path: str = operation.path
         auth = {} if path.startswith("/auth/logout") else {"Authorization": f"Bearer {token}"}
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: Any, auth: dict[str, str] = auth) -> None:
-            case.call_and_validate(base_url=url, headers=auth, checks=CHECKS)
-
         try:
-            run()
+            fuzz(operation, url, auth)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
