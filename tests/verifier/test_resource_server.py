@@ -3,30 +3,17 @@ loopback issuer through the web layer's guard (same RFC 6750 answers)."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from authgate.clock import FrozenClock
 
+from ._example import load_example
 from ._issuer import AUDIENCE, Issuer, random_kid_token
 from ._uvicorn import UvicornThread
 from .conftest import FAST_LIMITS
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "resource_server.py"
-
-
-def load_example() -> Any:
-    spec = importlib.util.spec_from_file_location("resource_server_example", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

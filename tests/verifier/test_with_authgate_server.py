@@ -3,9 +3,7 @@ on loopback) issues tokens; the JWKS verifier in "another service" checks them."
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from authgate.clock import FrozenClock, SystemClock
 from authgate.errors import Revoked, UnknownKey
 from authgate.server import create_app
 from authgate.testing import test_settings
 from authgate.verifier import BearerCredentials, JWKSVerifier
+
+from ._example import load_example
+from ._uvicorn import bound_socket, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -54,21 +54,16 @@ class Running:
 
 @pytest.fixture
 async def authgate_server(tmp_path: Path) -> AsyncIterator[Running]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    """A real authgate server: create_app, SQLite in tmp_path, uvicorn on loopback."""
+    sock = bound_socket()  # the issuer URL must be known before the app is built
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = test_settings(tmp_path, issuer=url, audience=AUDIENCE)
     app = create_app(settings, clock=SystemClock())
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        assert not task.done(), "the authgate server failed to start"
-        await asyncio.sleep(0.01)
-    async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
-        yield Running(url, app, http)
-    server.should_exit = True
-    await task
-    sock.close()
+    async with (
+        serving(app, sock) as served,
+        httpx.AsyncClient(base_url=served, trust_env=False) as http,
+    ):
+        yield Running(served, app, http)
 
 
 def clock_now() -> FrozenClock:
@@ -152,3 +147,20 @@ async def test_revoked_token_is_rejected_when_introspection_is_on(
             await online.verify_access_token(token)
         # Without introspection a revoked token stays valid offline until its exp.
         assert (await offline.verify_access_token(token)).sub
+
+
+async def test_example_resource_server_accepts_authgate_tokens(authgate_server: Running) -> None:
+    token = await authgate_server.user_token("heidi")
+    app = load_example().create_app(authgate_server.url, AUDIENCE)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        serving(app) as url,
+        httpx.AsyncClient(base_url=url, trust_env=False) as orders,
+    ):
+        assert (await orders.get("/health")).json()["ready"] is True
+        me = await orders.get("/api/me", headers=headers)
+        assert me.status_code == 200
+        assert me.json()["sub"] == (await authgate_server.service.get_user_by_username("heidi")).id
+        denied = await orders.get("/api/orders", headers=headers)
+        assert denied.status_code == 403
+        assert (await orders.get("/api/me")).status_code == 401
