@@ -7,7 +7,10 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
@@ -57,19 +60,41 @@ async def _truncate(url: str) -> None:
         await conn.close()
 
 
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` on a loop of its own, in a thread: callers may be inside a loop."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, empty database, dropped afterwards."""
+    _require_postgres()
+    name = "authgate_svc_" + secrets.token_hex(6)
+    _run(_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _run(_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def private_postgres() -> Iterator[str]:
     """The URL of a fresh database, dropped at the end of the session."""
-    _require_postgres()
-    base = POSTGRES_URL
-    name = "authgate_svc_" + secrets.token_hex(6)
-    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_database() as url:
         yield url
-    finally:
-        asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def empty_database(url: str) -> None:
-    asyncio.run(_truncate(url))
+    _run(_truncate(url))

@@ -1,0 +1,3 @@
+from service._pg import private_postgres
+
+__all__ = ["private_postgres"]
