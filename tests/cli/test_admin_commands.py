@@ -1,0 +1,162 @@
+"""``authgate users|sessions|keys|check|serve``: through the service, one-line errors
+and non-zero exits."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from authgate.cli import app
+from authgate.cli.keys_admin import register_keys_admin
+
+PASSWORD = "wobbly-lantern-orchid-73"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"AUTHGATE_DATA_DIR": str(tmp_path / "data")}
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env=env, input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_users_lifecycle(env: dict[str, str]) -> None:
+    code, out, _ = run(
+        env, "users", "create", "alice", "--password-stdin", "-s", "a", stdin=PASSWORD + "\n"
+    )
+    assert code == 0, out
+    assert "created alice" in out
+    code, out, _ = run(env, "users", "list")
+    assert code == 0
+    assert "alice" in out
+    assert "[a]" in out
+    code, out, _ = run(env, "users", "set-scopes", "alice", "b", "c")
+    assert (code, out.strip()) == (0, "alice: b c")
+    code, out, _ = run(env, "sessions", "list", "alice")
+    assert (code, out.strip()) == (0, "no active sessions")
+    code, out, _ = run(env, "users", "disable", "alice")
+    assert code == 0
+    code, out, _ = run(env, "users", "list")
+    assert "disabled" in out
+
+
+def test_users_create_prompts_for_a_hidden_password(env: dict[str, str]) -> None:
+    code, out, _ = run(env, "users", "create", "bob", stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert code == 0
+    assert PASSWORD not in out
+    assert "created bob" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("users", "create", "weak", "--password-stdin"), "123\n", "weak_password"),
+        (("users", "create", "empty", "--password-stdin"), "\n", "no password"),
+        (("users", "disable", "nobody"), None, "not_found"),
+        (("users", "set-scopes", "nobody", "x"), None, "not_found"),
+        (("sessions", "list", "nobody"), None, "not_found"),
+        (("sessions", "end", "nobody", "sid"), None, "not_found"),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(
+    env: dict[str, str], args: tuple[str, ...], stdin: str | None, message: str
+) -> None:
+    code, _, err = run(env, *args, stdin=stdin)
+    assert code == 1
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert message in err
+
+
+def test_bad_setting_is_a_one_line_error(env: dict[str, str]) -> None:
+    code, _, err = run({**env, "AUTHGATE_ACCESS_TOKEN_TTL": "soon"}, "users", "list")
+    assert code == 1
+    assert err.strip().startswith("error: invalid setting AUTHGATE_ACCESS_TOKEN_TTL")
+
+
+def test_keys_list_and_rotate(env: dict[str, str]) -> None:
+    keys = typer.Typer()
+    register_keys_admin(keys)
+    runner = CliRunner()
+    before = runner.invoke(keys, ["list"], env=env)
+    assert before.exit_code == 0, before.output
+    assert "active" in before.stdout
+    rotated = runner.invoke(keys, ["rotate"], env=env)
+    assert rotated.exit_code == 0
+    kid = rotated.stdout.strip().rsplit(" ", 1)[-1]
+    after = runner.invoke(keys, ["list"], env=env).stdout
+    assert f"{kid}  EdDSA  active" in after
+    assert "retiring" in after
+
+
+def test_check_exit_codes(env: dict[str, str]) -> None:
+    assert run(env, "check")[0] == 0
+    code, _, err = run(
+        {**env, "AUTHGATE_SIGNING_ALGORITHM": "HS256", "AUTHGATE_SECRET_KEY": "changeme"}, "check"
+    )
+    assert code == 1
+    assert "placeholder" in err
+
+
+def test_serve_refuses_unsafe_production_settings(env: dict[str, str]) -> None:
+    code, _, err = run({**env, "AUTHGATE_PRODUCTION": "true"}, "serve")
+    assert code == 1
+    assert "AUTHGATE_ISSUER" in err
+    assert "refusing to serve" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_serve_with_zero_configuration(tmp_path: Path) -> None:
+    port = _free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from authgate.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # a readiness wait, not a timed assertion
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/readyz")
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        proc.stderr.read() if proc.stderr else "no output"
+                    ) from None
+                time.sleep(0.1)
+        assert r.status_code == 200
+        assert (tmp_path / "authgate-data" / "authgate.db").exists()
+        assert httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json").json()["keys"]
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/docs" in out
