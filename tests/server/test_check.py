@@ -106,7 +106,7 @@ def test_signing_key_file_must_be_a_usable_private_key(tmp_path: Path) -> None:
 
 
 def test_workers_without_redis_are_refused_in_production(tmp_path: Path) -> None:
-    prod = {"production": True, "issuer": "https://auth.example.com"}
+    prod: dict[str, Any] = {"production": True, "issuer": "https://auth.example.com"}
     assert "AUTHGATE_REDIS_URL" in problem_settings(tmp_path, workers=4, **prod)
     warnings = check_settings(settings(tmp_path), workers=4)
     assert [p.level for p in warnings if p.setting == "AUTHGATE_REDIS_URL"] == ["warning"]

@@ -1,0 +1,70 @@
+"""Security events reach the log as structured JSON lines without secrets, and are
+counted on /metrics; the resource-server guard imports no SQLAlchemy or Redis."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from authgate.server import create_app
+from authgate.server.logging import JSONFormatter
+from authgate.testing import test_settings
+
+from .conftest import PASSWORD
+
+
+def test_audit_events_are_json_lines_without_tokens_or_passwords(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="authgate.audit")
+    with TestClient(create_app(test_settings(tmp_path))) as c:
+        c.post("/users", json={"username": "log-user", "password": PASSWORD})
+        pair = c.post("/auth/token", data={"username": "log-user", "password": PASSWORD}).json()
+        c.post("/auth/token", data={"username": "log-user", "password": "wrong-password"})
+        c.post(
+            "/auth/token",
+            data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]},
+        )
+        metrics = c.get("/metrics").text
+    formatter = JSONFormatter()
+    lines = [formatter.format(r) for r in caplog.records if r.name == "authgate.audit"]
+    events = [json.loads(line)["event"] for line in lines]
+    assert {"user_registered", "login_ok", "login_failed", "refresh"} <= set(events)
+    for line in lines:
+        for secret in (PASSWORD, "wrong-password", pair["access_token"], pair["refresh_token"]):
+            assert secret not in line
+    assert 'authgate_security_events_total{event="login_failed"} 1.0' in metrics
+    assert 'authgate_security_events_total{event="refresh"} 1.0' in metrics
+
+
+def test_json_formatter_drops_secret_looking_fields() -> None:
+    record = logging.LogRecord("authgate.audit", logging.INFO, __file__, 1, "login_ok", None, None)
+    record.event = "login_ok"
+    record.detail = {"refresh_token": "rt", "password": "pw", "client": "x"}
+    record.access_token = "at"
+    line = json.loads(JSONFormatter().format(record))
+    assert line["event"] == "login_ok"
+    assert line["detail"] == {"client": "x"}
+    assert "access_token" not in line
+
+
+def test_each_app_has_its_own_metrics_registry(tmp_path: Path) -> None:
+    one = create_app(test_settings(tmp_path / "a"))
+    two = create_app(test_settings(tmp_path / "b"))
+    assert one.state.metrics.registry is not two.state.metrics.registry
+
+
+def test_guard_imports_no_sqlalchemy_or_redis() -> None:
+    code = (
+        "import sys; import authgate.web.guard, authgate.web.middleware, authgate.web; "
+        "bad = [m for m in ('sqlalchemy', 'redis', 'authgate.service') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
