@@ -61,13 +61,13 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def serve(app: FastAPI) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+def serve(app: FastAPI, *, ws: str = "none") -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
     """Run ``app`` under uvicorn on 127.0.0.1 (a free port) until the generator closes."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", ws="none")
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", ws=ws)
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []
