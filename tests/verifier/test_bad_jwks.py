@@ -3,6 +3,8 @@ key set kept when they come on a refresh. Unsafe URLs refused at construction.""
 
 from __future__ import annotations
 
+import gzip
+
 import orjson
 import pytest
 
@@ -71,6 +73,10 @@ BAD_ANSWERS: dict[str, tuple[Canned, str]] = {
     "huge streamed body": (
         Canned(body=b'{"keys": [], "pad": "' + b"x" * 200_000 + b'"}', content_length=False),
         "larger than",
+    ),
+    "compressed body": (
+        Canned(body=gzip.compress(b'{"keys": []}'), headers={"Content-Encoding": "gzip"}),
+        "compressed",
     ),
     "slow body": (Canned(body=b'{"keys": []}', chunks=2, pause=2.0), "ReadTimeout"),
 }

@@ -247,3 +247,20 @@ async def test_start_without_required_keys_recovers_when_the_issuer_answers(
     assert (await verifier.verify_access_token(token)).sub == "user-1"
     assert verifier.status().ready
     assert verifier.status().healthy
+
+
+async def test_a_clock_stepped_back_does_not_postpone_refreshes(
+    issuer: Issuer, make_verifier: MakeVerifier, clock: FrozenClock
+) -> None:
+    verifier = make_verifier()
+    await verifier.start()
+    with pytest.raises(UnknownKey):  # spends the on-demand refetch at t0
+        await verifier.verify_access_token(random_kid_token(clock, issuer.url))
+    assert issuer.count(JWKS) == 2
+    clock.advance(-86_400)  # e.g. an NTP step or a restored VM snapshot
+    await verifier.refresh()
+    assert issuer.count(JWKS) == 3
+    # The on-demand stamp (t0) now lies in the future: it must not block a refetch.
+    new_key = issuer.rotate()
+    assert (await verifier.verify_access_token(issuer.issue())).kid == new_key.kid
+    assert issuer.count(JWKS) == 4

@@ -2,7 +2,8 @@
 
 Everything an issuer (or whoever answers in its place) sends is capped: connect,
 read and total time, body size (counted while streaming, after any content
-decoding, so a compressed bomb is caught too), status 200 only, a JSON media
+decoding; and only ``identity`` encoding is accepted, so no compressed bomb can
+expand inside one chunk), status 200 only, a JSON media
 type, no redirects (a 3xx is an error: the keys must come from the configured
 origin), and strict JSON (duplicate names, NaN, deep nesting refused).
 """
@@ -84,6 +85,10 @@ async def _read(
             raise JWKSError(f"{url}: HTTP {status} redirect refused (redirects are not followed)")
         if status != 200:
             raise JWKSError(f"{url}: HTTP {status}")
+        if resp.headers.get("content-encoding", "identity").strip().lower() != "identity":
+            # Asked for identity: a compressed body could expand far past the cap
+            # within a single decoded chunk.
+            raise JWKSError(f"{url}: compressed answers are refused (Content-Encoding)")
         if not _is_json(resp.headers.get("content-type", "")):
             raise JWKSError(f"{url}: content type is not JSON")
         length = resp.headers.get("content-length", "")
@@ -113,7 +118,11 @@ async def fetch_json(
         JWKSError: timeout, connection failure, non-200 status, redirect, not
             JSON, body over ``limits.max_bytes``, or not a strict JSON object.
     """
-    all_headers = {"Accept": "application/json", **(headers or {})}
+    all_headers = {
+        "Accept": "application/json",
+        "Accept-Encoding": "identity",
+        **(headers or {}),
+    }
     try:
         if form is None:
             request = client.build_request("GET", url, headers=all_headers)

@@ -107,6 +107,9 @@ class KeySource:
         self._inflight: asyncio.Task[JWKSError | None] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._next_check = -math.inf  # earliest time the verify path may start a refresh
+        # The last fetch time: a clock that moved back before it (NTP step, VM
+        # restore) must not postpone refreshes until it catches up again.
+        self._clock_floor = -math.inf
         self._last_on_demand: float | None = None
         self._last_attempt: float | None = None
         self._last_success: float | None = None
@@ -133,7 +136,7 @@ class KeySource:
 
     async def _fetch(self) -> JWKSError | None:
         """One attempt. Never raises: the error is returned and recorded."""
-        started = self._last_attempt = self._clock.now()
+        started = self._last_attempt = self._clock_floor = self._clock.now()
         self._fetches += 1
         try:
             url = self._jwks_url or await self._discover()
@@ -168,7 +171,7 @@ class KeySource:
     def poke(self, now: float) -> None:
         """Verify path: start a background refresh when the key set is due.
         One comparison when it is not."""
-        if now >= self._next_check and self._inflight is None:
+        if (now >= self._next_check or now < self._clock_floor) and self._inflight is None:
             self._spawn()
 
     async def refresh(self, *, force: bool = False) -> None:
@@ -179,7 +182,8 @@ class KeySource:
         """
         task = self._inflight
         if task is None:
-            if not force and self._clock.now() < self._next_check:
+            now = self._clock.now()
+            if not force and self._clock_floor <= now < self._next_check:
                 return
             task = self._spawn()
         error = await asyncio.shield(task)
@@ -193,7 +197,7 @@ class KeySource:
         if task is None:
             now = self._clock.now()
             last = self._last_on_demand
-            if last is not None and now < last + self._policy.refetch_interval:
+            if last is not None and last <= now < last + self._policy.refetch_interval:
                 return False
             self._last_on_demand = now
             task = self._spawn()
