@@ -123,7 +123,7 @@ class AccountPages(PageBase):
             except InvalidCredentials:
                 errors["pw-current"] = "That is not your current password."
             except PasswordRejected as exc:
-                errors["pw-new"] = f"Choose another password: {exc.reason}"
+                errors["pw-new"] = exc.reason
             except InvalidRequest as exc:
                 errors["pw-new"] = exc.message
             except RateLimited as exc:

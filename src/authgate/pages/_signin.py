@@ -119,7 +119,7 @@ class SignInPages(PageBase):
             except UsernameTaken:
                 errors["signup-username"] = "That username is taken. Choose another, or sign in."
             except PasswordRejected as exc:
-                errors["signup-password"] = f"Choose another password: {exc.reason}"
+                errors["signup-password"] = exc.reason
             except InvalidRequest as exc:
                 errors["signup-username"] = exc.message
             except RateLimited as exc:
