@@ -29,6 +29,10 @@ new window is simply a new key, and storage expiry (2 × window) only collects
 garbage. Each failure stores the time its back-off ends under a key named by its
 sequence number in its window (unique, because ``incr`` is atomic), so concurrent
 failures on several app instances never overwrite each other's state.
+
+The memory storage is per process (each uvicorn worker counts alone) and sweeps all
+its keys for expiry after writes; it suits one worker and development. Production
+with several workers or hosts uses Redis.
 """
 
 from __future__ import annotations
