@@ -119,6 +119,28 @@ class Key(ABC):
         jwk.update(kid=self.kid, alg=self.alg, use="sig")
         return jwk
 
+    def private_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, for storage (never to publish)."""
+        private: Any = getattr(self, "_private", None)
+        if self.symmetric or private is None:
+            raise UnsafeKey("only an asymmetric key with its private part has a private PEM")
+        pem: bytes = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return pem
+
+    def public_pem(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo PEM. HMAC keys have none."""
+        if self.symmetric:
+            raise UnsafeKey("an HMAC key has no public form")
+        public: Any = getattr(self, "_public")  # noqa: B009 - set by every asymmetric subclass
+        pem: bytes = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return pem
+
     def __repr__(self) -> str:  # never print key material
         return f"<{type(self).__name__} alg={self.alg} kid={self.kid}>"
 
