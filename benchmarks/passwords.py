@@ -160,8 +160,10 @@ def main() -> None:
     if args.no_write:
         return
     cpu = L.machine_note().split(";")[0]
+    load = os.getloadavg()[0]
     body = (
-        f"{cpu}; Python {sys.version.split()[0]}; in-process, no HTTP. "
+        f"{cpu}; Python {sys.version.split()[0]}; in-process, no HTTP; load average "
+        f"{load:.1f} when the run ended. "
         f"`python benchmarks/passwords.py --seconds {args.seconds:g}`.\n\n"
         f"{table}\n\n"
         '"ms each" for the worker rows is 1 / throughput. Argon2id runs in worker '
