@@ -93,6 +93,16 @@ def test_posts_without_the_matching_csrf_token_are_refused(
     assert r.status_code == 401
 
 
+def test_oversized_or_repeated_form_fields_are_a_bad_request(client: TestClient) -> None:
+    fields = form(client, "/", username="ada")
+    huge = client.post("/signin", data={**fields, "password": "x" * 20_000})
+    assert huge.status_code == 400
+    assert "Bad request" in huge.text
+    body = "username=a&username=b&password=p&csrf_token=" + fields["csrf_token"]
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post("/signin", content=body, headers=headers).status_code == 400
+
+
 def test_sign_in_errors_say_what_to_do(client: TestClient) -> None:
     sign_up(client, "ada")
     client.cookies.clear()
@@ -178,9 +188,10 @@ def test_notice_names_a_fixed_text_and_reflects_nothing(client: TestClient) -> N
 
 def test_ending_a_session_that_is_not_there_says_so(client: TestClient) -> None:
     sign_up(client, "gus")
-    r = client.post("/account/sessions/no-such-session/end", data=form(client, "/account"))
-    assert r.status_code == 303
-    assert r.headers["location"] == "/account?m=session_gone"
+    for missing in ("no-such-session", "x" * 500):
+        r = client.post(f"/account/sessions/{missing}/end", data=form(client, "/account"))
+        assert r.status_code == 303
+        assert r.headers["location"] == "/account?m=session_gone"
 
 
 def test_password_change_errors_and_success_keep_this_browser_in(client: TestClient) -> None:
@@ -251,3 +262,60 @@ def test_pages_say_they_are_off_without_the_cookie_transport(tmp_path: Path) -> 
 )
 def test_describe_device_names_common_browsers(user_agent: str | None, shown: str) -> None:
     assert describe_device(user_agent) == shown
+
+
+def _api_session(c: TestClient, username: str) -> dict[str, str]:
+    """A second session of the user (another device), as its bearer header."""
+    r = c.post("/auth/token", data={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_ending_the_other_session_revokes_it(client: TestClient) -> None:
+    sign_up(client, "ivy")
+    other = _api_session(client, "ivy")
+    page = client.get("/account").text
+    assert page.count('<tr class="session') == 2
+    sessions = client.get("/users/me/sessions", headers=other).json()
+    other_id = next(s["id"] for s in sessions if s["current"])
+    r = client.post(f"/account/sessions/{other_id}/end", data=form(client, "/account"))
+    assert r.headers["location"] == "/account?m=session_ended"
+    assert client.get("/users/me", headers=other).status_code == 401
+    assert client.get("/account").text.count('<tr class="session') == 1
+
+
+def test_ending_this_session_signs_this_browser_out(client: TestClient) -> None:
+    sign_up(client, "jay")
+    page = client.get("/account").text
+    this_id = re.search(r'data-session-id="([^"]+)"', page)
+    assert this_id
+    r = client.post(f"/account/sessions/{this_id.group(1)}/end", data=form(client, "/account"))
+    assert r.headers["location"] == "/?m=signed_out"
+    assert client.get("/account").headers["location"] == "/"
+
+
+def test_sign_out_ends_only_this_session(client: TestClient) -> None:
+    sign_up(client, "kim")
+    other = _api_session(client, "kim")
+    r = client.post("/signout", data=form(client, "/account"))
+    assert r.headers["location"] == "/?m=signed_out"
+    assert client.get("/account").headers["location"] == "/"
+    assert client.get("/users/me", headers=other).status_code == 200
+
+
+def test_sign_out_everywhere_ends_every_session(client: TestClient) -> None:
+    sign_up(client, "lee")
+    other = _api_session(client, "lee")
+    r = client.post("/account/signout-everywhere", data=form(client, "/account"))
+    assert r.headers["location"] == "/?m=signed_out_everywhere"
+    assert client.get("/account").headers["location"] == "/"
+    assert client.get("/users/me", headers=other).status_code == 401
+
+
+def test_account_actions_after_the_session_ended_go_to_sign_in(client: TestClient) -> None:
+    sign_up(client, "max")
+    fields = form(client, "/account")
+    assert client.post("/account/signout-everywhere", data=fields).status_code == 303
+    # The CSRF cookie is gone with the session; a stale form is refused, not obeyed.
+    again = client.post("/signout", data=fields)
+    assert again.status_code == 403

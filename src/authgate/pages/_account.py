@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import Request, Response
-from starlette.datastructures import FormData
 
 from authgate.errors import (
     AuthError,
@@ -13,11 +12,12 @@ from authgate.errors import (
     PasswordRejected,
     RateLimited,
 )
-from authgate.pages._base import PageBase, redirect, throttled
-from authgate.pages._session import CSRF_FIELD, PageSession, csrf_ok, refresh_cookie
-from authgate.pages._signin import field
+from authgate.pages._base import Fields, PageBase, redirect, throttled
+from authgate.pages._session import PageSession, refresh_cookie
 
 __all__ = ["AccountPages"]
+
+_MAX_SESSION_ID = 128
 
 
 class AccountPages(PageBase):
@@ -61,17 +61,15 @@ class AccountPages(PageBase):
             form_error=form_error,
         )
 
-    async def _authorized(self, request: Request) -> tuple[FormData, PageSession | Response]:
+    async def _authorized(self, request: Request) -> tuple[Fields, PageSession | Response]:
         """The form of a POST that passed the CSRF check, and who sent it."""
-        form = await request.form()
-        if not self.cookies.enabled:
-            return form, Response(status_code=404)
-        if not csrf_ok(request, self.cookies, field(form, CSRF_FIELD)):
-            return form, self.refused(request)
+        fields = await self.posted(request)
+        if isinstance(fields, Response):
+            return {}, fields
         session = await self.session(request)
         if session is None:
-            return form, self.signed_out()
-        return form, session
+            return fields, self.signed_out()
+        return fields, session
 
     def _back(self, notice: str, session: PageSession) -> Response:
         response = redirect(f"/account?m={notice}")
@@ -84,6 +82,8 @@ class AccountPages(PageBase):
         if isinstance(session, Response):
             return session
         try:
+            if len(session_id) > _MAX_SESSION_ID:
+                raise NotFound("no such session")
             await self.gate.service.end_session(session.token.sub, session_id)
         except NotFound:
             return self._back("session_gone", session)
@@ -109,7 +109,7 @@ class AccountPages(PageBase):
         form, session = await self._authorized(request)
         if isinstance(session, Response):
             return session
-        current, new = field(form, "current_password"), field(form, "new_password")
+        current, new = form["current_password"], form["new_password"]
         errors: dict[str, str] = {}
         if not current:
             errors["pw-current"] = "Enter your current password."

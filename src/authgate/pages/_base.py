@@ -7,24 +7,31 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from authgate.errors import RateLimited
+from authgate.errors import InvalidRequest, RateLimited
 from authgate.pages._render import NOTICES, Renderer
 from authgate.pages._session import (
     CSRF_FIELD,
     PageSession,
+    csrf_ok,
     csrf_token_for,
     resolve_session,
     set_csrf_cookie,
 )
 from authgate.service.types import TokenPair
+from authgate.web.forms import read_form
 from authgate.web.gate import AuthGate
 from authgate.web.routes_cookie import clear_token_cookies, set_token_cookies
 from authgate.web.transports import cookie_name
 
-__all__ = ["STATIC_PREFIX", "UNAVAILABLE", "PageBase", "redirect", "throttled"]
+__all__ = ["STATIC_PREFIX", "UNAVAILABLE", "Fields", "PageBase", "redirect", "throttled"]
 
 STATIC_PREFIX = "/pages/static/"
 UNAVAILABLE = "The service is unavailable right now. Try again in a moment."
+#: Every field any page form has; anything else in a body is ignored.
+_FIELDS = (CSRF_FIELD, "username", "password", "current_password", "new_password")
+_MAX_FIELD = 4096
+
+Fields = dict[str, str]
 
 
 def throttled(exc: RateLimited) -> str:
@@ -102,6 +109,39 @@ class PageBase:
             set_csrf_cookie(response, self.cookies, csrf)
         return response
 
-    def refused(self, request: Request) -> Response:
-        """403 for a POST without the matching CSRF token: nothing was changed."""
-        return self.render.page("refused.html", status_code=403, **self.context(request, ""))
+    def problem(self, request: Request, status_code: int, title: str, message: str) -> Response:
+        return self.render.page(
+            "problem.html",
+            status_code=status_code,
+            title=title,
+            message=message,
+            **self.context(request, ""),
+        )
+
+    async def posted(self, request: Request) -> Fields | Response:
+        """The fields of a form POST that passed the CSRF check, or the answer to give.
+
+        The body is read by the web layer's bounded parser (16 KiB, no repeated
+        fields), then the double-submit token is compared in constant time.
+        """
+        if not self.cookies.enabled:
+            return Response(status_code=404)
+        try:
+            form = await read_form(request)
+            fields = {name: form.get(name, max_length=_MAX_FIELD) or "" for name in _FIELDS}
+        except InvalidRequest:
+            return self.problem(
+                request,
+                400,
+                "Bad request",
+                "This form could not be read: it is too large or malformed.",
+            )
+        if not csrf_ok(request, self.cookies, fields[CSRF_FIELD]):
+            return self.problem(
+                request,
+                403,
+                "Request refused",
+                "This form was sent without this site's security token: it may have come "
+                "from another site, or the page was open for too long.",
+            )
+        return fields

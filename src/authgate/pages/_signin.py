@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import Request, Response
-from starlette.datastructures import FormData
 
 from authgate.errors import (
     InvalidCredentials,
@@ -13,15 +12,9 @@ from authgate.errors import (
     StoreUnavailable,
     UsernameTaken,
 )
-from authgate.pages._base import UNAVAILABLE, PageBase, redirect, throttled
-from authgate.pages._session import CSRF_FIELD, csrf_ok
+from authgate.pages._base import STATIC_PREFIX, UNAVAILABLE, PageBase, redirect, throttled
 
-__all__ = ["SignInPages", "field"]
-
-
-def field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
+__all__ = ["SignInPages"]
 
 
 class SignInPages(PageBase):
@@ -51,7 +44,7 @@ class SignInPages(PageBase):
 
     async def signin_page(self, request: Request) -> Response:
         if not self.cookies.enabled:
-            return self.render.page("disabled.html", status_code=404, static="/pages/static/")
+            return self.render.page("disabled.html", status_code=404, static=STATIC_PREFIX)
         session = await self.session(request)
         if session is not None:
             response = redirect("/account")
@@ -61,12 +54,10 @@ class SignInPages(PageBase):
         return self.form_page(request)
 
     async def signin(self, request: Request) -> Response:
-        if not self.cookies.enabled:
-            return Response(status_code=404)
-        form = await request.form()
-        if not csrf_ok(request, self.cookies, field(form, CSRF_FIELD)):
-            return self.refused(request)
-        username, password = field(form, "username").strip(), field(form, "password")
+        fields = await self.posted(request)
+        if isinstance(fields, Response):
+            return fields
+        username, password = fields["username"].strip(), fields["password"]
         errors: dict[str, str] = {}
         if not username:
             errors["signin-username"] = "Enter your username."
@@ -100,12 +91,12 @@ class SignInPages(PageBase):
         return response
 
     async def signup(self, request: Request) -> Response:
-        if not (self.cookies.enabled and self.settings.allow_registration):
+        if not self.settings.allow_registration:
             return Response(status_code=404)
-        form = await request.form()
-        if not csrf_ok(request, self.cookies, field(form, CSRF_FIELD)):
-            return self.refused(request)
-        username, password = field(form, "username").strip(), field(form, "password")
+        fields = await self.posted(request)
+        if isinstance(fields, Response):
+            return fields
+        username, password = fields["username"].strip(), fields["password"]
         errors: dict[str, str] = {}
         if not username:
             errors["signup-username"] = "Choose a username."
