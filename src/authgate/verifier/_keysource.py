@@ -106,10 +106,11 @@ class KeySource:
         self._kids: tuple[str, ...] = ()
         self._inflight: asyncio.Task[JWKSError | None] | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._next_check = -math.inf  # earliest time the verify path may start a refresh
+        #: Earliest time the verify path may start a refresh.
+        self.next_check = -math.inf
         # The last fetch time: a clock that moved back before it (NTP step, VM
         # restore) must not postpone refreshes until it catches up again.
-        self._clock_floor = -math.inf
+        self.clock_floor = -math.inf
         self._last_on_demand: float | None = None
         self._last_attempt: float | None = None
         self._last_success: float | None = None
@@ -136,7 +137,7 @@ class KeySource:
 
     async def _fetch(self) -> JWKSError | None:
         """One attempt. Never raises: the error is returned and recorded."""
-        started = self._last_attempt = self._clock_floor = self._clock.now()
+        started = self._last_attempt = self.clock_floor = self._clock.now()
         self._fetches += 1
         try:
             url = self._jwks_url or await self._discover()
@@ -146,7 +147,7 @@ class KeySource:
         except (JWKSError, UnsafeKey) as failure:
             exc = failure if isinstance(failure, JWKSError) else JWKSError(failure.message)
             self._last_error = exc.message
-            self._next_check = started + self._policy.refetch_interval
+            self.next_check = started + self._policy.refetch_interval
             log.warning("JWKS fetch failed, keeping the last good keys: %s", exc.message)
             return exc
         finally:
@@ -158,7 +159,7 @@ class KeySource:
         self._last_success = now
         self._last_error = None
         self._expires_at = now + ttl
-        self._next_check = now + 0.75 * ttl
+        self.next_check = now + 0.75 * ttl
         return None
 
     def _spawn(self) -> asyncio.Task[JWKSError | None]:
@@ -168,10 +169,10 @@ class KeySource:
 
     # -- who asks for a fetch --------------------------------------------------
 
-    def poke(self, now: float) -> None:
-        """Verify path: start a background refresh when the key set is due.
-        One comparison when it is not."""
-        if (now >= self._next_check or now < self._clock_floor) and self._inflight is None:
+    def poke(self) -> None:
+        """Verify path, when ``now >= next_check or now < clock_floor`` (the caller
+        compares inline, as it runs on every request): start a background refresh."""
+        if self._inflight is None:
             self._spawn()
 
     async def refresh(self, *, force: bool = False) -> None:
@@ -183,7 +184,7 @@ class KeySource:
         task = self._inflight
         if task is None:
             now = self._clock.now()
-            if not force and self._clock_floor <= now < self._next_check:
+            if not force and self.clock_floor <= now < self.next_check:
                 return
             task = self._spawn()
         error = await asyncio.shield(task)
@@ -205,7 +206,7 @@ class KeySource:
 
     async def _run(self) -> None:
         while True:
-            delay = self._next_check - self._clock.now()
+            delay = self.next_check - self._clock.now()
             await asyncio.sleep(min(max(delay, 1.0), self._policy.max_ttl))
             with contextlib.suppress(JWKSError):
                 await self.refresh()  # a no-op if the verify path already refreshed

@@ -179,7 +179,10 @@ class JWKSVerifier:
                 introspection says it is no longer active).
             StoreUnavailable: introspection is on and the issuer cannot answer.
         """
-        self._source.poke(self.clock.now())
+        source = self._source
+        now = self.clock.now()
+        if now >= source.next_check or now < source.clock_floor:
+            source.poke()
         try:
             verified = self.codec.verify(token)
         except UnknownKey as exc:
