@@ -59,8 +59,14 @@ def shared_key_env() -> dict[str, str]:
 class AuthgateServer:
     """One ``authgate serve`` subprocess on a free loopback port."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, *, with_resource: bool = False
+    ) -> None:
+        """``with_resource``: serve ``_app.build`` (the auth server plus a protected
+        ``GET /resource`` that needs no database) with uvicorn instead of
+        ``authgate serve``."""
         self.data_dir = data_dir
+        self.with_resource = with_resource
         self.port = free_port()
         self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
@@ -90,6 +96,10 @@ class AuthgateServer:
     def start(self, timeout: float = 45.0) -> AuthgateServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [str(AUTHGATE), "serve", "--host", LOOPBACK, "--port", str(self.port)]
+        if self.with_resource:
+            argv = [sys.executable, "-m", "uvicorn", "--factory", "resilience._app:build"]
+            argv += ["--app-dir", str(Path(__file__).parent.parent)]
+            argv += ["--host", LOOPBACK, "--port", str(self.port)]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 argv,
@@ -137,6 +147,17 @@ class AuthgateServer:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=15)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``authgate <args>`` with this server's settings; must succeed."""
+        return subprocess.run(
+            [str(AUTHGATE), *args],
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
 
 
 @contextlib.contextmanager
@@ -232,6 +253,17 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+    def subscribers(self, channel: str) -> int:
+        """How many clients are subscribed to ``channel`` (PUBSUB NUMSUB)."""
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=2)
+        try:
+            counts = client.pubsub_numsub(channel)
+        finally:
+            client.close()
+        return int(counts[0][1]) if counts else 0
 
 
 # -------------------------------------------------------------------- TCP proxy
