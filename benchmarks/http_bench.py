@@ -1,0 +1,149 @@
+"""HTTP overhead of authgate's protection: one server, one run.
+
+One uvicorn process (pinned to core 0, the project's .venv, a SQLite auth service)
+serves three routes that return the same tiny JSON body:
+
+* ``GET /public``     no authentication;
+* ``GET /dependency`` ``user: CurrentUser`` (the FastAPI security dependency);
+* ``GET /middleware`` guarded by ``AuthMiddleware(require=[...])``, the route reads
+  ``request.state.authgate_principal``.
+
+The middleware is app-wide, as an application would install it: it looks at every
+request (``/public`` carries no token, so it finds none and moves on; on
+``/dependency`` it verifies and the dependency reuses its result). Load: ``wrk`` on core 1 (or a bounded httpx closed
+loop when wrk is absent), interleaved rounds, the median per route. Every protected
+request carries a real EdDSA access token from the server's own login.
+
+    .venv/bin/python benchmarks/http_bench.py [--seconds 5] [--rounds 3] [--connections 32]
+
+Named ``http_bench.py``, not ``http.py``: a ``benchmarks/http.py`` would shadow the
+standard library's ``http`` package for every script run as ``python benchmarks/x.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+
+import _load as L  # noqa: E402
+from authgate.settings import Settings  # noqa: E402
+from authgate.tokens import VerifiedToken  # noqa: E402
+from authgate.web import PRINCIPAL_STATE, AuthGate, AuthMiddleware, CurrentUser  # noqa: E402
+
+PASSWORD = "wobbly-lantern-orchid-73"
+SECTION = "HTTP"
+
+
+def bench_app() -> FastAPI:
+    """The uvicorn factory (``benchmarks.http_bench:bench_app``)."""
+    gate = AuthGate(Settings())
+    app = FastAPI(lifespan=gate.lifespan)
+    gate.install(app, middleware=False)
+    app.add_middleware(AuthMiddleware, guard=gate.guard, require=["/middleware"])
+
+    @app.get("/public")
+    async def public() -> dict[str, str]:
+        return {"hello": "world"}
+
+    @app.get("/dependency")
+    async def dependency(user: CurrentUser) -> dict[str, str]:
+        return {"hello": user.sub}
+
+    @app.get("/middleware")
+    async def middleware(request: Request) -> dict[str, str]:
+        principal: VerifiedToken = getattr(request.state, PRINCIPAL_STATE)
+        return {"hello": principal.sub}
+
+    return app
+
+
+def _token(base: str) -> str:
+    with httpx.Client(base_url=base, timeout=30) as c:
+        reg = c.post("/users", json={"username": "loadtester", "password": PASSWORD})
+        if reg.status_code != 201:
+            raise SystemExit(f"registration failed: {reg.status_code} {reg.text}")
+        r = c.post("/auth/token", data={"username": "loadtester", "password": PASSWORD})
+        if r.status_code != 200:
+            raise SystemExit(f"login failed: {r.status_code} {r.text}")
+        token: str = r.json()["access_token"]
+        for path in ("/dependency", "/middleware"):
+            check = c.get(path, headers={"Authorization": f"Bearer {token}"})
+            if check.status_code != 200:
+                raise SystemExit(f"{path} refused the benchmark token: {check.status_code}")
+        if c.get("/middleware").status_code != 401:
+            raise SystemExit("/middleware answered without a token")
+    return token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=5, help="per round and route (max 30)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (max 9)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
+    args = parser.parse_args()
+    seconds, rounds = min(args.seconds, 30), min(args.rounds, 9)
+
+    with tempfile.TemporaryDirectory(prefix="authgate-http-bench-") as tmp:
+        port = L.free_port()
+        argv = L.uvicorn_argv(L.project_python(), "benchmarks.http_bench:bench_app", port)
+        server = L.Server(
+            "http-bench",
+            [*argv, "--factory"] if "--factory" not in argv else argv,
+            port,
+            env={"AUTHGATE_DATA_DIR": tmp, "AUTHGATE_ISSUER": f"http://127.0.0.1:{port}"},
+        )
+        with server:
+            token = _token(server.base)
+            auth = {"Authorization": f"Bearer {token}"}
+            routes = [
+                ("public", "/public", None),
+                ("dependency (CurrentUser)", "/dependency", auth),
+                ("middleware (AuthMiddleware)", "/middleware", auth),
+            ]
+            for _, path, headers in routes:  # warm-up
+                L.closed_loop("warm", server.url(path), seconds=1, connections=4, headers=headers)
+            results: dict[str, list[L.LoadResult]] = {label: [] for label, _, _ in routes}
+            for _ in range(rounds):
+                for label, path, headers in routes:
+                    results[label].append(
+                        L.closed_loop(
+                            label,
+                            server.url(path),
+                            seconds=seconds,
+                            connections=args.connections,
+                            headers=headers,
+                        )
+                    )
+    medians = {label: L.median_result(rs) for label, rs in results.items()}
+    public = medians["public"].rps
+    rows = []
+    for label, m in medians.items():
+        ratio = m.rps / public if public else float("nan")
+        rows.append(
+            [label, f"{m.rps:,.0f}", f"{m.p50_ms:.2f}", f"{m.p99_ms:.2f}", f"{ratio:.2f}", m.errors]
+        )
+    table = L.table(["route", "req/s", "p50 ms", "p99 ms", "÷ public", "errors"], rows)
+    print(table)
+    body = (
+        "`.venv/bin/python benchmarks/http_bench.py` — one uvicorn worker (uvloop, httptools) "
+        "serving a public route and the same route protected by the `CurrentUser` dependency "
+        "and by `AuthMiddleware`, each with a real EdDSA access token; "
+        f"{rounds} interleaved rounds of {seconds} s per route, {args.connections} "
+        "connections, median per route. Target: protected ÷ public ≥ 0.9.\n\n"
+        f"{table}\n\n{L.machine_note()}\n"
+    )
+    if not args.no_write:
+        L.write_section(SECTION, body)
+        print(f"wrote the '{SECTION}' section of {L.BENCHMARKS_MD}")
+
+
+if __name__ == "__main__":
+    main()
