@@ -10,8 +10,9 @@ serves three routes that return the same tiny JSON body:
 
 The middleware is app-wide, as an application would install it: it looks at every
 request (``/public`` carries no token, so it finds none and moves on; on
-``/dependency`` it verifies and the dependency reuses its result). Load: ``wrk`` on core 1 (or a bounded httpx closed
-loop when wrk is absent), interleaved rounds, the median per route. Every protected
+``/dependency`` it verifies and the dependency reuses its result). Load: ``wrk`` on
+core 1 (or a bounded httpx closed loop when wrk is absent), interleaved rounds, the
+median per route. Every protected
 request carries a real EdDSA access token from the server's own login.
 
     .venv/bin/python benchmarks/http_bench.py [--seconds 5] [--rounds 3] [--connections 32]
@@ -29,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
+import _load as L
+import httpx
+from fastapi import FastAPI, Request
 
-import _load as L  # noqa: E402
-from authgate.settings import Settings  # noqa: E402
-from authgate.tokens import VerifiedToken  # noqa: E402
-from authgate.web import PRINCIPAL_STATE, AuthGate, AuthMiddleware, CurrentUser  # noqa: E402
+from authgate.settings import Settings
+from authgate.tokens import VerifiedToken
+from authgate.web import PRINCIPAL_STATE, AuthGate, AuthMiddleware, CurrentUser
 
 PASSWORD = "wobbly-lantern-orchid-73"
 SECTION = "HTTP"
