@@ -10,11 +10,10 @@ import logging
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.service.protocol import AUDIT_LOGGER
-from authgate.store.schema import audit_events
+from authgate.store.statements import INSERT_AUDIT
 
 __all__ = ["audit", "log_event"]
 
@@ -53,13 +52,14 @@ async def audit(
 ) -> None:
     """Write the event in the caller's transaction, and log it."""
     await conn.execute(
-        insert(audit_events).values(
-            at=now,
-            event=name,
-            user_id=user_id,
-            session_id=session_id,
-            ip=ip[:64] if ip else None,
-            detail=orjson.dumps(detail).decode(),
-        )
+        INSERT_AUDIT,
+        {
+            "at": now,
+            "event": name,
+            "user_id": user_id,
+            "session_id": session_id,
+            "ip": ip[:64] if ip else None,
+            "detail": orjson.dumps(detail).decode(),
+        },
     )
     log_event(name, user_id=user_id, session_id=session_id, ip=ip, **detail)

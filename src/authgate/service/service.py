@@ -22,7 +22,7 @@ from authgate.service.audit import audit
 from authgate.service.keystore import KeyStore, load_kek
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.revocation import KIND_KEYS, RevocationEvent, RevocationState
-from authgate.service.sessions import SessionOps, _token_query
+from authgate.service.sessions import SessionOps
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle
 from authgate.service.users import scope_text
@@ -31,6 +31,7 @@ from authgate.store import revocations as log
 from authgate.store.fanout import RedisFanout
 from authgate.store.migrate import upgrade
 from authgate.store.schema import refresh_tokens, sessions, users
+from authgate.store.statements import TOKEN_BY_HASH
 from authgate.store.url import create_engine, normalize_url
 from authgate.tokens import TokenCodec, VerifiedToken, VerifiedTokenCache
 
@@ -84,7 +85,7 @@ class AuthService(SessionOps, AccountOps):
         if digest is None:
             return {"active": False}
         async with self._read() as conn:
-            row = (await conn.execute(_token_query(digest))).first()
+            row = (await conn.execute(TOKEN_BY_HASH, {"hash": digest})).first()
         now = self.clock.now()
         if (
             row is None

@@ -12,9 +12,9 @@ is ended and ``RefreshReuse`` is raised.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import update
 
 from authgate.errors import (
     InvalidCredentials,
@@ -30,7 +30,15 @@ from authgate.service.audit import audit
 from authgate.service.revocation import KIND_JTI, RevocationEvent
 from authgate.service.types import ClientInfo, TokenPair
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
-from authgate.store.schema import refresh_tokens, sessions, users
+from authgate.store.schema import users
+from authgate.store.statements import (
+    CONSUME_REFRESH,
+    INSERT_REFRESH,
+    INSERT_SESSION,
+    TOKEN_BY_HASH,
+    TOUCH_SESSION,
+    USER_BY_KEY,
+)
 from authgate.tokens import VerifiedToken
 from authgate.tokens.claims import MAX_LEEWAY
 
@@ -74,7 +82,7 @@ class SessionOps(ServiceCore):
         row = None
         if key is not None:
             async with self._read() as conn:
-                row = (await conn.execute(select(users).where(users.c.username_key == key))).first()
+                row = (await conn.execute(USER_BY_KEY, {"key": key})).first()
         new_hash: str | None = None
         if row is None:
             await self.hasher.verify_dummy(password)
@@ -111,21 +119,22 @@ class SessionOps(ServiceCore):
                     update(users).where(users.c.id == row.id).values(password_hash=new_hash)
                 )
             await conn.execute(
-                insert(sessions).values(
-                    id=sid,
-                    user_id=row.id,
-                    created_at=now,
-                    last_used_at=now,
-                    idle_expires_at=min(now + s.idle_ttl, now + s.absolute_ttl),
-                    absolute_expires_at=now + s.absolute_ttl,
-                    user_agent=(client.user_agent or None) and client.user_agent[:512],
-                    ip=(client.ip or None) and client.ip[:64],
-                    scope=scope_text(granted),
-                )
+                INSERT_SESSION,
+                {
+                    "id": sid,
+                    "user_id": row.id,
+                    "created_at": now,
+                    "last_used_at": now,
+                    "idle_expires_at": min(now + s.idle_ttl, now + s.absolute_ttl),
+                    "absolute_expires_at": now + s.absolute_ttl,
+                    "user_agent": (client.user_agent or None) and client.user_agent[:512],
+                    "ip": (client.ip or None) and client.ip[:64],
+                    "scope": scope_text(granted),
+                    "ended_at": None,
+                    "end_reason": None,
+                },
             )
-            await conn.execute(
-                insert(refresh_tokens).values(token_hash=digest, session_id=sid, issued_at=now)
-            )
+            await conn.execute(INSERT_REFRESH, _refresh_row(digest, sid, None, now))
             await audit(
                 conn,
                 "login_ok",
@@ -149,64 +158,52 @@ class SessionOps(ServiceCore):
         digest = self._require_hash(refresh_token)
         requested = parse_scope(scope)
         now = self.clock.now()
-        async with self._read() as conn:
-            row = (await conn.execute(_token_query(digest))).first()
-        if row is None:
-            raise InvalidGrant("invalid refresh token")
-        if row.used_at is not None:
+        new_token, new_digest = new_refresh_token()
+        # One write transaction: consume first (compare-and-set), then look. Any
+        # refusal below raises inside it, so the rollback leaves the token unused.
+        async with self._write() as conn:
+            won = await conn.execute(CONSUME_REFRESH, {"hash": digest, "now": now})
+            row = (await conn.execute(TOKEN_BY_HASH, {"hash": digest})).first()
+            if row is None:
+                raise InvalidGrant("invalid refresh token")
+            if won.rowcount == 1:
+                granted = self._check_refresh(row, requested, now)
+                idle = min(now + self.settings.sessions.idle_ttl, row.absolute_expires_at)
+                alive = await conn.execute(
+                    TOUCH_SESSION, {"sid": row.session_id, "now": now, "idle": idle}
+                )
+                if alive.rowcount != 1:
+                    raise InvalidGrant("the session has ended")
+                await conn.execute(
+                    INSERT_REFRESH, _refresh_row(new_digest, row.session_id, digest, now)
+                )
+                await audit(
+                    conn,
+                    "refresh",
+                    now=now,
+                    user_id=row.user_id,
+                    session_id=row.session_id,
+                    ip=client.ip,
+                )
+        if won.rowcount != 1:  # already used: a lost race, a retry, or a replay
             await self._reused(row, now, client)
+        return self._pair(row.user_id, row.session_id, granted, new_token)
+
+    @staticmethod
+    def _check_refresh(row: Any, requested: frozenset[str] | None, now: float) -> frozenset[str]:
+        """The scope to grant, or InvalidGrant / InvalidScope."""
         if row.ended_at is not None or row.disabled:
             raise InvalidGrant("the session has ended")
         if now >= row.idle_expires_at or now >= row.absolute_expires_at:
-            await self._expire(row, now)
             raise InvalidGrant("the session has expired")
         session_scope = frozenset(row.scope.split()) & frozenset(row.user_scopes.split())
         if requested is None:
-            granted = session_scope
-        elif requested <= session_scope:
-            granted = requested
-        else:
-            raise InvalidScope("refresh cannot broaden the scope (RFC 6749 §6)")
-        new_token, new_digest = new_refresh_token()
-        async with self._write() as conn:
-            won = await conn.execute(
-                update(refresh_tokens)
-                .where(refresh_tokens.c.token_hash == digest, refresh_tokens.c.used_at.is_(None))
-                .values(used_at=now)
-            )
-            if won.rowcount != 1:
-                raise InvalidGrant("refresh token already used")
-            alive = await conn.execute(
-                update(sessions)
-                .where(sessions.c.id == row.session_id, sessions.c.ended_at.is_(None))
-                .values(
-                    last_used_at=now,
-                    idle_expires_at=min(
-                        now + self.settings.sessions.idle_ttl, row.absolute_expires_at
-                    ),
-                )
-            )
-            if alive.rowcount != 1:
-                raise InvalidGrant("the session has ended")
-            await conn.execute(
-                insert(refresh_tokens).values(
-                    token_hash=new_digest,
-                    session_id=row.session_id,
-                    parent_hash=digest,
-                    issued_at=now,
-                )
-            )
-            await audit(
-                conn,
-                "refresh",
-                now=now,
-                user_id=row.user_id,
-                session_id=row.session_id,
-                ip=client.ip,
-            )
-        return self._pair(row.user_id, row.session_id, granted, new_token)
+            return session_scope
+        if requested <= session_scope:
+            return requested
+        raise InvalidScope("refresh cannot broaden the scope (RFC 6749 §6)")
 
-    async def _reused(self, row: Any, now: float, client: ClientInfo) -> None:
+    async def _reused(self, row: Any, now: float, client: ClientInfo) -> NoReturn:
         if row.ended_at is not None or now - row.used_at <= self.settings.sessions.reuse_grace:
             raise InvalidGrant("refresh token already used")
         async with self._write() as conn:
@@ -224,22 +221,6 @@ class SessionOps(ServiceCore):
             )
         await self.sync.emit(events)
         raise RefreshReuse("refresh token reuse: the session has been ended")
-
-    async def _expire(self, row: Any, now: float) -> None:
-        async with self._write() as conn:
-            events = await self._end_sessions(
-                conn, user_id=row.user_id, only=row.session_id, reason="expired"
-            )
-            if events:
-                await audit(
-                    conn,
-                    "session_ended",
-                    now=now,
-                    user_id=row.user_id,
-                    session_id=row.session_id,
-                    reason="expired",
-                )
-        await self.sync.emit(events)
 
     async def logout(self, token: VerifiedToken) -> None:
         """End the token's session and deny its ``jti`` until it expires."""
@@ -292,7 +273,7 @@ class SessionOps(ServiceCore):
         if digest is None:
             return False
         async with self._read() as conn:
-            row = (await conn.execute(_token_query(digest))).first()
+            row = (await conn.execute(TOKEN_BY_HASH, {"hash": digest})).first()
         if row is None:
             return False
         now = self.clock.now()
@@ -312,22 +293,11 @@ class SessionOps(ServiceCore):
         return True
 
 
-def _token_query(digest: bytes) -> Any:
-    return (
-        select(
-            refresh_tokens.c.used_at,
-            refresh_tokens.c.issued_at,
-            sessions.c.id.label("session_id"),
-            sessions.c.user_id,
-            sessions.c.scope,
-            sessions.c.ended_at,
-            sessions.c.idle_expires_at,
-            sessions.c.absolute_expires_at,
-            users.c.scopes.label("user_scopes"),
-            users.c.username,
-            users.c.disabled,
-        )
-        .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
-        .join(users, users.c.id == sessions.c.user_id)
-        .where(refresh_tokens.c.token_hash == digest)
-    )
+def _refresh_row(digest: bytes, sid: str, parent: bytes | None, now: float) -> dict[str, Any]:
+    return {
+        "token_hash": digest,
+        "session_id": sid,
+        "parent_hash": parent,
+        "issued_at": now,
+        "used_at": None,
+    }

@@ -68,7 +68,7 @@ def sqlite_path(url: URL) -> Path | None:
 def create_engine(url: URL) -> AsyncEngine:
     """An async engine for ``url`` (already normalised)."""
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_async_engine(url, pool_size=10, max_overflow=20)
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
