@@ -79,3 +79,20 @@ def ws_sub(token: str) -> str:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     sub: str = claims["sub"]
     return sub
+
+
+def test_test_kit_drives_an_authgate_app_without_a_database(tmp_path: Path) -> None:
+    from authgate.settings import Settings
+    from authgate.testing import AuthGateTestKit
+
+    app = load("protect_existing_app").create_app(test_settings(tmp_path))
+    kit = AuthGateTestKit(Settings(_env_file=None, audience="my-api"))
+    kit.install(app)
+    client = TestClient(app)  # no lifespan: no service, no database
+    assert client.post("/items", headers=kit.headers("alice", ["items:read"])).status_code == 403
+    assert client.post("/items", headers=kit.headers("alice", ["items:write"])).status_code == 201
+    assert client.get("/admin/stats", headers=kit.headers("alice")).status_code == 200
+    token = kit.token("alice", ttl=60)
+    kit.advance(120)
+    assert client.get("/items", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert not (tmp_path / "authgate.db").exists()
