@@ -1,0 +1,92 @@
+"""The one error mapping: store outages are 503, unexpected errors a JSON 500 without a
+traceback, each exception class its documented status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from authgate.errors import (
+    AuthError,
+    CSRFRejected,
+    Expired,
+    InsufficientScope,
+    InvalidCredentials,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    MissingToken,
+    NotFound,
+    PasswordRejected,
+    RateLimited,
+    RefreshReuse,
+    StoreUnavailable,
+    UsernameTaken,
+)
+from authgate.server import create_app
+from authgate.testing import test_settings
+from authgate.web.errors import error_response, install_error_handlers
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "error"),
+    [
+        (MissingToken(), 401, "invalid_token"),
+        (Expired(), 401, "invalid_token"),
+        (InsufficientScope({"a"}), 403, "insufficient_scope"),
+        (CSRFRejected(), 403, "csrf_rejected"),
+        (RateLimited(7), 429, "rate_limited"),
+        (InvalidGrant(), 400, "invalid_grant"),
+        (RefreshReuse(), 400, "invalid_grant"),
+        (InvalidScope(), 400, "invalid_scope"),
+        (InvalidRequest("x"), 422, "invalid_request"),
+        (InvalidCredentials(), 400, "invalid_credentials"),
+        (PasswordRejected("too short"), 422, "weak_password"),
+        (UsernameTaken(), 409, "username_taken"),
+        (NotFound(), 404, "not_found"),
+        (StoreUnavailable(), 503, "temporarily_unavailable"),
+        (AuthError(), 400, "auth_error"),
+        (RuntimeError("boom"), 500, "server_error"),
+    ],
+)
+def test_each_error_has_its_status_and_code(exc: Exception, status: int, error: str) -> None:
+    response = error_response(exc)
+    assert response.status_code == status
+    assert bytes(response.body).startswith(b'{"error":"' + error.encode())
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_oauth_endpoints_use_rfc6749_codes() -> None:
+    assert error_response(InvalidRequest("x"), oauth=True).status_code == 400
+    body = bytes(error_response(InvalidCredentials(), oauth=True).body)
+    assert b'"invalid_grant"' in body
+    assert error_response(RateLimited(3)).headers["retry-after"] == "3"
+
+
+def test_unexpected_exception_is_a_json_500_without_traceback() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    r = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert r.status_code == 500
+    assert r.json() == {"error": "server_error", "error_description": "internal error"}
+    assert "secret internals" not in r.text
+    assert "Traceback" not in r.text
+
+
+def test_service_outage_is_503_with_retry_after(tmp_path: Path) -> None:
+    client = TestClient(create_app(test_settings(tmp_path)))  # lifespan not run: no service
+    r = client.post("/auth/token", data={"username": "a", "password": "b"})
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "5"
+    assert r.json()["error"] == "temporarily_unavailable"
+    assert client.get("/users/me", headers={"Authorization": "Bearer a.b.c"}).status_code == 503
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
