@@ -120,7 +120,7 @@ def uvicorn_argv(python: Path, app: str, port: int, *, factory: bool = False) ->
 
 def authgate_argv(port: int, workers: int = 1) -> list[str]:
     argv = [str(PROJECT_VENV / "bin" / "authgate"), "serve", "--host", LOOPBACK]
-    argv += ["--port", str(port)]
+    argv += ["--port", str(port), "--log-level", "warning"]
     if workers != 1:
         argv += ["--workers", str(workers)]
     return argv
@@ -504,6 +504,37 @@ def bar_plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def cdf_plot(path: Path, title: str, series: dict[str, Sequence[float]], xlabel: str) -> None:
+    """Empirical CDFs, one line per series, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=100)
+    for name, values in series.items():
+        xs = sorted(values)
+        ys = [(i + 1) / len(xs) for i in range(len(xs))]
+        ax.step(xs, ys, where="post", label=f"{name} (n={len(xs)})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of samples")
+    ax.set_title(title)
+    ax.set_xscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 @contextlib.contextmanager
