@@ -174,7 +174,18 @@ class TokenCodec:
                 if self.revocation is not None and self.revocation.is_revoked(hit):
                     raise Revoked("token has been revoked")
                 return hit
-        verified = self._verify_cold(token, typ)
+        header, payload, key = self._check(token)
+        if header.typ != typ:
+            raise WrongTokenType(f"expected a token of type {typ}")
+        verified = check_claims(
+            loads_object(payload),
+            self.issuer,
+            self.audience,
+            self.clock.now(),
+            self.leeway,
+            typ,
+            key.kid,
+        )
         if self.revocation is not None and self.revocation.is_revoked(verified):
             raise Revoked("token has been revoked")
         if cache is not None:
@@ -242,7 +253,7 @@ class TokenCodec:
         h64, p64, s64 = parts
         if not h64 or not p64 or not s64:
             raise MalformedToken("empty JWS segment")
-        header = self._header(h64)
+        header = self._headers.get(h64) or self._header(h64)
         kid = header.kid
         if kid is None:
             if len(self.keys) != 1:
@@ -258,17 +269,3 @@ class TokenCodec:
         if not key.verify(raw[: len(h64) + 1 + len(p64)], b64url_decode(s64)):
             raise BadSignature("signature does not verify")
         return header, b64url_decode(p64), key
-
-    def _verify_cold(self, token: str, typ: str) -> VerifiedToken:
-        header, payload, key = self._check(token)
-        if header.typ != typ:
-            raise WrongTokenType(f"expected a token of type {typ}")
-        return check_claims(
-            loads_object(payload),
-            self.issuer,
-            self.audience,
-            self.clock.now(),
-            self.leeway,
-            typ,
-            key.kid,
-        )
