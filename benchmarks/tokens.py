@@ -29,7 +29,7 @@ from typing import Any
 
 import jwt as pyjwt
 import orjson
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from authgate.clock import SystemClock
@@ -204,7 +204,8 @@ def table(rows: dict[str, dict[str, float | None]]) -> str:
         "|---" * 12 + "|",
     ]
     for alg, r in rows.items():
-        assert r["floor_verify"] is not None and r["floor_parse"] is not None
+        assert r["floor_verify"] is not None
+        assert r["floor_parse"] is not None
         floor = r["floor_verify"] + r["floor_parse"]
         verify = r["verify"]
         assert verify is not None

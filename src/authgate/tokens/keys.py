@@ -169,8 +169,8 @@ class HMACKey(Key):
         new_hash = getattr(hashlib, self._digest)
         block = new_hash().block_size
         padded = (secret if len(secret) <= block else new_hash(secret).digest()).ljust(block, b"\0")
-        self._inner = new_hash(padded.translate(_IPAD))
-        self._outer = new_hash(padded.translate(_OPAD))
+        self._inner: hashlib._Hash = new_hash(padded.translate(_IPAD))
+        self._outer: hashlib._Hash = new_hash(padded.translate(_OPAD))
         self.kid = kid or thumbprint(self._required_members())
 
     @property
