@@ -124,3 +124,12 @@ def test_workers_without_redis_are_refused_in_production(tmp_path: Path) -> None
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_create_app_refuses_unsafe_production_settings(tmp_path: Path) -> None:
+    from authgate.errors import ConfigError
+    from authgate.server import create_app
+
+    with pytest.raises(ConfigError, match="AUTHGATE_ISSUER"):
+        create_app(settings(tmp_path, production=True))
+    create_app(settings(tmp_path, production=True, issuer="https://auth.example.com"))

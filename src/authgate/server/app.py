@@ -17,7 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from authgate.clock import Clock
-from authgate.errors import AuthError
+from authgate.errors import AuthError, ConfigError
+from authgate.server.check import check_settings, errors_of
 from authgate.server.metrics import AuditEventCounter, Metrics, MetricsMiddleware
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.settings import Settings
@@ -36,12 +37,21 @@ def create_app(
 ) -> FastAPI:
     """The auth server.
 
+    Raises:
+        ConfigError: ``settings.production`` with an unsafe setting (see ``authgate check``).
+
     Args:
         settings: the one settings object.
         service: an open service to use (tests); otherwise one is opened in the lifespan.
         clock: the clock for the service this app opens.
         pages: mount the browser pages; defaults to ``settings.cookies.enabled``.
     """
+    if settings.production:
+        # The same rules as `authgate check`, for apps started without `authgate serve`
+        # (e.g. `uvicorn --factory authgate.server:app_from_env`).
+        errors = errors_of(check_settings(settings, host=None))
+        if errors:
+            raise ConfigError("unsafe settings: " + "; ".join(str(e) for e in errors))
     gate = AuthGate(settings, service, clock=clock)
     metrics = Metrics()
     counter = AuditEventCounter(metrics)

@@ -48,6 +48,7 @@ class JSONFormatter(logging.Formatter):
         out.update(_clean(extra))
         if record.exc_info and record.exc_info[0] is not None:
             out["error"] = record.exc_info[0].__name__
+            out["traceback"] = self.formatException(record.exc_info)
         return orjson.dumps(out).decode()
 
 
