@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -79,6 +80,7 @@ class ServiceCore:
         self.throttle = throttle
         self.revocation = revocation
         self.sync = sync
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         # Cut-offs and ended sessions must outlive every token issued before them.
         self.horizon = cutoff_horizon(max(MAX_ACCESS_TOKEN_TTL, settings.access_token_ttl))
 
@@ -86,9 +88,17 @@ class ServiceCore:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        with store_errors():
-            async with self.engine.begin() as conn:
-                yield conn
+        if self._sqlite_writer is None:
+            with store_errors():
+                async with self.engine.begin() as conn:
+                    yield conn
+            return
+        # SQLite has one writer at a time. Queue our own writers here, in order,
+        # rather than in SQLite's busy handler, which sleeps in growing steps.
+        async with self._sqlite_writer:
+            with store_errors():
+                async with self.engine.begin() as conn:
+                    yield conn
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:

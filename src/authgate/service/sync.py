@@ -65,6 +65,7 @@ class RevocationSync:
         self._seq = 0
         self._gaps: dict[int, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending: set[asyncio.Task[None]] = set()
         self._poll_lock = asyncio.Lock()
 
     async def load(self) -> None:
@@ -88,9 +89,12 @@ class RevocationSync:
             )
 
     async def aclose(self) -> None:
-        for task in self._tasks:
+        if self._pending:  # let queued publications go out, briefly
+            await asyncio.wait(self._pending, timeout=1.0)
+        tasks = [*self._tasks, *self._pending]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -100,9 +104,17 @@ class RevocationSync:
         events = list(events)
         for event in events:
             self.state.apply(event)
-        if self.fanout is not None:
-            for event in events:
-                await self.fanout.publish(event.to_bytes())
+        if self.fanout is not None and events:
+            # In the background: a slow or unreachable Redis never delays the caller,
+            # and the other instances' pollers cover a lost message.
+            task = asyncio.create_task(self._publish(events))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _publish(self, events: list[RevocationEvent]) -> None:
+        assert self.fanout is not None
+        for event in events:
+            await self.fanout.publish(event.to_bytes())
 
     async def _on_message(self, data: bytes) -> None:
         event = RevocationEvent.from_bytes(data)

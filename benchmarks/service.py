@@ -1,0 +1,206 @@
+"""The auth service in-process (no HTTP): logins, refreshes and the revocation check.
+
+1. One Argon2id verify alone (median) → the ceiling for logins/s is
+   bound cores ÷ verify time (the hasher runs at most ``max_concurrent_hashes``, by
+   default one per core). Logins/s is measured with 8 concurrent callers on SQLite;
+   target ≥ 0.9 of the ceiling.
+2. Refreshes/s (rotation: CAS on the old token, new token, session update, audit row,
+   EdDSA access token) with 16 concurrent refresh chains, on SQLite and PostgreSQL;
+   target ≥ 500/s each.
+3. The per-request revocation check (``RevocationState.is_revoked``) with 10,000
+   entries in each of its three tables, and a whole cached ``verify_access_token``.
+
+Prints a table and writes the "Service" section of BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/service.py [--seconds 5] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _load as L
+
+from authgate.service import AuthService, ClientInfo, open_service
+from authgate.service.revocation import KIND_JTI, KIND_SID, KIND_SUB, RevocationEvent
+from authgate.settings import Settings, ThrottleSettings
+
+PASSWORD = "plum-otter-harbour-47"
+CLIENT = ClientInfo(ip="127.0.0.1", user_agent="bench")
+POSTGRES = os.environ.get(
+    "AUTHGATE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+def settings_for(data_dir: Path, database_url: str | None) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=data_dir,
+        database_url=database_url,
+        throttle=ThrottleSettings(enabled=False),
+    )
+
+
+async def closed_loop(n: int, seconds: float, step: object) -> float:
+    """Operations per second with ``n`` concurrent callers of ``step(index)``."""
+    deadline = time.perf_counter() + seconds
+    done = 0
+
+    async def worker(index: int) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await step(index)  # type: ignore[operator]
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(n)))
+    return done / (time.perf_counter() - started)
+
+
+async def logins(service: AuthService, seconds: float) -> tuple[float, float, float, int]:
+    await service.register("bench-login", PASSWORD)
+    user = await service.get_user_by_username("bench-login")
+    row_hash = await service.hasher.hash(PASSWORD)
+    samples = []
+    for _ in range(15):
+        started = time.perf_counter()
+        await service.hasher.verify(PASSWORD, row_hash)
+        samples.append(time.perf_counter() - started)
+    single = statistics.median(samples)
+    cores = service.hasher.max_concurrency
+
+    async def step(_: int) -> None:
+        await service.login("bench-login", PASSWORD, scope=None, client=CLIENT)
+
+    rate = await closed_loop(8, seconds, step)
+    assert user.id
+    return single, cores / single, rate, cores
+
+
+async def refreshes(service: AuthService, seconds: float, chains: int = 16) -> float:
+    await service.register("bench-refresh", PASSWORD)
+    tokens = [
+        (await service.login("bench-refresh", PASSWORD, scope=None, client=CLIENT)).refresh_token
+        for _ in range(chains)
+    ]
+
+    async def step(index: int) -> None:
+        pair = await service.refresh(tokens[index], scope=None, client=CLIENT)
+        tokens[index] = pair.refresh_token
+
+    return await closed_loop(chains, seconds, step)
+
+
+async def revocation_check(service: AuthService) -> tuple[float, float]:
+    """(is_revoked µs, cached verify_access_token µs) with 3 × 10,000 entries."""
+    now = service.clock.now()
+    for i in range(10_000):
+        for kind in (KIND_JTI, KIND_SID, KIND_SUB):
+            service.revocation.apply(RevocationEvent(kind, f"{kind}-{i}", now, now + 3600))
+    pair = await service.login("bench-refresh", PASSWORD, scope=None, client=CLIENT)
+    verified = await service.verify_access_token(pair.access_token)
+    check = service.revocation.is_revoked
+    n = 200_000
+    started = time.perf_counter()
+    for _ in range(n):
+        check(verified)
+    per_check = (time.perf_counter() - started) / n * 1e6
+    m = 50_000
+    started = time.perf_counter()
+    for _ in range(m):
+        await service.verify_access_token(pair.access_token)
+    per_verify = (time.perf_counter() - started) / m * 1e6
+    return per_check, per_verify
+
+
+async def with_postgres(seconds: float, data_dir: Path) -> float | None:
+    name = "authgate_bench_" + secrets.token_hex(6)
+    admin = make_url(POSTGRES).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = await asyncpg.connect(admin)
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"PostgreSQL skipped: {exc}")
+        return None
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+        service = await open_service(settings_for(data_dir, url))
+        try:
+            return await refreshes(service, seconds)
+        finally:
+            await service.aclose()
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+async def run(seconds: float) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = await open_service(settings_for(Path(tmp) / "sqlite", None))
+        try:
+            single, ceiling, login_rate, cores = await logins(sqlite, seconds)
+            sqlite_refresh = await refreshes(sqlite, seconds)
+            per_check, per_verify = await revocation_check(sqlite)
+        finally:
+            await sqlite.aclose()
+        pg_refresh = await with_postgres(seconds, Path(tmp) / "pg")
+    rows: list[list[object]] = [
+        ["Argon2id verify, alone", f"{single * 1000:.1f} ms", ""],
+        [f"login ceiling ({cores} cores ÷ verify)", f"{ceiling:.1f}/s", ""],
+        [
+            "logins/s (SQLite, 8 callers)",
+            f"{login_rate:.1f}/s",
+            f"{login_rate / ceiling:.2f}× ceiling",
+        ],
+        ["refreshes/s (SQLite, 16 chains)", f"{sqlite_refresh:.0f}/s", "target ≥ 500"],
+        [
+            "refreshes/s (PostgreSQL, 16 chains)",
+            f"{pg_refresh:.0f}/s" if pg_refresh is not None else "skipped",
+            "target ≥ 500",
+        ],
+        ["revocation check (is_revoked, 3 × 10k entries)", f"{per_check:.2f} µs", "no I/O"],
+        ["verify_access_token, cached token", f"{per_verify:.2f} µs", "incl. revocation"],
+    ]
+    return L.table(["measure", "result", "note"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput run")
+    parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
+    args = parser.parse_args()
+    table = asyncio.run(run(args.seconds))
+    print(table)
+    if args.no_write:
+        return
+    cpu = L.machine_note().split(";")[0]
+    body = (
+        f"{cpu}; Python {sys.version.split()[0]}; in-process, no HTTP; SQLite in WAL "
+        "mode on the local disk, PostgreSQL on loopback, both on the same machine. "
+        f"`python benchmarks/service.py --seconds {args.seconds:g}`.\n\n"
+        f"{table}\n\n"
+        "A login is one Argon2id verify (OWASP parameters, in worker threads capped at "
+        "one per core) plus one write transaction (session, refresh-token hash, audit "
+        "row). A refresh is a read, then one write transaction: compare-and-set on the "
+        "old token's hash, the new hash, the session's idle expiry and an audit row, "
+        "then an EdDSA access token. The revocation check is three dict lookups."
+    )
+    L.write_section("Service", body)
+    print(f"\nwrote the Service section of {L.BENCHMARKS_MD}")
+
+
+if __name__ == "__main__":
+    main()
