@@ -140,3 +140,19 @@ def test_pages_fit_a_phone_screen_without_sideways_scrolling(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a 390px screen"
+
+
+def test_host_prefixed_secure_cookies_also_work_on_http_localhost(
+    live_server: LiveServer, context: BrowserContext
+) -> None:
+    # W3C Secure Contexts §3.1: http://localhost is potentially trustworthy too, so
+    # Chromium stores Secure (and so __Host-) cookies there without TLS.
+    base = f"http://localhost:{live_server.port}"
+    page = context.new_page()
+    sign_up(page, base, new_username("localhost"), PASSWORD)
+    access = cookie(context, ACCESS)
+    assert access is not None
+    assert access["domain"] == "localhost"
+    assert access["secure"] is True
+    assert page.evaluate("window.isSecureContext") is True
+    expect(page.locator("tr.session")).to_have_count(1)
