@@ -188,3 +188,30 @@ def test_websocket_first_message_authentication(kit: AuthGateTestKit, client: Te
         with pytest.raises(WebSocketDisconnect) as info:
             ws.receive_json()
         assert info.value.code == 1008
+
+
+def test_cookie_transport_survives_a_malformed_neighbour_cookie(
+    cookie_kit: AuthGateTestKit, make_app: Callable[..., FastAPI]
+) -> None:
+    client = TestClient(make_app(cookie_kit), base_url="https://testserver")
+    token = cookie_kit.token("ivy")
+    header = f'other="unterminated; __Host-authgate-access={token}; x=y\\z'
+    r = client.get("/me", headers={"Cookie": header})
+    assert r.status_code == 200
+    assert r.json()["sub"] == "ivy"
+
+
+def test_cookie_transport_requires_csrf_on_unsafe_methods(
+    cookie_kit: AuthGateTestKit, make_app: Callable[..., FastAPI]
+) -> None:
+    client = TestClient(make_app(cookie_kit), base_url="https://testserver")
+    token = cookie_kit.token("jo", ["items:write"])
+    cookies = f"__Host-authgate-access={token}; __Host-authgate-csrf=abc123"
+    assert client.get("/me", headers={"Cookie": cookies}).status_code == 200
+    denied = client.post("/items", headers={"Cookie": cookies})
+    assert denied.status_code == 403
+    assert denied.json()["error"] == "csrf_rejected"
+    wrong = client.post("/items", headers={"Cookie": cookies, "X-CSRF-Token": "abc124"})
+    assert wrong.status_code == 403
+    ok = client.post("/items", headers={"Cookie": cookies, "X-CSRF-Token": "abc123"})
+    assert ok.status_code == 201

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from http.cookies import CookieError, SimpleCookie
 from typing import Literal
 
+from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from authgate.errors import CSRFRejected, MalformedToken, MissingToken, TokenError
@@ -80,15 +80,12 @@ def _headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, list[str]]:
 
 
 def _cookies(raw: list[str]) -> dict[str, str]:
+    # Starlette's lenient parser: one malformed cookie of another app on the same host
+    # must not hide ours (http.cookies.SimpleCookie gives up on the whole header).
     jar: dict[str, str] = {}
     for header in raw:
-        parsed: SimpleCookie = SimpleCookie()
-        try:
-            parsed.load(header)
-        except CookieError:
-            continue
-        for key, morsel in parsed.items():
-            jar.setdefault(key, morsel.value)
+        for key, value in cookie_parser(header).items():
+            jar.setdefault(key, value)
     return jar
 
 
