@@ -215,3 +215,11 @@ def test_cookie_transport_requires_csrf_on_unsafe_methods(
     assert wrong.status_code == 403
     ok = client.post("/items", headers={"Cookie": cookies, "X-CSRF-Token": "abc123"})
     assert ok.status_code == 201
+
+
+def test_public_surface_is_importable() -> None:
+    import authgate.web as web
+
+    for name in web.__all__:
+        assert getattr(web, name) is not None
+    assert web.AuthGate.__name__ == "AuthGate"
