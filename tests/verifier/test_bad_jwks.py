@@ -78,7 +78,7 @@ BAD_ANSWERS: dict[str, tuple[Canned, str]] = {
         Canned(body=gzip.compress(b'{"keys": []}'), headers={"Content-Encoding": "gzip"}),
         "compressed",
     ),
-    "slow body": (Canned(body=b'{"keys": []}', chunks=2, pause=2.0), "ReadTimeout"),
+    "slow body": (Canned(body=b'{"keys": []}', chunks=2, pause=4.0), "ReadTimeout"),
 }
 
 

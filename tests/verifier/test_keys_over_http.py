@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Mapping
 
+import orjson
 import pytest
 
 from authgate.clock import FrozenClock
-from authgate.errors import InvalidClaim, JWKSError, UnknownKey
+from authgate.errors import InvalidClaim, JWKSError, UnknownKey, UnsupportedToken
 from authgate.verifier import JWKSVerifier, KeyRefreshPolicy
 
 from ._issuer import AUDIENCE, Canned, Issuer, random_kid_token
@@ -264,3 +266,37 @@ async def test_a_clock_stepped_back_does_not_postpone_refreshes(
     new_key = issuer.rotate()
     assert (await verifier.verify_access_token(issuer.issue())).kid == new_key.kid
     assert issuer.count(JWKS) == 4
+
+
+def _with_header(token: str, header: Mapping[str, object]) -> str:
+    h = base64.urlsafe_b64encode(orjson.dumps(header)).rstrip(b"=").decode()
+    return h + token[token.index(".") :]
+
+
+@pytest.mark.parametrize("member", ["jku", "x5u"])
+async def test_key_urls_in_a_token_are_never_fetched(
+    member: str, issuer: Issuer, make_verifier: MakeVerifier
+) -> None:
+    verifier = make_verifier()
+    await verifier.start()
+    token = issuer.issue()
+    header = {"alg": "EdDSA", "kid": "attacker", "typ": "at+jwt", member: issuer.url + "/evil"}
+    with pytest.raises(UnsupportedToken):
+        await verifier.verify_access_token(_with_header(token, header))
+    assert issuer.count("/evil") == 0
+    assert issuer.count(JWKS) == 1
+
+
+async def test_a_url_as_kid_is_only_looked_up_never_fetched(
+    issuer: Issuer, make_verifier: MakeVerifier
+) -> None:
+    verifier = make_verifier()
+    await verifier.start()
+    token = issuer.issue()
+    for kid in (issuer.url + "/evil", "../../../../dev/null", "file:///etc/passwd"):
+        with pytest.raises(UnknownKey):
+            await verifier.verify_access_token(
+                _with_header(token, {"alg": "EdDSA", "kid": kid, "typ": "at+jwt"})
+            )
+    assert issuer.count("/evil") == 0
+    assert issuer.count(JWKS) == 2  # the configured URL, once (rate limit)
