@@ -75,5 +75,5 @@ def test_the_checker_catches_a_plain_comparison() -> None:
 
 
 def test_hmac_verification_uses_compare_digest() -> None:
-    source = (SRC / "tokens" / "keys.py").read_text(encoding="utf-8")
+    source = (SRC / "tokens" / "_keytypes.py").read_text(encoding="utf-8")
     assert "hmac.compare_digest(" in source
