@@ -64,6 +64,8 @@ def test_database_outage_gives_503_while_tokens_still_verify(
             assert_unavailable(refresh(client, tokens["refresh_token"]))
             assert_unavailable(register(client, unique("nodb")))
             assert_unavailable(client.get("/users/me", headers=bearer(access)))
+            # Ending a session must be durable, so it waits for the database too.
+            assert_unavailable(client.post("/auth/logout", headers=bearer(access)))
             assert client.get("/healthz").status_code == 200
 
             proxy.restore()
