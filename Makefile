@@ -37,3 +37,15 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage
+
+.PHONY: bench-setup bench-http
+
+## The baselines' own virtualenv (.venv-bench: python-jose, passlib, fastapi-users, ...)
+bench-setup:
+	$(PY) benchmarks/_load.py setup
+
+## HTTP benchmarks: authgate vs the tutorial recipe and fastapi-users; scale-out
+## (apt-get install wrk for closed-loop throughput; PostgreSQL for the scale-out)
+bench-http: setup bench-setup
+	$(PY) benchmarks/compare.py
+	$(PY) benchmarks/scaleout.py
