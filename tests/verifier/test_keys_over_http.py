@@ -300,3 +300,16 @@ async def test_a_url_as_kid_is_only_looked_up_never_fetched(
             )
     assert issuer.count("/evil") == 0
     assert issuer.count(JWKS) == 2  # the configured URL, once (rate limit)
+
+
+async def test_an_unexpected_fetch_failure_is_recorded_not_raised(
+    issuer: Issuer, make_verifier: MakeVerifier, clock: FrozenClock
+) -> None:
+    verifier = make_verifier()
+    await verifier.start()
+    token = issuer.issue()
+    await verifier.aclose()  # the HTTP client is closed: sending now raises RuntimeError
+    assert (await verifier.verify_access_token(token)).sub == "user-1"  # offline
+    with pytest.raises(UnknownKey):
+        await verifier.verify_access_token(random_kid_token(clock, issuer.url))
+    assert "RuntimeError" in (verifier.status().last_error or "")

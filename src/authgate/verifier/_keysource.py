@@ -144,8 +144,14 @@ class KeySource:
             fetched = await fetch_json(self._client, url, self._limits)
             keys = parse_jwks(fetched.document)
             ring = KeyRing.verify_only(keys)
-        except (JWKSError, UnsafeKey) as failure:
-            exc = failure if isinstance(failure, JWKSError) else JWKSError(failure.message)
+        except Exception as failure:
+            if isinstance(failure, JWKSError):
+                exc = failure
+            elif isinstance(failure, UnsafeKey):
+                exc = JWKSError(failure.message)
+            else:  # a bug or a closed client: still a failed fetch, not a 500
+                log.exception("unexpected error while fetching keys")
+                exc = JWKSError(f"unexpected {type(failure).__name__} while fetching keys")
             self._last_error = exc.message
             self.next_check = started + self._policy.refetch_interval
             log.warning("JWKS fetch failed, keeping the last good keys: %s", exc.message)
