@@ -786,3 +786,40 @@ def test_es256_malleability_does_not_bypass_jti_denylist(keys: dict[str, Key]) -
         with pytest.raises(Revoked):
             codec.verify(candidate)
     assert denylist.calls == 4
+
+
+class _CountingRing(KeyRing):
+    """The real key ring, counting lookups (a spy, not a stand-in)."""
+
+    lookups = 0
+
+    def get(self, kid: str) -> Key | None:
+        type(self).lookups += 1
+        return super().get(kid)
+
+
+def test_malformed_shapes_never_reach_the_key_lookup(keys: dict[str, Key]) -> None:
+    """SECURITY.md A.1 #1: shape is checked before any key is looked up."""
+    key = keys["ES256"]
+    ring = _CountingRing([ManagedKey(key, KeyState.ACTIVE)])
+    codec = TokenCodec(ring, issuer=ISSUER, audience=AUDIENCE, clock=FrozenClock(NOW))
+    token = good(key)
+    h, p, s = token.split(".")
+    shapes = [
+        token + "=",
+        token + " ",
+        f"{h}.{p}",
+        f"{h}.{p}.{s}.{s}",
+        f"{h}.{p}.{s}.{s}.{s}",
+        json.dumps({"payload": p, "protected": h, "signature": s}),
+        token + '{"payload":"' + p + '"}',
+        token + "." * 1_000_000,
+        f"{h}=.{p}.{s}",
+        "",
+    ]
+    for shape in shapes:
+        with pytest.raises((MalformedToken, UnsupportedToken)):
+            codec.verify(shape)
+    assert _CountingRing.lookups == 0
+    assert codec.verify(token).sub == "user-1"
+    assert _CountingRing.lookups == 1

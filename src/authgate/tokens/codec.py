@@ -254,6 +254,10 @@ class TokenCodec:
         if not h64 or not p64 or not s64:
             raise MalformedToken("empty JWS segment")
         header = self._headers.get(h64) or self._header(h64)
+        # All three segments are canonical base64url before any key is looked up
+        # (SECURITY.md A.1 #1); the payload's JSON is read only after the signature.
+        payload = b64url_decode(p64)
+        signature = b64url_decode(s64)
         kid = header.kid
         if kid is None:
             if len(self.keys) != 1:
@@ -266,6 +270,6 @@ class TokenCodec:
             key = found
         if header.alg != key.alg:
             raise BadSignature("alg does not match the key (RFC 8725 §3.1)")
-        if not key.verify(raw[: len(h64) + 1 + len(p64)], b64url_decode(s64)):
+        if not key.verify(raw[: len(h64) + 1 + len(p64)], signature):
             raise BadSignature("signature does not verify")
-        return header, b64url_decode(p64), key
+        return header, payload, key
