@@ -4,11 +4,12 @@ key set kept when they come on a refresh. Unsafe URLs refused at construction.""
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import orjson
 import pytest
 
-from authgate.errors import ConfigError, JWKSError
+from authgate.errors import ConfigError, JWKSError, TokenError
 from authgate.tokens import generate_key
 from authgate.verifier import FetchLimits, JWKSVerifier
 
@@ -171,3 +172,33 @@ def test_unsafe_key_urls_are_refused_at_construction(url: str) -> None:
 )
 def test_https_and_loopback_urls_are_accepted(url: str) -> None:
     JWKSVerifier.from_jwks_url(url, issuer="https://auth.example.com", audience=AUDIENCE)
+
+
+#: Wycheproof json_web_key_test.json cases this verifier accepts: only the RS256 set.
+#: The valid HMAC sets (2, 13-15) are refused by policy: a JWKS never carries secrets.
+WYCHEPROOF_ACCEPTED = {5}
+WYCHEPROOF = Path(__file__).resolve().parents[1] / "vectors" / "wycheproof"
+
+
+async def test_wycheproof_key_sets_served_as_jwks(
+    issuer: Issuer, make_verifier: MakeVerifier
+) -> None:
+    suite = orjson.loads((WYCHEPROOF / "json_web_key_test.json").read_bytes())
+    accepted: set[int] = set()
+    for group in suite["testGroups"]:
+        issuer.overrides[JWKS] = _json(group.get("public") or group["private"])
+        for test in group["tests"]:
+            verifier = make_verifier()
+            try:
+                await verifier.start()
+            except JWKSError:
+                continue
+            finally:
+                await verifier.aclose()
+            if test["result"] == "valid":
+                assert verifier.codec.verify_jws(test["jws"])[1] == b"foo"
+                accepted.add(test["tcId"])
+            else:
+                with pytest.raises(TokenError):
+                    verifier.codec.verify_jws(test["jws"])
+    assert accepted == WYCHEPROOF_ACCEPTED
