@@ -3,7 +3,10 @@ on loopback) issues tokens; the JWKS verifier in "another service" checks them."
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,3 +167,36 @@ async def test_example_resource_server_accepts_authgate_tokens(authgate_server: 
         denied = await orders.get("/api/orders", headers=headers)
         assert denied.status_code == 403
         assert (await orders.get("/api/me")).status_code == 401
+
+
+async def test_cli_key_rotation_is_picked_up(authgate_server: Running, tmp_path: Path) -> None:
+    """``authgate keys rotate`` in another process, on the same data dir: the server
+    reloads its keys from the database, and this verifier learns the new kid."""
+    clock = clock_now()
+    async with JWKSVerifier.from_issuer(
+        authgate_server.url, audience=AUDIENCE, clock=clock
+    ) as verifier:
+        await verifier.verify_access_token(await authgate_server.user_token("ivan"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+        env["AUTHGATE_DATA_DIR"] = str(tmp_path)  # the server's SQLite file and keys
+        cli = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("authgate")),
+            "keys",
+            "rotate",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await cli.communicate()
+        assert cli.returncode == 0, err.decode()
+        kid = out.decode().split()[-1]
+        # The server applies key changes from the database log (polled every 0.5 s
+        # without Redis); wait until it signs with the new key.
+        deadline = asyncio.get_running_loop().time() + 20
+        while authgate_server.service.keyring.active.kid != kid:
+            assert asyncio.get_running_loop().time() < deadline, "server never reloaded keys"
+            await asyncio.sleep(0.05)
+        assert kid not in verifier.status().kids
+        token = await authgate_server.user_token("judy")
+        assert (await verifier.verify_access_token(token)).kid == kid
