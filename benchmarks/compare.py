@@ -34,6 +34,26 @@ import _load as L
 
 PASSWORD = "correct horse battery staple 42"
 
+HOW_TO_RUN = """\
+How to run: `make bench-http` (or `python benchmarks/compare.py`; `--quick` for a smoke
+run). The baselines live in their own virtualenv, `.venv-bench`, created on first use
+from `benchmarks/requirements-baselines.txt` (`python benchmarks/_load.py setup`):
+python-jose, passlib and fastapi-users never enter the project's `.venv` (SECURITY.md
+#46 asserts their absence). passlib 1.7.4 breaks on bcrypt 5 (its wrap-bug self-test
+raises on the 72-byte limit) and logs a trapped `bcrypt.__about__` AttributeError on
+bcrypt ≥ 4.1; tutorial users pin `bcrypt==4.0.1`, but fastapi-users 15 needs
+bcrypt ≥ 4.1, so the shared baseline venv pins `bcrypt>=4.1,<5`. Throughput uses
+`wrk` (`apt-get install wrk`; without it a slower httpx closed loop stands in and the
+numbers say so). Servers: uvicorn, one worker, uvloop + httptools, access log off."""
+
+VERIFICATION_NOTE = """\
+Closed loop (wrk, keep-alive) on each app's public route and on the same app's
+protected route with a valid Bearer token, rounds interleaved across all apps. The
+recipe's protected route decodes HS256 with python-jose and builds two pydantic
+models; fastapi-users' JWT strategy decodes with PyJWT and then loads the user from
+SQLite on every request; authgate verifies an EdDSA token against its key ring, the
+verified-token cache and the in-memory revocation state, with no I/O."""
+
 
 @dataclass
 class Target:
@@ -265,9 +285,28 @@ class Storm:
     logins_failed: int
     probe_errors: int
 
+    rounds_ratio: float | None = None
+
     @property
     def ratio(self) -> float:
+        if self.rounds_ratio is not None:
+            return self.rounds_ratio
         return self.storm_p99 / self.idle_p99
+
+
+def median_storm(runs: list[Storm]) -> Storm:
+    """Medians over rounds; the ratio is the median of the per-round ratios."""
+    return Storm(
+        runs[0].name,
+        L.median([r.idle_p99 for r in runs]),
+        L.median([r.storm_p99 for r in runs]),
+        L.median([r.idle_p50 for r in runs]),
+        L.median([r.storm_p50 for r in runs]),
+        sum(r.logins_ok for r in runs),
+        sum(r.logins_failed for r in runs),
+        sum(r.probe_errors for r in runs),
+        rounds_ratio=L.median([r.ratio for r in runs]),
+    )
 
 
 async def login_storm(t: Target, token: str, *, seconds: float, clients: int, rate: float) -> Storm:
@@ -409,16 +448,38 @@ def report_verification(targets: list[Target], plot: Path) -> str:
         "requests / second",
     )
     text = L.table(["app", "route", "req/s", "p50 ms", "p99 ms", "÷ own public", "errors"], rows)
-    summary = []
-    ours = [name for name in protected_rps if name.startswith("authgate")]
-    for name in ours:
-        summary.append(
-            f"- {name}: protected ÷ public **{protected_rps[name] / public_rps[name]:.2f}** "
-            f"(target ≥ 0.9); ÷ recipe protected "
-            f"**{protected_rps[name] / protected_rps.get('recipe', float('nan')):.2f}×** "
-            f"(target ≥ 2×); ÷ fastapi-users protected "
-            f"**{protected_rps[name] / protected_rps.get('fastapi-users', float('nan')):.2f}×**"
-        )
+    # Ratios per round (the runs of one round are back to back), then their median:
+    # steadier than a ratio of medians when the machine's load drifts.
+    by_name = {t.name: t for t in targets}
+
+    def protected_runs(t: Target) -> list[float]:
+        label = next(k for k in t.results if k != "public")
+        return [r.rps for r in t.results[label]]
+
+    def ratio(num: list[float], den: list[float]) -> float:
+        return L.median([x / y for x, y in zip(num, den, strict=True)])
+
+    summary = ["Median of the per-round ratios:"]
+    for t in targets:
+        if not t.name.startswith("authgate"):
+            continue
+        mine = protected_runs(t)
+        parts = [
+            f"protected ÷ public **{ratio(mine, [r.rps for r in t.results['public']]):.2f}**"
+            " (target ≥ 0.9)"
+        ]
+        for other, target in (("recipe", " (target ≥ 2×)"), ("fastapi-users", "")):
+            if other in by_name:
+                parts.append(
+                    f"÷ {other} protected **{ratio(mine, protected_runs(by_name[other])):.2f}×**"
+                    + target
+                )
+        summary.append(f"- {t.name}: " + "; ".join(parts))
+    for other in ("recipe", "fastapi-users"):
+        if other in by_name:
+            t = by_name[other]
+            own = ratio(protected_runs(t), [r.rps for r in t.results["public"]])
+            summary.append(f"- {other}: protected ÷ public {own:.2f}")
     return text + ("\n\n" + "\n".join(summary) if summary else "")
 
 
@@ -490,6 +551,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--storm-seconds", type=float, default=6.0)
     parser.add_argument("--storm-clients", type=int, default=8)
+    parser.add_argument("--storm-rounds", type=int, default=3)
     parser.add_argument("--probe-rate", type=float, default=100.0)
     parser.add_argument("--rate-seconds", type=float, default=6.0)
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, short storms")
@@ -497,6 +559,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds, args.storm_seconds, args.rate_seconds = 1, 2, 3.0, 3.0
+        args.storm_rounds = 1
 
     missing = library_missing()
     if missing:
@@ -504,7 +567,8 @@ def main() -> None:
     no_serve = serve_missing()
     if no_serve:
         print(f"`authgate serve` not available yet ({no_serve[-200:]})", flush=True)
-    print(L.machine_note(), flush=True)
+    load_start = L.load_average()
+    print(L.machine_note(), f"load average at start: {load_start}", flush=True)
     with tempfile.TemporaryDirectory(prefix="authgate-bench-") as tmpdir:
         tmp = Path(tmpdir)
         targets = [recipe_target(L.free_port()), fastapi_users_target(L.free_port(), tmp)]
@@ -518,7 +582,8 @@ def main() -> None:
                 targets, tokens, rounds=args.rounds, seconds=args.seconds, conns=args.connections
             )
             print("== login storm", flush=True)
-            for t in targets:
+            storm_rounds: dict[str, list[Storm]] = {}
+            for t in [t for _ in range(args.storm_rounds) for t in targets]:
                 s = asyncio.run(
                     login_storm(
                         t,
@@ -533,7 +598,8 @@ def main() -> None:
                     f"{s.storm_p99:8.2f} ms ratio {s.ratio:6.2f} logins {s.logins_ok}",
                     flush=True,
                 )
-                storms.append(s)
+                storm_rounds.setdefault(s.name, []).append(s)
+            storms = [median_storm(runs) for runs in storm_rounds.values()]
         print("== logins and refreshes per second", flush=True)
         all_rates: list[Rates] = []
         for t in targets[:2]:
@@ -571,13 +637,16 @@ def main() -> None:
         return
     run = (
         f"`python benchmarks/compare.py` (rounds={args.rounds}, {args.seconds} s per run, "
-        f"{args.connections} connections; medians of the rounds). {L.machine_note()}"
+        f"{args.connections} connections; medians of the rounds). {L.machine_note()} "
+        f"Load average (1/5/15 min) at start {load_start}, at end {L.load_average()}: "
+        "other work shared this machine, so read ratios, not absolute numbers."
     )
     by_note = {t.note: t.name.split(" (")[0] for t in targets if t.note}
     notes = "\n".join(f"- **{name}**: {note}" for note, name in by_note.items())
     L.write_section(
         "Comparison",
-        f"{run}\n\nWhat runs:\n{notes}\n\n### Verification path\n\n{comparison}\n\n"
+        f"{run}\n\n{HOW_TO_RUN}\n\nWhat runs:\n{notes}\n\n"
+        f"### Verification path\n\n{VERIFICATION_NOTE}\n\n{comparison}\n\n"
         "![verification path](benchmarks/plots/verification.png)\n\n"
         f"### Logins and refreshes per second (HTTP, 4 clients)\n\n{rate_table}\n\n"
         "Login rates measure the password hash each app chose (bcrypt 12 rounds, "
@@ -587,6 +656,8 @@ def main() -> None:
     L.write_section(
         "Login storm",
         f"{args.storm_clients} clients post to the token endpoint for {args.storm_seconds} s "
+        f"({args.storm_rounds} rounds, medians; the ratio is the median of the per-round "
+        "ratios) "
         f"while a paced probe ({args.probe_rate:.0f} req/s over 4 lanes) reads GET /users/me; "
         "the ratio is the probe's p99 during the storm ÷ its idle p99 (target for authgate: "
         f"≤ 3).\n\n{storm}\n\n![login storm](benchmarks/plots/login_storm.png)",

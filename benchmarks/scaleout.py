@@ -211,7 +211,8 @@ def main() -> None:
     missing = C.library_missing()
     if missing:
         raise SystemExit(f"authgate is not importable: {missing}")
-    print(L.machine_note(), f"load average at start: {L.load_average()}", flush=True)
+    args.load_start = L.load_average()
+    print(L.machine_note(), f"load average at start: {args.load_start}", flush=True)
     pg = C.create_postgres_db()
     if pg is None:
         raise SystemExit("PostgreSQL on 127.0.0.1:5432 is needed (CREATE DATABASE failed)")
@@ -308,7 +309,8 @@ def report(rows: list[Row], delays: dict[str, list[float]], args: Any) -> None:
         "Scale-out",
         f"`python benchmarks/scaleout.py` (rounds={args.rounds}, {args.seconds} s per run, "
         f"{args.connections} connections split across the instances; medians). "
-        f"{L.machine_note()} Instances: benchmarks/authgate_app.py (`CurrentUser` route) "
+        f"{L.machine_note()} Load average at start {args.load_start}, at end "
+        f"{L.load_average()}. Instances: benchmarks/authgate_app.py (`CurrentUser` route) "
         "under uvicorn, one fresh PostgreSQL database and a private redis-server shared "
         "by all; logins/s with 4 clients spread over the instances.\n\n"
         "On this 2-core machine a second instance cannot add CPU: *2 instances, core 0* "
