@@ -93,6 +93,9 @@ def test_page_timer_refreshes_the_access_token_before_it_expires(
     new_access = cookie(context, ACCESS)
     assert new_access is not None
     assert new_access["value"] != old_access["value"]
-    # Still signed in, in the same session, without a reload.
+    # The user noticed nothing: no navigation, the page is still there.
+    assert page.url == live_server.url + "/account?m=welcome"
+    expect(page.locator("#username")).to_be_visible()
+    # Still signed in, in the same session.
     page.goto(live_server.url + "/account")
     expect(page.locator("tr.session")).to_have_count(1)
