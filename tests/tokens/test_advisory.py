@@ -823,3 +823,23 @@ def test_malformed_shapes_never_reach_the_key_lookup(keys: dict[str, Key]) -> No
     assert _CountingRing.lookups == 0
     assert codec.verify(token).sub == "user-1"
     assert _CountingRing.lookups == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"leeway": 61},
+        {"leeway": -1},
+        {"leeway": float("nan")},
+        {"issuer": ""},
+        {"audience": ""},
+    ],
+)
+def test_unsafe_codec_configuration_is_refused(kwargs: dict[str, Any], hs: HMACKey) -> None:
+    """Leeway is at most 60 s (SECURITY.md A.3 #15); issuer and audience are required."""
+    from authgate.errors import ConfigError
+
+    options: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, **kwargs}
+    with pytest.raises(ConfigError):
+        TokenCodec(KeyRing.single(hs), **options)
+    assert TokenCodec(KeyRing.single(hs), issuer=ISSUER, audience=AUDIENCE, leeway=60).leeway == 60
