@@ -161,7 +161,10 @@ class KeySource:
         now = self._clock.now()
         ttl = self._policy.ttl(fetched.max_age)
         self._install(ring)
-        self._kids = tuple(k.kid for k in keys)
+        kids = tuple(k.kid for k in keys)
+        if kids != self._kids:
+            log.info("JWKS key set now has kids: %s", ", ".join(kids))
+        self._kids = kids
         self._last_success = now
         self._last_error = None
         self._expires_at = now + ttl
