@@ -83,6 +83,66 @@ def _token(base: str) -> str:
     return token
 
 
+async def _asgi_get(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    status = 0
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])  # type: ignore[call-overload]
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return status
+
+
+async def _in_process(calls: int, rounds: int) -> dict[str, float]:
+    """Microseconds per request with no network and no load generator: the app alone."""
+    import asyncio
+    import os
+    import time
+
+    with tempfile.TemporaryDirectory(prefix="authgate-http-inproc-") as tmp:
+        os.environ["AUTHGATE_DATA_DIR"] = tmp
+        app = bench_app()
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+                await c.post("/users", json={"username": "loadtester", "password": PASSWORD})
+                form = {"username": "loadtester", "password": PASSWORD}
+                token = (await c.post("/auth/token", data=form)).json()["access_token"]
+            host = (b"host", b"bench")
+            auth = [host, (b"authorization", f"Bearer {token}".encode())]
+            routes = {"public": ("/public", [host]), "dependency": ("/dependency", auth)}
+            routes["middleware"] = ("/middleware", auth)
+            samples: dict[str, list[float]] = {name: [] for name in routes}
+            for _ in range(rounds):
+                for name, (path, headers) in routes.items():
+                    start = time.perf_counter()
+                    for _ in range(calls):
+                        if await _asgi_get(app, path, headers) != 200:
+                            raise SystemExit(f"{path} failed in process")
+                    samples[name].append((time.perf_counter() - start) / calls * 1e6)
+                    await asyncio.sleep(0)
+    return {name: L.median(values) for name, values in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="per round and route (max 30)")
@@ -123,6 +183,9 @@ def main() -> None:
                             headers=headers,
                         )
                     )
+    import asyncio
+
+    micro = asyncio.run(_in_process(calls=3000, rounds=rounds))
     medians = {label: L.median_result(rs) for label, rs in results.items()}
     public = medians["public"].rps
     rows = []
@@ -133,13 +196,26 @@ def main() -> None:
         )
     table = L.table(["route", "req/s", "p50 ms", "p99 ms", "÷ public", "errors"], rows)
     print(table)
+    base = micro["public"]
+    micro_rows = [
+        [name, f"{us:.0f}", f"{us - base:+.0f}", f"{base / us:.2f}"] for name, us in micro.items()
+    ]
+    micro_table = L.table(
+        ["route (in process)", "µs / request", "vs public", "req/s ÷ public"], micro_rows
+    )
+    print()
+    print(micro_table)
     body = (
         "`.venv/bin/python benchmarks/http_bench.py` — one uvicorn worker (uvloop, httptools) "
         "serving a public route and the same route protected by the `CurrentUser` dependency "
         "and by `AuthMiddleware`, each with a real EdDSA access token; "
         f"{rounds} interleaved rounds of {seconds} s per route, {args.connections} "
         "connections, median per route. Target: protected ÷ public ≥ 0.9.\n\n"
-        f"{table}\n\n{L.machine_note()}\n"
+        f"{table}\n\n"
+        "The same three routes called in process (the ASGI app alone, no network, no load "
+        "generator; 3000 calls per round, median), which isolates the cost of the "
+        "protection from the noise of the loopback run:\n\n"
+        f"{micro_table}\n\n{L.machine_note()}\n"
     )
     if not args.no_write:
         L.write_section(SECTION, body)
