@@ -96,5 +96,11 @@ def private_postgres() -> Iterator[str]:
         yield url
 
 
+def drop_database(url: str) -> None:
+    """Drop the database behind ``url`` now, cutting its open connections."""
+    name = make_url(url).database
+    _run(_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def empty_database(url: str) -> None:
     _run(_truncate(url))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -84,11 +86,19 @@ async def test_refresh_reuse_after_grace_ends_the_whole_session(
 
 @pytest.mark.anyio
 async def test_concurrent_refreshes_of_one_token_have_exactly_one_winner(
-    service: AuthService,
+    make_service: Callable[..., Any],
 ) -> None:
-    pair = await _login(service)
+    # Two instances on one database, five callers each: separate connections and
+    # engines, so only the database's compare-and-set can pick the winner.
+    a: AuthService = await make_service()
+    b: AuthService = await make_service()
+    pair = await _login(a)
     results = await asyncio.gather(
-        *(service.refresh(pair.refresh_token, scope=None, client=CLIENT) for _ in range(10)),
+        *(
+            svc.refresh(pair.refresh_token, scope=None, client=CLIENT)
+            for svc in (a, b)
+            for _ in range(5)
+        ),
         return_exceptions=True,
     )
     winners = [r for r in results if isinstance(r, TokenPair)]
@@ -97,7 +107,7 @@ async def test_concurrent_refreshes_of_one_token_have_exactly_one_winner(
     assert len(losers) == 9
     assert all(type(e) is InvalidGrant for e in losers)
     # The grace window: the losers did not end the session.
-    await service.refresh(winners[0].refresh_token, scope=None, client=CLIENT)
+    await a.refresh(winners[0].refresh_token, scope=None, client=CLIENT)
 
 
 @pytest.mark.anyio

@@ -25,7 +25,7 @@ from authgate.store import create_engine, head_revision, normalize_url, upgrade
 from authgate.store.kek import KeyEncryptionKey, load_or_create_kek
 from authgate.store.schema import metadata, signing_keys
 from authgate.tokens import HMACKey
-from service._pg import empty_database, fresh_database
+from service._pg import drop_database, empty_database, fresh_database
 
 
 def _settings(tmp_path: Path, **kw: Any) -> Settings:
@@ -132,18 +132,18 @@ async def test_unreachable_database_is_store_unavailable(
 async def test_service_reports_not_ready_when_the_database_goes_away(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
-    service = await open_service(_settings(tmp_path), clock=clock)
-    try:
-        assert await service.ready()
-        db = tmp_path / "data" / "authgate.db"
-        await service.engine.dispose()
-        db.unlink()
-        (tmp_path / "data" / "authgate.db").mkdir()  # a directory is not a database
-        assert not await service.ready()
-        with pytest.raises(StoreUnavailable):
-            await service.list_users()
-    finally:
-        await service.aclose()
+    with fresh_database() as url:
+        service = await open_service(_settings(tmp_path, database_url=url), clock=clock)
+        try:
+            assert await service.ready()
+            drop_database(url)  # kills the pooled connections too
+            assert not await service.ready()
+            with pytest.raises(StoreUnavailable):
+                await service.list_users()
+            with pytest.raises(StoreUnavailable):
+                await service.register("alice", "wobbly-lantern-orchid-73")
+        finally:
+            await service.aclose()
 
 
 def test_kek_file_is_created_private_and_refused_when_readable_by_others(tmp_path: Path) -> None:

@@ -177,6 +177,8 @@ class RevocationSync:
                     await self.maintenance()
             except AuthError as exc:
                 _log.warning("revocation poll failed: %s", exc)
+            except Exception:  # never let the poller die: revocations depend on it
+                _log.exception("revocation poll crashed; retrying")
 
 
 def _event(row: Any) -> RevocationEvent:
