@@ -68,3 +68,34 @@ def test_guard_imports_no_sqlalchemy_or_redis() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_access_log_never_shows_query_strings() -> None:
+    import logging.config
+
+    from authgate.server.logging import log_config
+
+    logging.config.dictConfig(log_config())
+    try:
+        access = logging.getLogger("uvicorn.access")
+        handler = access.handlers[0]
+        record = logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            __file__,
+            1,
+            '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:1", "GET", "/users/me?access_token=eyJsecret", "1.1", 401),
+            None,
+        )
+        assert handler.filter(record)
+        line = handler.format(record)
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+        for name in ("authgate", "uvicorn", "uvicorn.access", "uvicorn.error"):
+            logger = logging.getLogger(name)
+            logger.handlers.clear()
+            logger.propagate = True
+            logger.setLevel(logging.NOTSET)
+    assert "eyJsecret" not in line
+    assert "/users/me?[redacted]" in line

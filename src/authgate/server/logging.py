@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JSONFormatter", "log_config"]
+__all__ = ["JSONFormatter", "RedactQuery", "log_config"]
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -52,6 +52,19 @@ class JSONFormatter(logging.Formatter):
         return orjson.dumps(out).decode()
 
 
+class RedactQuery(logging.Filter):
+    """Drop query strings from uvicorn's access log: a client that (wrongly) puts a token
+    in the URL must not get it written to disk (SECURITY.md #40, #45)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path, sep, _ = args[2].partition("?")
+            if sep:
+                record.args = (*args[:2], path + "?[redacted]", *args[3:])
+        return True
+
+
 def log_config(level: str = "info") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for uvicorn: its usual access/error logs, and
     authgate's loggers as JSON lines on stderr."""
@@ -69,6 +82,7 @@ def log_config(level: str = "info") -> dict[str, Any]:
                 "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
             },
         },
+        "filters": {"redact_query": {"()": "authgate.server.logging.RedactQuery"}},
         "handlers": {
             "json": {
                 "class": "logging.StreamHandler",
@@ -83,6 +97,7 @@ def log_config(level: str = "info") -> dict[str, Any]:
             "access": {
                 "class": "logging.StreamHandler",
                 "formatter": "access",
+                "filters": ["redact_query"],
                 "stream": "ext://sys.stdout",
             },
         },
