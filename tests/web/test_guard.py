@@ -223,3 +223,19 @@ def test_public_surface_is_importable() -> None:
     for name in web.__all__:
         assert getattr(web, name) is not None
     assert web.AuthGate.__name__ == "AuthGate"
+
+
+def test_guard_wraps_any_asgi_app(kit: AuthGateTestKit) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def hello(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": request.state.authgate_principal.sub})
+
+    inner = Starlette(routes=[Route("/api/hello", hello)])
+    client = TestClient(kit.guard.middleware(inner, require=["/api/"]))
+    assert client.get("/api/hello").status_code == 401
+    assert client.get("/api/hello", headers=kit.headers("kim")).json() == {"sub": "kim"}
+    assert kit.guard.current_principal is kit.guard.current_user

@@ -20,7 +20,7 @@ from fastapi.openapi.models import OAuthFlowPassword
 from fastapi.openapi.models import OAuthFlows as OAuthFlowsModel
 from fastapi.security import OAuth2, SecurityScopes
 from starlette.requests import HTTPConnection
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from authgate.errors import AuthError, InsufficientScope, MissingToken
 from authgate.settings import CookieSettings
@@ -124,6 +124,9 @@ class TokenGuard:
         self.known_scopes = set(scopes)
         self.current_user = PrincipalDependency(self, optional=False, token_url=token_url)
         self.optional_user = PrincipalDependency(self, optional=True, token_url=token_url)
+        # The same dependencies under resource-server names.
+        self.current_principal = self.current_user
+        self.optional_principal = self.optional_user
 
     async def authenticate(self, scope: Scope) -> AuthResult:
         """Authenticate the request once; later calls return the stored result."""
@@ -173,6 +176,14 @@ class TokenGuard:
         """A ``Security`` marker: use in ``dependencies=[...]`` or ``Annotated[...]``."""
         self.known_scopes.update(scopes)
         return Security(self.current_user, scopes=list(scopes))
+
+    def middleware(
+        self, app: ASGIApp, *, require: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> ASGIApp:
+        """Wrap any ASGI ``app`` in an :class:`AuthMiddleware` using this guard."""
+        from authgate.web.middleware import AuthMiddleware
+
+        return AuthMiddleware(app, self, require=require, exclude=exclude)
 
     def install(self, app: FastAPI, *, middleware: bool = False) -> None:
         """Make this the app's guard: module-level ``CurrentUser`` resolves through it;
