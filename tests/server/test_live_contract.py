@@ -43,16 +43,27 @@ def test_login_answers_rfc6749_token_response_with_no_store(live: LiveServer) ->
         assert me.json()["username"] == "login-user"
 
 
-def test_bad_credentials_are_one_invalid_grant_for_unknown_and_wrong(live: LiveServer) -> None:
+def test_bad_credentials_are_one_invalid_grant_for_unknown_wrong_and_disabled(
+    live: LiveServer,
+) -> None:
     with live.client() as c:
         live.register(c, "cred-user")
+        live.register(c, "disabled-user")
+
+        async def disable(service: AuthServiceProtocol) -> None:
+            user = await service.get_user_by_username("disabled-user")
+            await service.disable_user(user.id)
+
+        live.call(disable)
         wrong = c.post("/auth/token", data={"username": "cred-user", "password": "nope-nope"})
         unknown = c.post("/auth/token", data={"username": "ghost-user", "password": "nope-nope"})
-        for r in (wrong, unknown):
+        disabled = c.post("/auth/token", data={"username": "disabled-user", "password": PASSWORD})
+        for r in (wrong, unknown, disabled):
             assert r.status_code == 400
             assert r.headers["cache-control"] == "no-store"
             assert r.json()["error"] == "invalid_grant"
-        assert wrong.content == unknown.content
+        assert wrong.content == unknown.content == disabled.content
+        assert sorted(wrong.headers.keys()) == sorted(disabled.headers.keys())
 
 
 @pytest.mark.parametrize(
