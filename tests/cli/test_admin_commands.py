@@ -3,6 +3,7 @@ and non-zero exits."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -156,7 +157,12 @@ def test_serve_with_zero_configuration(tmp_path: Path) -> None:
         assert r.status_code == 200
         assert (tmp_path / "authgate-data" / "authgate.db").exists()
         assert httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json").json()["keys"]
+        body = {"username": "served-user", "password": PASSWORD}
+        assert httpx.post(f"http://127.0.0.1:{port}/users", json=body).status_code == 201
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/docs" in out
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(e.get("event") == "user_registered" for e in events), err
+    assert PASSWORD not in err + out
