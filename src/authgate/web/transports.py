@@ -9,8 +9,7 @@ share one implementation and the hot path allocates no Request object.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from starlette.requests import cookie_parser
 from starlette.types import Scope
@@ -39,8 +38,7 @@ WS_BEARER_PREFIX = "authgate.bearer."
 Transport = Literal["header", "cookie", "websocket"]
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(NamedTuple):
     """A token and how it came: the CSRF rule applies only to ``cookie``."""
 
     token: str
@@ -62,6 +60,9 @@ def parse_bearer(value: str) -> str:
         MissingToken: another scheme (e.g. Basic): no bearer credentials at all.
         MalformedToken: ``Bearer`` without exactly one token.
     """
+    token = value[7:]
+    if value[:7].lower() == "bearer " and token and " " not in token and "\t" not in token:
+        return token  # the common, well-formed case
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() != "bearer":
         raise MissingToken("no bearer token")
@@ -100,7 +101,18 @@ def extract_credentials(scope: Scope, cookies: CookieSettings | None) -> Credent
         MalformedToken: an unusable Authorization header.
         CSRFRejected: a cookie-authenticated unsafe request without a matching CSRF token.
     """
-    csrf_header = cookies.csrf_header.lower().encode() if cookies and cookies.enabled else b""
+    if cookies is None or not cookies.enabled:
+        # Header-only fast path: one pass over the raw headers, no dict.
+        value: bytes | None = None
+        for key, raw in scope.get("headers", ()):
+            if key == b"authorization":
+                if value is not None:
+                    raise MalformedToken("more than one Authorization header")
+                value = raw
+        if value is None:
+            raise MissingToken("no credentials")
+        return Credentials(parse_bearer(value.decode("latin-1")), "header")
+    csrf_header = cookies.csrf_header.lower().encode()
     wanted = (b"authorization", b"cookie", csrf_header) if csrf_header else (b"authorization",)
     found = _headers(scope, wanted)
     auth = found.get(b"authorization")
