@@ -36,6 +36,7 @@ def login(c: TestClient) -> str:
     assert r.headers["cache-control"] == "no-store"
     assert "access_token" not in r.json()
     csrf: str = r.json()["csrf_token"]
+    assert c.cookies.get("authgate-csrf") == csrf
     return csrf
 
 

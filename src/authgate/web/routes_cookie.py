@@ -46,10 +46,15 @@ class CookieLoginResponse(BaseModel):
 
 
 def set_token_cookies(
-    response: Response, cookies: CookieSettings, pair: TokenPair, *, refresh_max_age: int
+    response: Response,
+    cookies: CookieSettings,
+    pair: TokenPair,
+    *,
+    refresh_max_age: int,
+    csrf: str | None = None,
 ) -> str:
-    """Set the three cookies for ``pair``; returns the new CSRF token."""
-    csrf = secrets.token_urlsafe(32)
+    """Set the three cookies for ``pair``; returns the CSRF token (new unless given)."""
+    csrf = csrf or secrets.token_urlsafe(32)
     common: dict[str, Any] = {"path": "/", "secure": cookies.secure}
     response.set_cookie(
         cookie_name(cookies.access_name, cookies),
@@ -152,13 +157,12 @@ def cookie_routes(gate: AuthGate) -> APIRouter | None:
     refresh_max_age = gate.settings.sessions.absolute_ttl
 
     def answer(pair: TokenPair) -> JSONResponse:
-        response = JSONResponse({}, headers=_NO_STORE)
-        csrf = set_token_cookies(response, cookies, pair, refresh_max_age=refresh_max_age)
+        csrf = secrets.token_urlsafe(32)
         body = CookieLoginResponse(
             expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
         )
-        response.body = response.render(body.model_dump())
-        response.headers["content-length"] = str(len(response.body))
+        response = JSONResponse(body.model_dump(), headers=_NO_STORE)
+        set_token_cookies(response, cookies, pair, refresh_max_age=refresh_max_age, csrf=csrf)
         return response
 
     @router.post(
