@@ -90,3 +90,12 @@ def test_service_outage_is_503_with_retry_after(tmp_path: Path) -> None:
     assert client.get("/users/me", headers={"Authorization": "Bearer a.b.c"}).status_code == 503
     assert client.get("/readyz").status_code == 503
     assert client.get("/healthz").status_code == 200
+
+
+def test_closed_registration_has_no_route(tmp_path: Path) -> None:
+    app = create_app(test_settings(tmp_path, allow_registration=False))
+    with TestClient(app) as client:
+        r = client.post("/users", json={"username": "a", "password": "b"})
+        assert r.status_code == 404
+        assert r.json()["error"] == "not_found"
+        assert "/users" not in client.get("/openapi.json").json()["paths"]
