@@ -83,9 +83,16 @@ def reexec_in_bench_venv() -> None:
 
 
 def pin_self() -> None:
-    """Pin the load generator (this process) to the load core."""
+    """Pin the load generator (this process) to the load core, and make SIGTERM and
+    SIGINT (ignored in background jobs) unwind, so every server started is stopped."""
     if TWO_CORES:
         os.sched_setaffinity(0, {LOAD_CPU})
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def taskset(cpu: int) -> list[str]:
