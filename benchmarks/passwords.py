@@ -168,10 +168,12 @@ def main() -> None:
         f"{table}\n\n"
         '"ms each" for the worker rows is 1 / throughput. Argon2id runs in worker '
         "threads under a semaphore (cap = `max_concurrent_hashes`, default one per "
-        f"core, here {os.cpu_count()}); the loop stall column is the worst extra delay "
-        "of a 5 ms asyncio ticker while the verifies ran, so the event loop is not "
-        "waiting on hashes. A 1 MB password is refused by `check_length` before any "
-        "normalising or hashing."
+        f"core, here {os.cpu_count()}). The loop stall column is the worst extra delay "
+        "of a 5 ms asyncio ticker while the verifies ran: a hash run on the loop would "
+        "stall it by a whole hash time every time; what remains is the scheduler's "
+        "doing and grows with the machine's load. With 2 cores shared by other jobs "
+        "(see the load average), every figure here is inflated. A 1 MB password is "
+        "refused by `check_length` before any normalising or hashing."
     )
     L.write_section("Passwords", body)
     print(f"\nwrote the Passwords section of {L.BENCHMARKS_MD}")
