@@ -3,8 +3,9 @@ body buffering) that authenticates each request once.
 
 The outcome lands in ``scope["state"]``, so ``request.state.authgate_principal`` is
 the :class:`~authgate.tokens.VerifiedToken` or ``None``; the dependencies reuse it.
-Paths under ``require`` are refused with the RFC 6750 §3 401 before the app runs,
-which protects an existing app without touching its routes.
+HTTP paths under ``require`` are refused with the RFC 6750 §3 401 before the app runs,
+which protects an existing app without touching its routes. WebSocket connections
+pass through untouched: their routes authenticate with ``CurrentUser`` (subprotocol).
 """
 
 from __future__ import annotations
