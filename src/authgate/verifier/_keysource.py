@@ -5,8 +5,9 @@ When keys are fetched (all time maths on the injected clock):
 - at ``start()``, once (discovery first when built from an issuer URL);
 - in the background at 3/4 of the key set's lifetime, the lifetime being the
   answer's ``Cache-Control: max-age`` clamped to ``[min_ttl, max_ttl]``
-  (``default_ttl`` when absent); a background task does it on schedule, and the
-  verify path starts it too when it notices the set is due;
+  (``default_ttl`` when absent). The background task reads the clock at least
+  every ``check_every`` seconds, so a suspended machine or a stepped clock delays
+  a refresh by at most that; the verify path itself never reads the clock for it;
 - on an unknown ``kid`` (a rotation on the issuer side), at most once per
   ``refetch_interval`` whatever the traffic (CVE-2026-48524: an attacker sending
   random kids must not turn the verifier into a load generator against the issuer).
@@ -49,12 +50,14 @@ class KeyRefreshPolicy:
     default_ttl: float = 300.0
     min_ttl: float = 60.0
     max_ttl: float = 3600.0
+    #: Longest real-time sleep of the background task between clock readings.
+    check_every: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_ttl <= self.default_ttl <= self.max_ttl:
             raise ConfigError("need 0 < min_ttl <= default_ttl <= max_ttl")
-        if self.refetch_interval <= 0:
-            raise ConfigError("refetch_interval must be positive")
+        if self.refetch_interval <= 0 or self.check_every <= 0:
+            raise ConfigError("refetch_interval and check_every must be positive")
 
     def ttl(self, max_age: float | None) -> float:
         """RFC 9111 §5.2.2.1 max-age, clamped so that a key set is neither
@@ -106,11 +109,10 @@ class KeySource:
         self._kids: tuple[str, ...] = ()
         self._inflight: asyncio.Task[JWKSError | None] | None = None
         self._runner: asyncio.Task[None] | None = None
-        #: Earliest time the verify path may start a refresh.
-        self.next_check = -math.inf
+        self._next_check = -math.inf  # when the key set is due for a refresh
         # The last fetch time: a clock that moved back before it (NTP step, VM
         # restore) must not postpone refreshes until it catches up again.
-        self.clock_floor = -math.inf
+        self._clock_floor = -math.inf
         self._last_on_demand: float | None = None
         self._last_attempt: float | None = None
         self._last_success: float | None = None
@@ -137,7 +139,7 @@ class KeySource:
 
     async def _fetch(self) -> JWKSError | None:
         """One attempt. Never raises: the error is returned and recorded."""
-        started = self._last_attempt = self.clock_floor = self._clock.now()
+        started = self._last_attempt = self._clock_floor = self._clock.now()
         self._fetches += 1
         try:
             url = self._jwks_url or await self._discover()
@@ -153,7 +155,7 @@ class KeySource:
                 log.exception("unexpected error while fetching keys")
                 exc = JWKSError(f"unexpected {type(failure).__name__} while fetching keys")
             self._last_error = exc.message
-            self.next_check = started + self._policy.refetch_interval
+            self._next_check = started + self._policy.refetch_interval
             log.warning("JWKS fetch failed, keeping the last good keys: %s", exc.message)
             return exc
         finally:
@@ -168,7 +170,7 @@ class KeySource:
         self._last_success = now
         self._last_error = None
         self._expires_at = now + ttl
-        self.next_check = now + 0.75 * ttl
+        self._next_check = now + 0.75 * ttl
         return None
 
     def _spawn(self) -> asyncio.Task[JWKSError | None]:
@@ -178,12 +180,6 @@ class KeySource:
 
     # -- who asks for a fetch --------------------------------------------------
 
-    def poke(self) -> None:
-        """Verify path, when ``now >= next_check or now < clock_floor`` (the caller
-        compares inline, as it runs on every request): start a background refresh."""
-        if self._inflight is None:
-            self._spawn()
-
     async def refresh(self, *, force: bool = False) -> None:
         """Join the fetch in flight, or fetch now if ``force`` or the set is due.
 
@@ -192,8 +188,7 @@ class KeySource:
         """
         task = self._inflight
         if task is None:
-            now = self._clock.now()
-            if not force and self.clock_floor <= now < self.next_check:
+            if not force and not self._due(self._clock.now()):
                 return
             task = self._spawn()
         error = await asyncio.shield(task)
@@ -213,12 +208,16 @@ class KeySource:
             task = self._spawn()
         return await asyncio.shield(task) is None
 
+    def _due(self, now: float) -> bool:
+        return now >= self._next_check or now < self._clock_floor
+
     async def _run(self) -> None:
         while True:
-            delay = self.next_check - self._clock.now()
-            await asyncio.sleep(min(max(delay, 1.0), self._policy.max_ttl))
-            with contextlib.suppress(JWKSError):
-                await self.refresh()  # a no-op if the verify path already refreshed
+            delay = self._next_check - self._clock.now()
+            await asyncio.sleep(min(max(delay, 0.0), self._policy.check_every))
+            if self._due(self._clock.now()):
+                with contextlib.suppress(JWKSError):
+                    await self.refresh()
 
     # -- lifecycle and status --------------------------------------------------
 

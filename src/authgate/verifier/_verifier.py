@@ -5,7 +5,8 @@ It is the server's own strict :class:`~authgate.tokens.TokenCodec` and
 :class:`~authgate.tokens.KeyRing` built from the issuer's JWK Set, so every rule
 (RFC 8725 §3, RFC 9068 §4, exact ``iss``, required ``aud``, ``typ: at+jwt``) is
 enforced identically. The hot path is a synchronous ``codec.verify`` with
-cached keys; only an unknown ``kid`` awaits a (rate-limited, shared) refetch.
+cached keys and nothing else; key freshness is the background task's job, and
+only an unknown ``kid`` awaits a (rate-limited, shared) refetch.
 """
 
 from __future__ import annotations
@@ -179,10 +180,6 @@ class JWKSVerifier:
                 introspection says it is no longer active).
             StoreUnavailable: introspection is on and the issuer cannot answer.
         """
-        source = self._source
-        now = self.clock.now()
-        if now >= source.next_check or now < source.clock_floor:
-            source.poke()
         try:
             verified = self.codec.verify(token)
         except UnknownKey as exc:
