@@ -6,10 +6,11 @@ import asyncio
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authgate.clock import Clock
@@ -34,6 +35,7 @@ from authgate.tokens import KeyRing, TokenCodec
 
 __all__ = ["ServiceCore", "hash_refresh_token", "new_refresh_token"]
 
+_T = TypeVar("_T")
 #: secrets.token_urlsafe(32): 43 characters, 256 bits (RFC 6749 §10.10, A.4 #24).
 _REFRESH_SHAPE = re.compile(r"[A-Za-z0-9_-]{43,128}")
 
@@ -69,6 +71,7 @@ class ServiceCore:
         throttle: LoginThrottle,
         revocation: RevocationState,
         sync: RevocationSync,
+        thread_engine: Engine | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -80,6 +83,7 @@ class ServiceCore:
         self.throttle = throttle
         self.revocation = revocation
         self.sync = sync
+        self.thread_engine = thread_engine
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         # Cut-offs and ended sessions must outlive every token issued before them.
         self.horizon = cutoff_horizon(max(MAX_ACCESS_TOKEN_TTL, settings.access_token_ttl))
@@ -99,6 +103,22 @@ class ServiceCore:
             with store_errors():
                 async with self.engine.begin() as conn:
                     yield conn
+
+    async def _write_blocking(self, fn: Callable[[Connection], _T]) -> _T:
+        """Run ``fn(conn)`` as one write transaction: on SQLite in a worker thread
+        (one hop for the whole transaction), elsewhere through ``run_sync``."""
+        if self.thread_engine is None:
+            with store_errors():
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(fn)
+        assert self._sqlite_writer is not None
+        async with self._sqlite_writer:
+            return await asyncio.to_thread(self._in_thread, fn)
+
+    def _in_thread(self, fn: Callable[[Connection], _T]) -> _T:
+        assert self.thread_engine is not None
+        with store_errors(), self.thread_engine.begin() as conn:
+            return fn(conn)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:

@@ -32,7 +32,7 @@ from authgate.store.fanout import RedisFanout
 from authgate.store.migrate import upgrade
 from authgate.store.schema import refresh_tokens, sessions, users
 from authgate.store.statements import TOKEN_BY_HASH
-from authgate.store.url import create_engine, normalize_url
+from authgate.store.url import create_engine, create_sqlite_thread_engine, normalize_url
 from authgate.tokens import TokenCodec, VerifiedToken, VerifiedTokenCache
 
 __all__ = ["AuthService", "open_service"]
@@ -151,6 +151,8 @@ class AuthService(SessionOps, AccountOps):
         await self.throttle.aclose()
         self.hasher.close()
         await self.engine.dispose()
+        if self.thread_engine is not None:
+            self.thread_engine.dispose()
 
 
 _check: type[AuthServiceProtocol] = AuthService
@@ -169,6 +171,7 @@ async def open_service(settings: Settings, *, clock: Clock | None = None) -> Aut
     url = normalize_url(settings.resolved_database_url())
     kek = load_kek(settings)
     engine = create_engine(url)
+    thread_engine = create_sqlite_thread_engine(url)
     fanout = RedisFanout(settings.redis_url) if settings.redis_url else None
     throttle: LoginThrottle | None = None
     try:
@@ -207,6 +210,7 @@ async def open_service(settings: Settings, *, clock: Clock | None = None) -> Aut
             throttle=throttle,
             revocation=state,
             sync=sync,
+            thread_engine=thread_engine,
         )
         holder.append(service)
         await sync.load()
@@ -217,5 +221,7 @@ async def open_service(settings: Settings, *, clock: Clock | None = None) -> Aut
         if fanout is not None:
             await fanout.aclose()
         await engine.dispose()
+        if thread_engine is not None:
+            thread_engine.dispose()
         raise
     return service

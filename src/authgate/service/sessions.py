@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, NoReturn
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
 from authgate.errors import (
     InvalidCredentials,
@@ -26,7 +26,7 @@ from authgate.errors import (
     TokenError,
 )
 from authgate.service._core import ServiceCore, hash_refresh_token, new_refresh_token
-from authgate.service.audit import audit
+from authgate.service.audit import audit, audit_sync, log_event
 from authgate.service.revocation import KIND_JTI, RevocationEvent
 from authgate.service.types import ClientInfo, TokenPair
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
@@ -35,6 +35,8 @@ from authgate.store.statements import (
     CONSUME_REFRESH,
     INSERT_REFRESH,
     INSERT_SESSION,
+    PG_CONSUME_REFRESH,
+    PG_ROTATE,
     TOKEN_BY_HASH,
     TOUCH_SESSION,
     USER_BY_KEY,
@@ -159,35 +161,76 @@ class SessionOps(ServiceCore):
         requested = parse_scope(scope)
         now = self.clock.now()
         new_token, new_digest = new_refresh_token()
-        # One write transaction: consume first (compare-and-set), then look. Any
-        # refusal below raises inside it, so the rollback leaves the token unused.
-        async with self._write() as conn:
-            won = await conn.execute(CONSUME_REFRESH, {"hash": digest, "now": now})
-            row = (await conn.execute(TOKEN_BY_HASH, {"hash": digest})).first()
-            if row is None:
-                raise InvalidGrant("invalid refresh token")
-            if won.rowcount == 1:
-                granted = self._check_refresh(row, requested, now)
-                idle = min(now + self.settings.sessions.idle_ttl, row.absolute_expires_at)
-                alive = await conn.execute(
-                    TOUCH_SESSION, {"sid": row.session_id, "now": now, "idle": idle}
-                )
-                if alive.rowcount != 1:
-                    raise InvalidGrant("the session has ended")
-                await conn.execute(
-                    INSERT_REFRESH, _refresh_row(new_digest, row.session_id, digest, now)
-                )
-                await audit(
-                    conn,
-                    "refresh",
-                    now=now,
-                    user_id=row.user_id,
-                    session_id=row.session_id,
-                    ip=client.ip,
-                )
-        if won.rowcount != 1:  # already used: a lost race, a retry, or a replay
+        row, granted = await self._write_blocking(
+            lambda conn: self._rotate(conn, digest, new_digest, requested, now, client.ip)
+        )
+        if granted is None:  # already used: a lost race, a retry, or a replay
             await self._reused(row, now, client)
         return self._pair(row.user_id, row.session_id, granted, new_token)
+
+    def _rotate(
+        self,
+        conn: Connection,
+        digest: bytes,
+        new_digest: bytes,
+        requested: frozenset[str] | None,
+        now: float,
+        ip: str | None,
+    ) -> tuple[Any, frozenset[str] | None]:
+        """One write transaction: consume first (compare-and-set), then look. Any
+        refusal raises inside it, so the rollback leaves the token unused.
+
+        Returns (row, granted scope), or (row, None) when the token was already used.
+        """
+        if conn.dialect.name == "postgresql":
+            return self._rotate_pg(conn, digest, new_digest, requested, now, ip)
+        won = conn.execute(CONSUME_REFRESH, {"hash": digest, "now": now}).rowcount == 1
+        row = conn.execute(TOKEN_BY_HASH, {"hash": digest}).first()
+        if row is None:
+            raise InvalidGrant("invalid refresh token")
+        if not won:
+            return row, None
+        granted = self._check_refresh(row, requested, now)
+        idle = min(now + self.settings.sessions.idle_ttl, row.absolute_expires_at)
+        alive = conn.execute(TOUCH_SESSION, {"sid": row.session_id, "now": now, "idle": idle})
+        if alive.rowcount != 1:
+            raise InvalidGrant("the session has ended")
+        conn.execute(INSERT_REFRESH, _refresh_row(new_digest, row.session_id, digest, now))
+        audit_sync(conn, "refresh", now=now, user_id=row.user_id, session_id=row.session_id, ip=ip)
+        return row, granted
+
+    def _rotate_pg(
+        self,
+        conn: Connection,
+        digest: bytes,
+        new_digest: bytes,
+        requested: frozenset[str] | None,
+        now: float,
+        ip: str | None,
+    ) -> tuple[Any, frozenset[str] | None]:
+        """:meth:`_rotate` in two statements (fewer round trips, same semantics)."""
+        row = conn.execute(PG_CONSUME_REFRESH, {"hash": digest, "now": now}).first()
+        if row is None:
+            row = conn.execute(TOKEN_BY_HASH, {"hash": digest}).first()
+            if row is None:
+                raise InvalidGrant("invalid refresh token")
+            return row, None
+        granted = self._check_refresh(row, requested, now)
+        idle = min(now + self.settings.sessions.idle_ttl, row.absolute_expires_at)
+        params = {
+            "p_sid": row.session_id,
+            "p_now": now,
+            "p_idle": idle,
+            "p_new_hash": new_digest,
+            "p_hash": digest,
+            "p_event": "refresh",
+            "p_ip": ip[:64] if ip else None,
+            "p_detail": "{}",
+        }
+        if conn.execute(PG_ROTATE, params).rowcount != 1:
+            raise InvalidGrant("the session has ended")
+        log_event("refresh", user_id=row.user_id, session_id=row.session_id, ip=ip)
+        return row, granted
 
     @staticmethod
     def _check_refresh(row: Any, requested: frozenset[str] | None, now: float) -> frozenset[str]:
