@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from authgate.clock import FrozenClock
 from authgate.settings import Settings
@@ -58,12 +59,27 @@ class CodecVerifier:
         return self.codec.verify(token)
 
 
+class _IsolatedSettings(Settings):
+    """Settings from arguments only: no ``AUTHGATE_*`` variable or ``.env`` leaks in."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def test_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for a throw-away auth server in ``data_dir`` (a SQLite file), with
     nothing read from the environment or ``.env``."""
     values: dict[str, Any] = {"data_dir": data_dir}
     values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return _IsolatedSettings(**values)
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
@@ -80,7 +96,7 @@ class AuthGateTestKit:
     __test__ = False
 
     def __init__(self, settings: Settings | None = None, *, clock: FrozenClock | None = None):
-        self.settings = settings or Settings(_env_file=None)
+        self.settings = settings or _IsolatedSettings()
         self.clock = clock or FrozenClock(time.time())
         self.keyring = KeyRing.single(generate_key(self.settings.signing_algorithm))
         self.denylist = _DenyList()
