@@ -28,7 +28,10 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env=env, input=stdin)
+    # Only the test's settings: AUTHGATE_* of the developer's shell are unset (None).
+    isolated: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AUTHGATE_")}
+    isolated.update(env)
+    result = CliRunner().invoke(app, list(args), env=isolated, input=stdin)
     return result.exit_code, result.stdout, result.stderr
 
 
