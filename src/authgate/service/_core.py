@@ -115,6 +115,20 @@ class ServiceCore:
         async with self._sqlite_writer:
             return await asyncio.to_thread(self._in_thread, fn)
 
+    async def _read_blocking(self, fn: Callable[[Connection], _T]) -> _T:
+        """Run ``fn(conn)`` in a read-only transaction (see :meth:`_write_blocking`)."""
+        if self.thread_engine is None:
+            async with self._read() as conn:
+                return await conn.run_sync(fn)
+        return await asyncio.to_thread(self._in_thread_read, fn)
+
+    def _in_thread_read(self, fn: Callable[[Connection], _T]) -> _T:
+        assert self.thread_engine is not None
+        with store_errors(), self.thread_engine.connect() as conn:
+            conn = conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                return fn(conn)
+
     def _in_thread(self, fn: Callable[[Connection], _T]) -> _T:
         assert self.thread_engine is not None
         with store_errors(), self.thread_engine.begin() as conn:

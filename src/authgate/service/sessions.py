@@ -14,8 +14,6 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, update
-
 from authgate.errors import (
     InvalidCredentials,
     InvalidGrant,
@@ -25,20 +23,14 @@ from authgate.errors import (
     RefreshReuse,
     TokenError,
 )
-from authgate.service._core import ServiceCore, hash_refresh_token, new_refresh_token
-from authgate.service.audit import audit, audit_sync, log_event
+from authgate.service._core import hash_refresh_token, new_refresh_token
+from authgate.service.audit import audit
 from authgate.service.revocation import KIND_JTI, RevocationEvent
+from authgate.service.rotation import RotationOps
 from authgate.service.types import ClientInfo, TokenPair
-from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
-from authgate.store.schema import users
+from authgate.service.users import new_id, normalize_username, parse_scope
 from authgate.store.statements import (
-    CONSUME_REFRESH,
-    INSERT_REFRESH,
-    INSERT_SESSION,
-    PG_CONSUME_REFRESH,
-    PG_ROTATE,
     TOKEN_BY_HASH,
-    TOUCH_SESSION,
     USER_BY_KEY,
 )
 from authgate.tokens import VerifiedToken
@@ -58,7 +50,7 @@ def _account(username: object) -> tuple[str, str | None]:
     return key, key
 
 
-class SessionOps(ServiceCore):
+class SessionOps(RotationOps):
     async def login(
         self, username: str, password: str, *, scope: str | None, client: ClientInfo
     ) -> TokenPair:
@@ -83,8 +75,7 @@ class SessionOps(ServiceCore):
             raise
         row = None
         if key is not None:
-            async with self._read() as conn:
-                row = (await conn.execute(USER_BY_KEY, {"key": key})).first()
+            row = await self._read_blocking(lambda c: c.execute(USER_BY_KEY, {"key": key}).first())
         new_hash: str | None = None
         if row is None:
             await self.hasher.verify_dummy(password)
@@ -114,38 +105,9 @@ class SessionOps(ServiceCore):
         await self.throttle.reset(account)
         refresh, digest = new_refresh_token()
         sid = new_id()
-        s = self.settings.sessions
-        async with self._write() as conn:
-            if new_hash is not None:  # legacy bcrypt or weaker Argon2 → Argon2id now
-                await conn.execute(
-                    update(users).where(users.c.id == row.id).values(password_hash=new_hash)
-                )
-            await conn.execute(
-                INSERT_SESSION,
-                {
-                    "id": sid,
-                    "user_id": row.id,
-                    "created_at": now,
-                    "last_used_at": now,
-                    "idle_expires_at": min(now + s.idle_ttl, now + s.absolute_ttl),
-                    "absolute_expires_at": now + s.absolute_ttl,
-                    "user_agent": (client.user_agent or None) and client.user_agent[:512],
-                    "ip": (client.ip or None) and client.ip[:64],
-                    "scope": scope_text(granted),
-                    "ended_at": None,
-                    "end_reason": None,
-                },
-            )
-            await conn.execute(INSERT_REFRESH, _refresh_row(digest, sid, None, now))
-            await audit(
-                conn,
-                "login_ok",
-                now=now,
-                user_id=row.id,
-                session_id=sid,
-                ip=client.ip,
-                rehashed=new_hash is not None,
-            )
+        await self._write_blocking(
+            lambda c: self._open_session(c, row, sid, digest, granted, new_hash, now, client)
+        )
         return self._pair(row.id, sid, granted, refresh)
 
     async def refresh(
@@ -167,84 +129,6 @@ class SessionOps(ServiceCore):
         if granted is None:  # already used: a lost race, a retry, or a replay
             await self._reused(row, now, client)
         return self._pair(row.user_id, row.session_id, granted, new_token)
-
-    def _rotate(
-        self,
-        conn: Connection,
-        digest: bytes,
-        new_digest: bytes,
-        requested: frozenset[str] | None,
-        now: float,
-        ip: str | None,
-    ) -> tuple[Any, frozenset[str] | None]:
-        """One write transaction: consume first (compare-and-set), then look. Any
-        refusal raises inside it, so the rollback leaves the token unused.
-
-        Returns (row, granted scope), or (row, None) when the token was already used.
-        """
-        if conn.dialect.name == "postgresql":
-            return self._rotate_pg(conn, digest, new_digest, requested, now, ip)
-        won = conn.execute(CONSUME_REFRESH, {"hash": digest, "now": now}).rowcount == 1
-        row = conn.execute(TOKEN_BY_HASH, {"hash": digest}).first()
-        if row is None:
-            raise InvalidGrant("invalid refresh token")
-        if not won:
-            return row, None
-        granted = self._check_refresh(row, requested, now)
-        idle = min(now + self.settings.sessions.idle_ttl, row.absolute_expires_at)
-        alive = conn.execute(TOUCH_SESSION, {"sid": row.session_id, "now": now, "idle": idle})
-        if alive.rowcount != 1:
-            raise InvalidGrant("the session has ended")
-        conn.execute(INSERT_REFRESH, _refresh_row(new_digest, row.session_id, digest, now))
-        audit_sync(conn, "refresh", now=now, user_id=row.user_id, session_id=row.session_id, ip=ip)
-        return row, granted
-
-    def _rotate_pg(
-        self,
-        conn: Connection,
-        digest: bytes,
-        new_digest: bytes,
-        requested: frozenset[str] | None,
-        now: float,
-        ip: str | None,
-    ) -> tuple[Any, frozenset[str] | None]:
-        """:meth:`_rotate` in two statements (fewer round trips, same semantics)."""
-        row = conn.execute(PG_CONSUME_REFRESH, {"hash": digest, "now": now}).first()
-        if row is None:
-            row = conn.execute(TOKEN_BY_HASH, {"hash": digest}).first()
-            if row is None:
-                raise InvalidGrant("invalid refresh token")
-            return row, None
-        granted = self._check_refresh(row, requested, now)
-        idle = min(now + self.settings.sessions.idle_ttl, row.absolute_expires_at)
-        params = {
-            "p_sid": row.session_id,
-            "p_now": now,
-            "p_idle": idle,
-            "p_new_hash": new_digest,
-            "p_hash": digest,
-            "p_event": "refresh",
-            "p_ip": ip[:64] if ip else None,
-            "p_detail": "{}",
-        }
-        if conn.execute(PG_ROTATE, params).rowcount != 1:
-            raise InvalidGrant("the session has ended")
-        log_event("refresh", user_id=row.user_id, session_id=row.session_id, ip=ip)
-        return row, granted
-
-    @staticmethod
-    def _check_refresh(row: Any, requested: frozenset[str] | None, now: float) -> frozenset[str]:
-        """The scope to grant, or InvalidGrant / InvalidScope."""
-        if row.ended_at is not None or row.disabled:
-            raise InvalidGrant("the session has ended")
-        if now >= row.idle_expires_at or now >= row.absolute_expires_at:
-            raise InvalidGrant("the session has expired")
-        session_scope = frozenset(row.scope.split()) & frozenset(row.user_scopes.split())
-        if requested is None:
-            return session_scope
-        if requested <= session_scope:
-            return requested
-        raise InvalidScope("refresh cannot broaden the scope (RFC 6749 §6)")
 
     async def _reused(self, row: Any, now: float, client: ClientInfo) -> NoReturn:
         if row.ended_at is not None or now - row.used_at <= self.settings.sessions.reuse_grace:
@@ -334,13 +218,3 @@ class SessionOps(ServiceCore):
             )
         await self.sync.emit(events)
         return True
-
-
-def _refresh_row(digest: bytes, sid: str, parent: bytes | None, now: float) -> dict[str, Any]:
-    return {
-        "token_hash": digest,
-        "session_id": sid,
-        "parent_hash": parent,
-        "issued_at": now,
-        "used_at": None,
-    }
