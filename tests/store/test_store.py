@@ -225,3 +225,13 @@ def test_cli_db_upgrade_creates_and_reports_the_schema(
     bad = runner.invoke(cli, ["db", "upgrade"])
     assert bad.exit_code == 1
     assert "Traceback" not in bad.output
+
+
+@pytest.mark.anyio
+async def test_in_memory_sqlite_keeps_one_database(tmp_path: Path, clock: FrozenClock) -> None:
+    service = await open_service(_settings(tmp_path, database_url="sqlite://"), clock=clock)
+    try:
+        user = await service.register("zed", "wobbly-lantern-orchid-73")
+        assert [u.id for u in await service.list_users()] == [user.id]
+    finally:
+        await service.aclose()

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine as create_blocking_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from authgate.errors import ConfigError
 
@@ -80,7 +81,12 @@ def create_engine(url: URL) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+    extra: dict[str, Any] = {}
+    if path is None:  # in-memory: one shared connection, or each would see its own DB
+        extra = {"poolclass": StaticPool}
+    engine = create_async_engine(
+        url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}, **extra
+    )
     _configure_sqlite(engine.sync_engine)
     return engine
 
