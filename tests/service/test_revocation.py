@@ -3,6 +3,7 @@ introspection (SECURITY.md A.4 #31–#33)."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -11,6 +12,14 @@ from sqlalchemy import event
 from authgate.clock import FrozenClock
 from authgate.errors import InvalidCredentials, InvalidGrant, NotFound, Revoked
 from authgate.service import AuthService, ClientInfo, TokenPair
+from authgate.service.revocation import (
+    KIND_JTI,
+    KIND_SID,
+    KIND_SUB,
+    RevocationEvent,
+    RevocationState,
+)
+from authgate.tokens import VerifiedToken
 from service.conftest import OTHER_PASSWORD, PASSWORD
 
 PHONE = ClientInfo(ip="203.0.113.1", user_agent="phone")
@@ -188,3 +197,36 @@ async def test_expired_revocations_are_purged(service: AuthService, clock: Froze
     clock.advance(2 * 3600)
     await service.maintenance()
     assert len(service.revocation) == 0
+
+
+def _token(iat: float, sid: str | None, jti: str = "j1") -> VerifiedToken:
+    return VerifiedToken(
+        sub="u1",
+        jti=jti,
+        iat=iat,
+        exp=iat + 900,
+        client_id="c",
+        scope=frozenset(),
+        sid=sid,
+        typ="at+jwt",
+        kid="k",
+        claims=MappingProxyType({}),
+    )
+
+
+def test_subject_cut_off_handles_one_second_iat_granularity() -> None:
+    state = RevocationState()
+    state.apply(RevocationEvent(KIND_SUB, "u1", 1000.4, 9999.0))
+    # Without a sid nothing else could catch a token issued at 1000.1: round up.
+    assert state.is_revoked(_token(1000, None))
+    assert not state.is_revoked(_token(1001, None))
+    # With a sid, the session's own end catches 1000.1; a later login in the same
+    # second (iat 1000, a session not ended) must work: round down.
+    assert state.is_revoked(_token(999, "s-new"))
+    assert not state.is_revoked(_token(1000, "s-new"))
+    state.apply(RevocationEvent(KIND_SID, "s-old", 1000.4, 9999.0))
+    assert state.is_revoked(_token(1000, "s-old"))
+    state.apply(RevocationEvent(KIND_JTI, "j2", 1000.4, 9999.0))
+    assert state.is_revoked(_token(2000, "s-new", jti="j2"))
+    assert state.purge(10_000.0, sub_horizon=1.0) == 3
+    assert not state.is_revoked(_token(0, "s-old", jti="j2"))
