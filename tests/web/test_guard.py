@@ -239,3 +239,64 @@ def test_guard_wraps_any_asgi_app(kit: AuthGateTestKit) -> None:
     assert client.get("/api/hello").status_code == 401
     assert client.get("/api/hello", headers=kit.headers("kim")).json() == {"sub": "kim"}
     assert kit.guard.current_principal is kit.guard.current_user
+
+
+async def _asgi_get(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]]) -> int:
+    status = 0
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])  # type: ignore[call-overload]
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return status
+
+
+@pytest.mark.anyio
+async def test_requests_leave_no_cyclic_garbage(
+    kit: AuthGateTestKit, make_app: Callable[..., FastAPI]
+) -> None:
+    # A stored exception whose traceback holds the request scope would form a cycle per
+    # request; the cyclic GC then stalls the server now and then (p99).
+    import gc
+
+    app = make_app(kit, middleware=True)
+    token = kit.token("lee").encode()
+    cases = [
+        ("/public", [], 200),
+        ("/public", [(b"authorization", b"Basic abc")], 200),
+        ("/me", [(b"authorization", b"Bearer " + token)], 200),
+        ("/me", [], 401),
+        ("/me", [(b"authorization", b"Bearer x.y.z")], 401),
+        ("/maybe", [], 200),
+        ("/api/thing", [], 401),
+    ]
+    for path, headers, status in cases:  # warm up every path once
+        assert await _asgi_get(app, path, headers) == status
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            for path, headers, _status in cases:
+                await _asgi_get(app, path, headers)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
