@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
 import statistics
 import sys
@@ -210,9 +211,11 @@ def main() -> None:
     if args.no_write:
         return
     cpu = L.machine_note().split(";")[0]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     body = (
-        f"{cpu}; Python {sys.version.split()[0]}; in-process, keys fetched once over "
-        f"loopback HTTP. `python benchmarks/verifier.py --tokens {args.tokens} "
+        f"{cpu}; Python {sys.version.split()[0]}; load average at the end {load}; "
+        "in-process, keys fetched once over loopback HTTP. "
+        f"`python benchmarks/verifier.py --tokens {args.tokens} "
         f"--rounds {args.rounds}`: µs per verification, medians of {args.rounds} short "
         f"rounds; each round takes {ROUND_TOKENS} tokens neither side has seen (cold), then "
         f"re-verifies them {CACHED_PASSES} times (cached), both sides taking turns; the "
