@@ -33,7 +33,9 @@ class JWKSVerifier:
 
     Build it with :meth:`from_issuer` (RFC 8414 discovery) or
     :meth:`from_jwks_url`, then ``async with verifier:`` (or ``await start()`` /
-    ``await aclose()``). It implements ``AccessTokenVerifier``.
+    ``await aclose()``). It implements ``AccessTokenVerifier``. Use one per event
+    loop (its cache and tasks are not thread-safe); it is not restartable after
+    ``aclose()``.
 
     Args:
         issuer: the exact ``iss`` tokens must carry (RFC 9068 §4).
@@ -47,6 +49,10 @@ class JWKSVerifier:
         introspection: credentials to call the issuer's RFC 7662 endpoint on
             every verification (answers cached ``introspection_ttl`` seconds).
         introspection_url: the endpoint; discovered from the metadata if omitted.
+
+    Raises:
+        ConfigError: a URL outside the policy (https, or http to loopback only),
+            no issuer or audience, a bad leeway, or introspection half-configured.
     """
 
     def __init__(
