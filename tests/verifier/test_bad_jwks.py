@@ -150,6 +150,9 @@ async def test_alg_is_inferred_only_for_ed25519_and_p256(
         "gopher://127.0.0.1:70/",
         "/relative/jwks",
         "https://user:pw@auth.example.com/jwks",
+        "https://auth.example.com/jwks#fragment",
+        "http://127.0.0.1:99999/jwks",
+        "https:///jwks",
         "",
     ],
 )
@@ -158,6 +161,11 @@ def test_unsafe_key_urls_are_refused_at_construction(url: str) -> None:
         JWKSVerifier.from_jwks_url(url, issuer="https://auth.example.com", audience=AUDIENCE)
     with pytest.raises(ConfigError):
         JWKSVerifier.from_issuer(url, audience=AUDIENCE)
+
+
+def test_an_issuer_with_a_query_is_refused() -> None:
+    with pytest.raises(ConfigError, match="RFC 8414"):
+        JWKSVerifier.from_issuer("https://auth.example.com/?tenant=a", audience=AUDIENCE)
 
 
 @pytest.mark.parametrize(
