@@ -3,6 +3,8 @@ endpoint asked only about locally valid tokens, and failures fail closed."""
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 
@@ -135,4 +137,16 @@ async def test_introspection_starts_once_a_late_discovery_succeeds(
     clock.advance(31)
     token = issuer.issue()
     assert (await verifier.verify_access_token(token)).sub == "user-1"
+    assert issuer.count(INTROSPECT) == 1
+
+
+async def test_concurrent_checks_of_one_token_share_one_request(
+    issuer: Issuer, make_verifier: MakeVerifier
+) -> None:
+    verifier = make_verifier(introspection=CREDENTIALS)
+    await verifier.start()
+    token = issuer.issue()
+    issuer.overrides[INTROSPECT] = Canned(body=b'{"active": true}', chunks=2, pause=0.1)
+    results = await asyncio.gather(*(verifier.verify_access_token(token) for _ in range(30)))
+    assert {r.sub for r in results} == {"user-1"}
     assert issuer.count(INTROSPECT) == 1

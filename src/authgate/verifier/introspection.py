@@ -12,6 +12,7 @@ token may well be fine).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -72,18 +73,32 @@ class Introspector:
         self._ttl = float(ttl)
         self._maxsize = maxsize
         self._answers: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self._pending: dict[str, asyncio.Task[bool]] = {}
 
     async def is_active(self, token: str, jti: str) -> bool:
-        """The issuer's current verdict on ``token`` (cached by ``jti``).
+        """The issuer's current verdict on ``token`` (cached by ``jti``; concurrent
+        callers for one ``jti`` share a single request).
 
         Raises:
             StoreUnavailable: the endpoint did not give a valid RFC 7662 answer.
         """
-        now = self._clock.now()
         cached = self._answers.get(jti)
-        if cached is not None and now < cached[0]:
+        if cached is not None and self._clock.now() < cached[0]:
             self._answers.move_to_end(jti)
             return cached[1]
+        pending = self._pending.get(jti)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_task(self._ask(token, jti))
+            self._pending[jti] = pending
+            pending.add_done_callback(self._done)
+        return await asyncio.shield(pending)
+
+    def _done(self, task: asyncio.Task[bool]) -> None:
+        self._pending = {j: t for j, t in self._pending.items() if t is not task}
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure no waiter saw is not logged as lost
+
+    async def _ask(self, token: str, jti: str) -> bool:
         try:
             fetched = await fetch_json(
                 self._client,
