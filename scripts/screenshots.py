@@ -17,8 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import fastapi_offline
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
@@ -76,20 +75,6 @@ def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
-def swagger_offline(context: BrowserContext) -> None:
-    assets = Path(fastapi_offline.__file__).parent / "static"
-
-    def from_disk(route: Route) -> None:
-        asset = assets / route.request.url.rsplit("/", 1)[-1]
-        if asset.is_file():
-            route.fulfill(path=str(asset))
-        else:
-            route.abort()
-
-    context.route("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/*", from_disk)
-    context.route("https://fastapi.tiangolo.com/**", lambda route: route.abort())
-
-
 def pages(browser: Browser, base: str) -> None:
     desk = browser.new_context(viewport={"width": 1000, "height": 720}, user_agent=DESKTOP_UA)
     phone = browser.new_context(
@@ -125,7 +110,6 @@ def pages(browser: Browser, base: str) -> None:
 
 def swagger(browser: Browser, base: str) -> None:
     context = browser.new_context(viewport={"width": 1000, "height": 760})
-    swagger_offline(context)
     page = context.new_page()
     page.goto(base + "/docs")
     page.get_by_role("button", name="Authorize").first.click()

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from authgate.clock import Clock
 from authgate.errors import AuthError, ConfigError
 from authgate.server.check import check_settings, errors_of
+from authgate.server.docs import install_docs
 from authgate.server.metrics import AuditEventCounter, Metrics, MetricsMiddleware
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.settings import Settings
@@ -70,7 +71,10 @@ def create_app(
         summary="Secure, fast JWT authentication",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.metrics = metrics
     gate.install(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
