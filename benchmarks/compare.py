@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,14 @@ bcrypt ≥ 4.1; tutorial users pin `bcrypt==4.0.1`, but fastapi-users 15 needs
 bcrypt ≥ 4.1, so the shared baseline venv pins `bcrypt>=4.1,<5`. Throughput uses
 `wrk` (`apt-get install wrk`; without it a slower httpx closed loop stands in and the
 numbers say so). Servers: uvicorn, one worker, uvloop + httptools, access log off."""
+
+INPROCESS_NOTE = """\
+The same routes with the ASGI app called directly (`benchmarks/_inprocess.py`: no
+uvicorn, no sockets, no load generator; 7 rounds of 2,000 calls alternating public and
+protected, median µs per call, pinned to core 0). On a shared machine this is the
+steadier view of what authentication itself costs. "auth cost" = protected − public.
+The authgate apps' public route is slower than the recipe's because FastAPI matches
+routes in order and the auth endpoints come first; the protected route pays the same."""
 
 STORM_NOTE = """\
 The recipe and fastapi-users hash inside the event loop (synchronous bcrypt / Argon2 in
@@ -442,6 +451,68 @@ def drop_postgres_db(name: str) -> None:
     )
 
 
+INPROCESS_KINDS = {
+    "recipe": "recipe",
+    "fastapi-users": "fastapi-users",
+    "authgate (dependency)": "authgate-dependency",
+    "authgate (middleware)": "authgate-middleware",
+}
+
+
+def inprocess(targets: list[Target]) -> dict[str, dict[str, float]]:
+    """µs per request of each app's public and protected route, ASGI called directly
+    (benchmarks/_inprocess.py under the app's own virtualenv, pinned to the server core)."""
+    out: dict[str, dict[str, float]] = {}
+    for t in targets:
+        kind = INPROCESS_KINDS.get(t.name)
+        if kind is None:
+            continue
+        python = L.project_python() if kind.startswith("authgate") else L.bench_python()
+        done = subprocess.run(
+            [*L.taskset(L.SERVER_CPU), str(python), str(L.BENCH_DIR / "_inprocess.py"), kind],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=L.ROOT,
+            timeout=600,
+        )
+        out[t.name] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"  {t.name:22} public {out[t.name]['public']:7.1f} µs "
+            f"protected {out[t.name]['protected']:8.1f} µs",
+            flush=True,
+        )
+    return out
+
+
+def report_inprocess(results: dict[str, dict[str, float]]) -> str:
+    rows = []
+    for name, r in results.items():
+        extra = r["protected"] - r["public"]
+        rows.append(
+            [name, r["public"], r["protected"], extra, f"{r['public'] / r['protected']:.2f}"]
+        )
+    text = L.table(
+        ["app", "public µs", "protected µs", "auth cost µs", "protected ÷ public (app only)"],
+        rows,
+    )
+    cost = {name: r["protected"] - r["public"] for name, r in results.items()}
+    lines = []
+    for name in ("authgate (dependency)", "authgate (middleware)"):
+        if name in cost and "recipe" in cost and cost[name] > 0:
+            lines.append(
+                f"- {name}: its auth costs {cost[name]:.1f} µs a request, "
+                f"**{cost['recipe'] / cost[name]:.1f}× less** than the recipe's "
+                f"({cost['recipe']:.1f} µs)"
+                + (
+                    f" and {cost['fastapi-users'] / cost[name]:.0f}× less than fastapi-users'"
+                    if "fastapi-users" in cost
+                    else ""
+                )
+            )
+    return text + ("\n\n" + "\n".join(lines) if lines else "")
+
+
 # ------------------------------------------------------------------- reporting
 
 
@@ -621,6 +692,8 @@ def main() -> None:
             verification_path(
                 targets, tokens, rounds=args.rounds, seconds=args.seconds, conns=args.connections
             )
+            print("== verification path in-process (ASGI, no network)", flush=True)
+            in_process = inprocess(targets)
             print("== login storm", flush=True)
             storm_rounds: dict[str, list[Storm]] = {}
             for t in [t for _ in range(args.storm_rounds) for t in targets + storm_only]:
@@ -673,6 +746,7 @@ def main() -> None:
             print(f"  {r.name:20} logins/s {r.logins:7.1f} refreshes/s {refreshes}", flush=True)
 
     comparison = report_verification(targets, L.PLOTS_DIR / "verification.png")
+    in_process_table = report_inprocess(in_process)
     storm = report_storm(storms, L.PLOTS_DIR / "login_storm.png")
     rate_table = report_rates(all_rates, L.PLOTS_DIR / "logins_refreshes.png")
     print(comparison, storm, rate_table, sep="\n\n")
@@ -691,6 +765,8 @@ def main() -> None:
         f"{run}\n\n{HOW_TO_RUN}\n\nWhat runs:\n{notes}\n\n"
         f"### Verification path\n\n{VERIFICATION_NOTE}\n\n{comparison}\n\n"
         "![verification path](benchmarks/plots/verification.png)\n\n"
+        f"### Verification path without the network\n\n{INPROCESS_NOTE}\n\n"
+        f"{in_process_table}\n\n"
         f"### Logins and refreshes per second (HTTP, 4 clients)\n\n{rate_table}\n\n"
         "Login rates measure the password hash each app chose (bcrypt 12 rounds, "
         "Argon2 64 MiB, Argon2id 19 MiB), not the framework.\n\n"
