@@ -297,9 +297,27 @@ async def test_hundred_concurrent_logins_never_exceed_the_cap() -> None:
     assert capped.max_in_flight == 2
 
 
-def test_cap_defaults_to_the_cpu_count() -> None:
-    assert PasswordHasher(PasswordSettings()).max_concurrency == (os.cpu_count() or 1)
+def test_cap_defaults_to_the_cpus_this_process_may_use() -> None:
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    allowed = os.sched_getaffinity(0)
+    assert PasswordHasher(PasswordSettings()).max_concurrency == len(allowed)
     assert PasswordHasher(PasswordSettings(max_concurrent_hashes=3)).max_concurrency == 3
+
+
+def test_cap_follows_a_restricted_cpu_affinity() -> None:
+    """``taskset``/cgroup cpusets shrink the usable CPUs below ``os.cpu_count()``."""
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.skip("needs at least two usable CPUs to restrict")
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        cap = PasswordHasher(PasswordSettings()).max_concurrency
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert cap == 1
 
 
 @pytest.mark.anyio

@@ -40,6 +40,14 @@ BCRYPT_MAX_BYTES = 72
 _T = TypeVar("_T")
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: ``sched_getaffinity`` honours ``taskset`` and
+    cgroup cpusets, which ``os.cpu_count()`` (every CPU in the machine) ignores."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 class PasswordHasher:
     """Hash, verify and judge passwords.
 
@@ -55,7 +63,7 @@ class PasswordHasher:
             parallelism=settings.argon2_parallelism,
         )
         self._bcrypt = BcryptHasher()
-        self.max_concurrency = settings.max_concurrent_hashes or os.cpu_count() or 1
+        self.max_concurrency = settings.max_concurrent_hashes or usable_cpus()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
