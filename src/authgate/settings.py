@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     #: (mode 0600, created on first start) when unset.
     key_encryption_key: SecretStr | None = None
     key_encryption_key_file: Path | None = None
-    access_token_ttl: int = Field(900, ge=30)
+    #: Hard bound (SECURITY.md A.4 #30): a longer TTL is a startup error, in every mode.
+    access_token_ttl: int = Field(900, ge=30, le=MAX_ACCESS_TOKEN_TTL)
     leeway: float = Field(30.0, ge=0.0, le=60.0)
     allow_registration: bool = True
     default_scopes: list[str] = Field(default_factory=list)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from authgate.server.check import check_settings, errors_of, is_loopback
 from authgate.settings import CookieSettings, Settings, ThrottleSettings
@@ -55,8 +58,41 @@ def test_hs_without_secret_and_secret_without_hs_are_refused(tmp_path: Path) -> 
 
 
 def test_long_lived_access_tokens_are_refused(tmp_path: Path) -> None:
-    assert "AUTHGATE_ACCESS_TOKEN_TTL" in problem_settings(tmp_path, access_token_ttl=7200)
     assert problem_settings(tmp_path, access_token_ttl=3600) == set()
+    # SECURITY.md A.4 #30: a hard bound, in every mode, not only with production=True.
+    with pytest.raises(ValidationError, match="access_token_ttl"):
+        settings(tmp_path, access_token_ttl=3601)
+    with pytest.raises(ValidationError, match="access_token_ttl"):
+        Settings(_env_file=None, access_token_ttl=86400)
+    # Settings built around validation (model_construct) still fail the check.
+    built = settings(tmp_path).model_copy(update={"access_token_ttl": 7200})
+    found = {p.setting for p in errors_of(check_settings(built))}
+    assert "AUTHGATE_ACCESS_TOKEN_TTL" in found
+
+
+@pytest.mark.parametrize("command", [["check"], ["db", "current"]])
+def test_cli_reports_an_over_long_ttl_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    env = {
+        **os.environ,
+        "AUTHGATE_ACCESS_TOKEN_TTL": "86400",
+        "AUTHGATE_DATA_DIR": str(tmp_path / "data"),
+    }
+    env.pop("AUTHGATE_DATABASE_URL", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("authgate")), *command],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "AUTHGATE_ACCESS_TOKEN_TTL" in lines[0]
+    assert "3600" in lines[0]
+    assert "Traceback" not in done.stderr
 
 
 def test_insecure_cookies_only_on_loopback(tmp_path: Path) -> None:

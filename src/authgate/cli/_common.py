@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from authgate.errors import AuthError
 
@@ -24,5 +25,9 @@ def cli_errors() -> Iterator[None]:
         yield
     except AuthError as exc:
         fail(f"{exc.code}: {exc.message}")
+    except ValidationError as exc:  # a ValueError too: Settings() refused a value
+        first = exc.errors()[0]
+        where = "AUTHGATE_" + "__".join(str(p) for p in first["loc"]).upper()
+        fail(f"invalid setting {where}: {first['msg']}")
     except (OSError, ValueError) as exc:
         fail(str(exc) or type(exc).__name__)
