@@ -23,6 +23,7 @@ from authgate.server.docs import install_docs
 from authgate.server.metrics import AuditEventCounter, Metrics, MetricsMiddleware
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.settings import Settings
+from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from authgate.web.errors import responses
 from authgate.web.gate import AuthGate
 
@@ -35,6 +36,7 @@ def create_app(
     service: AuthServiceProtocol | None = None,
     clock: Clock | None = None,
     pages: bool | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The auth server.
 
@@ -46,6 +48,7 @@ def create_app(
         service: an open service to use (tests); otherwise one is opened in the lifespan.
         clock: the clock for the service this app opens.
         pages: mount the browser pages; defaults to ``settings.cookies.enabled``.
+        max_body_bytes: the largest request body any route reads (413 above it).
     """
     if settings.production:
         # The same rules as `authgate check`, for apps started without `authgate serve`
@@ -77,6 +80,8 @@ def create_app(
     install_docs(app)
     app.state.metrics = metrics
     gate.install(app)
+    # Inside the metrics middleware, so a 413 is counted like any other answer.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     if settings.cookies.enabled if pages is None else pages:

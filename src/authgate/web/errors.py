@@ -54,6 +54,7 @@ __all__ = [
     "install_error_handlers",
     "oauth_error",
     "responses",
+    "too_large_response",
 ]
 
 logger = logging.getLogger("authgate.web")
@@ -95,6 +96,12 @@ def oauth_error(
     if extra:
         body.update(extra)
     return JSONResponse(body, status_code=status, headers={**_NO_STORE, **(headers or {})})
+
+
+def too_large_response(limit: int) -> JSONResponse:
+    """RFC 9110 §15.5.14: the body is larger than the server will read (the same body
+    the ``HTTPException(413)`` handler below gives)."""
+    return oauth_error(413, "request_too_large", f"the request body is larger than {limit} bytes")
 
 
 def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_REALM) -> Response:

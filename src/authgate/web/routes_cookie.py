@@ -26,7 +26,7 @@ from authgate.errors import CSRFRejected, InvalidGrant, InvalidRequest, TokenErr
 from authgate.service.types import TokenPair
 from authgate.settings import CookieSettings
 from authgate.web.errors import responses
-from authgate.web.forms import read_form
+from authgate.web.forms import read_form, read_json
 from authgate.web.routes_oauth import oauth_endpoint
 from authgate.web.transports import cookie_name, request_cookie
 
@@ -112,10 +112,7 @@ def _csrf(request: Request, cookies: CookieSettings) -> None:
 
 async def _credentials(request: Request) -> tuple[str, str, str | None]:
     if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise InvalidRequest("the body is not valid JSON") from exc
+        body = await read_json(request)
         if not isinstance(body, dict):
             raise InvalidRequest("the body must be a JSON object")
         user, password, scope = body.get("username"), body.get("password"), body.get("scope")
