@@ -92,6 +92,31 @@ def test_cookie_login_json_is_capped_like_a_form(client: TestClient) -> None:
     }
 
 
+def test_invalid_percent_encoded_utf8_is_400_not_a_replacement_character(
+    client: TestClient,
+) -> None:
+    # A password that contains U+FFFD registers fine; the bytes %FF%FE must not become
+    # the same password (two byte strings, one credential).
+    password = "wobbly-\ufffd\ufffd-orchid-73"
+    assert client.post("/users", json={"username": "fffd-user", "password": password}).is_success
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for raw in (b"wobbly-%FF%FE-orchid-73", b"wobbly-%C0%80-orchid-73"):
+        body = b"grant_type=password&username=fffd-user&password=" + raw
+        r = client.post("/auth/token", content=body, headers=form)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_request"
+        cookie = client.post("/auth/cookie/login", content=body, headers=form)
+        assert cookie.status_code == 400
+        assert cookie.json()["error"] == "invalid_request"
+    quoted = "wobbly-%EF%BF%BD%EF%BF%BD-orchid-73"
+    ok = client.post(
+        "/auth/token",
+        content=f"grant_type=password&username=fffd-user&password={quoted}".encode(),
+        headers=form,
+    )
+    assert ok.status_code == 200, ok.text
+
+
 def test_oversized_body_over_real_http_is_413(live: LiveServer) -> None:
     with live.client() as c:
         r = c.post("/users", content=b"x" * (2 * MEGABYTE))

@@ -1,8 +1,10 @@
 """Strict parsing of ``application/x-www-form-urlencoded`` OAuth requests.
 
 RFC 6749 §3.2: parameters sent without a value are treated as omitted, and request
-parameters MUST NOT be included more than once. The body is bounded, and nothing
-here ever raises anything but :class:`~authgate.errors.InvalidRequest`.
+parameters MUST NOT be included more than once. The body is bounded, text is
+strict UTF-8 (a percent-encoded invalid byte is an error, never U+FFFD: two byte
+strings must not become one password), and nothing here ever raises anything but
+:class:`~authgate.errors.InvalidRequest`.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ async def read_form(request: Request) -> OAuthForm:
             body.decode("utf-8"),
             keep_blank_values=True,
             strict_parsing=False,
+            encoding="utf-8",
+            errors="strict",  # the default "replace" would turn %FF into U+FFFD
             max_num_fields=_MAX_FIELDS,
         )
     except (UnicodeDecodeError, ValueError) as exc:
