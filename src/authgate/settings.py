@@ -56,6 +56,8 @@ class ThrottleSettings(BaseModel):
     per_ip_max_failures: int = Field(50, ge=1)
     #: Back-off grows as base × 2^(extra failures), capped at ``window``.
     backoff_base: int = Field(1, ge=1)
+    #: Sign-ups one client IP may make per hour (each costs an Argon2 hash).
+    registrations_per_ip_per_hour: int = Field(20, ge=1)
 
 
 class CookieSettings(BaseModel):

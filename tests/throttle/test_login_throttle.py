@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from authgate.clock import FrozenClock
-from authgate.errors import RateLimited, StoreUnavailable
+from authgate.errors import RateLimited
 from authgate.service.throttle import LoginThrottle
+from authgate.service.throttle_store import ThrottleStore
 from authgate.settings import ThrottleSettings
 
 SETTINGS = ThrottleSettings()  # 5 failures per 15 min, back-off 1 s, 50 per IP
@@ -251,15 +253,103 @@ async def test_redis_keys_are_namespaced_and_expire(
         await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
 
 
+CLOSED_PORT = "redis://127.0.0.1:1/0"  # nothing listens: connection refused at once
+
+
 @pytest.mark.anyio
-async def test_unreachable_redis_is_store_unavailable(clock: FrozenClock) -> None:
-    throttle = LoginThrottle(SETTINGS, storage_uri="redis://127.0.0.1:1/0", clock=clock)
+async def test_unreachable_redis_still_throttles_in_memory(
+    clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis outage neither fails logins closed (503) nor open (unlimited guessing)."""
+    throttle = LoginThrottle(SETTINGS, storage_uri=CLOSED_PORT, clock=clock)
     try:
-        with pytest.raises(StoreUnavailable):
-            await throttle.check("alice", IP)
-        with pytest.raises(StoreUnavailable):
-            await throttle.record_failure("alice", IP)
-        with pytest.raises(StoreUnavailable):
+        with caplog.at_level(logging.WARNING, logger="authgate.service"):
+            await fail(throttle, "alice", 5)
+            assert await retry_after(throttle, "alice") == 1
+            clock.advance(1)
+            await fail(throttle, "alice", 1)
+            assert await retry_after(throttle, "alice") == 2  # back-off still doubles
             await throttle.reset("alice")
+            await throttle.check("alice", IP)
+        warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+        assert len(warnings) == 1  # once per outage, not once per request
+    finally:
+        await throttle.aclose()
+
+
+@pytest.mark.anyio
+async def test_unreachable_redis_still_limits_each_ip(clock: FrozenClock) -> None:
+    settings = ThrottleSettings(per_ip_max_failures=10)
+    throttle = LoginThrottle(settings, storage_uri=CLOSED_PORT, clock=clock)
+    try:
+        for number in range(10):
+            await fail(throttle, f"user-{number}", 1)
+        assert await retry_after(throttle, "someone-new") >= 1
+    finally:
+        await throttle.aclose()
+
+
+@pytest.mark.anyio
+async def test_unreachable_redis_is_retried_after_a_pause(clock: FrozenClock) -> None:
+    store = ThrottleStore(CLOSED_PORT, clock=clock, key_prefix="t", retry_after=5.0)
+    try:
+        assert await store.incr("k", 60) == 1
+        assert store.degraded
+        clock.advance(4.9)
+        assert await store.incr("k", 60) == 2  # memory, Redis not asked yet
+        clock.advance(0.1)
+        assert await store.get("k") == 2  # Redis asked again, still down: memory
+        assert store.degraded
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_reachable_redis_is_used_and_not_degraded(
+    redis_url: str, redis_prefix: str, clock: FrozenClock
+) -> None:
+    store = ThrottleStore(redis_url, clock=clock, key_prefix=redis_prefix)
+    other = ThrottleStore(redis_url, clock=clock, key_prefix=redis_prefix)
+    try:
+        assert await store.incr("k", 60) == 1
+        assert await other.get("k") == 1  # shared, so it went to Redis
+        assert not store.degraded
+    finally:
+        await store.aclose()
+        await other.aclose()
+
+
+# -- registration --------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_registrations_per_ip_are_limited_per_hour(clock: FrozenClock) -> None:
+    settings = ThrottleSettings(registrations_per_ip_per_hour=3)
+    throttle = LoginThrottle(settings, storage_uri=None, clock=clock)
+    try:
+        clock.set(10 * 3600 + 600.0)  # ten minutes into an hour
+        for _ in range(3):
+            await throttle.hit_registration(IP)
+        with pytest.raises(RateLimited) as caught:
+            await throttle.hit_registration(IP)
+        assert caught.value.retry_after == 3000
+        await throttle.hit_registration("198.51.100.1")  # another address is fine
+        await throttle.hit_registration(None)  # no address (the CLI): not limited
+        clock.advance(3000)
+        await throttle.hit_registration(IP)
+    finally:
+        await throttle.aclose()
+
+
+@pytest.mark.anyio
+async def test_registration_limit_holds_while_redis_is_down(clock: FrozenClock) -> None:
+    settings = ThrottleSettings(registrations_per_ip_per_hour=2)
+    throttle = LoginThrottle(settings, storage_uri=CLOSED_PORT, clock=clock)
+    try:
+        await throttle.hit_registration(IP)
+        await throttle.hit_registration(IP)
+        with pytest.raises(RateLimited):
+            await throttle.hit_registration(IP)
     finally:
         await throttle.aclose()

@@ -19,10 +19,13 @@ Rules, with ``limit = max_failures`` and ``window`` from
 * **IP.** ``per_ip_max_failures`` failures from one address in a fixed window block
   that address, across all accounts, until the window ends (password spraying).
 * A successful login resets the account's count (not the IP's).
+* **Registration.** ``registrations_per_ip_per_hour`` sign-ups from one address in a
+  fixed hour, then ``RateLimited`` until the hour ends: each one costs an Argon2 hash.
 
-Storage is the ``limits`` package's async storage (``async+memory://`` in-process,
-or Redis through redis-py's asyncio client, ``implementation="redispy"``, so no
-``coredis`` dependency), used only for its atomic ``incr`` with expiry and ``get``.
+Storage is :class:`~authgate.service.throttle_store.ThrottleStore`: in-process
+memory, or Redis shared by every instance with a per-instance memory fallback while
+Redis is unreachable (still throttled, never unlimited), used only for its atomic
+``incr`` with expiry and ``get``.
 The window maths runs on the injected :class:`~authgate.clock.Clock`, not on
 ``limits``' own wall-clock strategies: the window number is part of each key, so a
 new window is simply a new key, and storage expiry (2 × window) only collects
@@ -39,19 +42,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import cast
-
-from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.storage.redis.redispy import RedispyBridge
-from limits.errors import StorageError
 
 from authgate.clock import Clock
-from authgate.errors import RateLimited, StoreUnavailable
+from authgate.errors import RateLimited
+from authgate.service.throttle_store import ThrottleStore
 from authgate.settings import ThrottleSettings
 
 __all__ = ["DEFAULT_KEY_PREFIX", "LoginThrottle"]
 
 DEFAULT_KEY_PREFIX = "authgate:throttle"
+_HOUR = 3600
 #: 2^40 s is beyond any window; bounding the exponent keeps the maths cheap.
 _MAX_EXPONENT = 40
 
@@ -79,23 +79,13 @@ class LoginThrottle:
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._storage: MemoryStorage | RedisStorage
-        if storage_uri is None or storage_uri.removeprefix("async+") == "memory://":
-            self._storage = MemoryStorage()
-            self._prefix = key_prefix + ":"
-        else:
-            uri = storage_uri if storage_uri.startswith("async+") else "async+" + storage_uri
-            self._storage = RedisStorage(
-                uri, implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True
-            )
-            self._prefix = ""  # RedisStorage prefixes keys itself
+        self._store = ThrottleStore(storage_uri, clock=clock, key_prefix=key_prefix)
 
     async def check(self, account: str, ip: str | None) -> None:
         """Refuse an attempt while the account or the IP is blocked.
 
         Raises:
             RateLimited: with ``retry_after``, whole seconds until unblocked (≥ 1).
-            StoreUnavailable: Redis cannot be reached.
         """
         if not self._settings.enabled:
             return
@@ -107,11 +97,7 @@ class LoginThrottle:
             raise RateLimited(math.ceil(wait))
 
     async def record_failure(self, account: str, ip: str | None) -> None:
-        """Count one failed login for the account (existing or not) and the IP.
-
-        Raises:
-            StoreUnavailable: Redis cannot be reached.
-        """
+        """Count one failed login for the account (existing or not) and the IP."""
         if not self._settings.enabled:
             return
         now = self._clock.now()
@@ -133,31 +119,32 @@ class LoginThrottle:
             await self._incr(f"{self._ip_key(ip)}:{window}", self._settings.window)
 
     async def reset(self, account: str) -> None:
-        """Forget the account's failures after a successful login.
-
-        Raises:
-            StoreUnavailable: Redis cannot be reached.
-        """
+        """Forget the account's failures after a successful login."""
         if not self._settings.enabled:
             return
         window = self._window_number(self._clock.now())
         account_key = self._account_key(account)
-        try:
-            for number in (window, window - 1):
-                await self._storage.clear(f"{account_key}:{number}")
-        except StorageError as exc:
-            raise StoreUnavailable("throttle storage unavailable") from exc
+        for number in (window, window - 1):
+            await self._store.clear(f"{account_key}:{number}")
+
+    async def hit_registration(self, ip: str | None) -> None:
+        """Count one registration from ``ip``; refuse it past the hourly limit.
+
+        Raises:
+            RateLimited: the address registered ``registrations_per_ip_per_hour``
+                accounts this hour; ``retry_after`` is the rest of the hour.
+        """
+        if not self._settings.enabled or ip is None:
+            return
+        now = self._clock.now()
+        hour = math.floor(now / _HOUR)
+        count = await self._store.incr(f"register:{_digest(ip)}:{hour}", _HOUR)
+        if count > self._settings.registrations_per_ip_per_hour:
+            raise RateLimited(max(1, math.ceil((hour + 1) * _HOUR - now)))
 
     async def aclose(self) -> None:
-        """Release the storage connections (Redis) or the expiry task (memory)."""
-        if isinstance(self._storage, RedisStorage):
-            client = cast(RedispyBridge, self._storage.bridge).get_connection()
-            # limits types the client as a small Protocol; redis-py's client has aclose().
-            close = getattr(client, "aclose", None)
-            if close is not None:
-                await close()
-        elif self._storage.timer is not None and not self._storage.timer.done():
-            self._storage.timer.cancel()
+        """Release the storage connections (Redis) and the expiry task (memory)."""
+        await self._store.aclose()
 
     # -- internals ------------------------------------------------------------------
 
@@ -200,22 +187,16 @@ class LoginThrottle:
 
     def _account_key(self, account: str) -> str:
         # Hashed: usernames stay out of Redis, and any length or byte is a safe key.
-        return f"{self._prefix}account:{_digest(account)}"
+        return f"account:{_digest(account)}"
 
     def _ip_key(self, ip: str) -> str:
-        return f"{self._prefix}ip:{_digest(ip)}"
+        return f"ip:{_digest(ip)}"
 
     async def _incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        try:
-            return await self._storage.incr(key, expiry, amount)
-        except StorageError as exc:
-            raise StoreUnavailable("throttle storage unavailable") from exc
+        return await self._store.incr(key, expiry, amount)
 
     async def _get(self, key: str) -> int:
-        try:
-            return await self._storage.get(key)
-        except StorageError as exc:
-            raise StoreUnavailable("throttle storage unavailable") from exc
+        return await self._store.get(key)
 
 
 def _digest(value: str) -> str:
