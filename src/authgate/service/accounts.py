@@ -5,11 +5,7 @@ Global invalidation (SECURITY.md A.4 #33, ASVS 5.0 7.4.2–7.4.5): ``logout_all`
 user's sessions; see :mod:`authgate.service.revocation` for how the one-second
 ``iat`` granularity is handled.
 
-``change_password(..., current_session=sid)`` keeps that session alive but gives it
-a **new id**: its refresh-token family moves to the new session, and the old id is
-ended like every other session. So every access token issued before the change
-fails (even the caller's own, even within the same second), the caller's refresh
-token still works, and access tokens refreshed from it carry the new ``sid``.
+The password change itself is in :mod:`authgate.service.password_change`.
 """
 
 from __future__ import annotations
@@ -18,19 +14,18 @@ from collections.abc import Iterable
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.errors import (
-    InvalidCredentials,
     InvalidRequest,
     NotFound,
+    RateLimited,
     StoreUnavailable,
     UsernameTaken,
 )
-from authgate.service._core import ServiceCore
 from authgate.service.audit import audit
+from authgate.service.password_change import PasswordChangeOps
 from authgate.service.revocation import KIND_SUB, RevocationEvent
-from authgate.service.types import SessionInfo, User
+from authgate.service.types import ClientInfo, SessionInfo, User
 from authgate.service.users import (
     new_id,
     normalize_username,
@@ -38,7 +33,7 @@ from authgate.service.users import (
     row_to_user,
     scope_text,
 )
-from authgate.store.schema import refresh_tokens, sessions, users
+from authgate.store.schema import sessions, users
 
 __all__ = ["AccountOps"]
 
@@ -56,7 +51,7 @@ def _check_email(email: object) -> str | None:
     return email
 
 
-class AccountOps(ServiceCore):
+class AccountOps(PasswordChangeOps):
     async def register(
         self,
         username: str,
@@ -64,7 +59,14 @@ class AccountOps(ServiceCore):
         *,
         email: str | None = None,
         scopes: Iterable[str] | None = None,
+        client: ClientInfo | None = None,
     ) -> User:
+        """Create a user. With a ``client`` IP, sign-ups per address are limited
+        (``throttle.registrations_per_ip_per_hour``): each costs an Argon2 hash.
+
+        Raises:
+            UsernameTaken, PasswordRejected, InvalidRequest, RateLimited.
+        """
         display, key = normalize_username(username)
         if not isinstance(password, str):
             raise InvalidRequest("password is required")
@@ -74,6 +76,13 @@ class AccountOps(ServiceCore):
         granted = parse_scope(scopes) if scopes is not None else None
         if granted is None:
             granted = frozenset(parse_scope(self.settings.default_scopes) or ())
+        ip = client.ip if client is not None else None
+        try:
+            await self.throttle.hit_registration(ip)
+        except RateLimited:
+            async with self._write() as conn:
+                await audit(conn, "registration_throttled", now=self.clock.now(), ip=ip)
+            raise
         async with self._read() as conn:
             taken = (
                 await conn.execute(select(users.c.id).where(users.c.username_key == key))
@@ -177,78 +186,6 @@ class AccountOps(ServiceCore):
             events = [cut, *await self._end_sessions(conn, user_id=user_id, reason="disabled")]
             await audit(conn, "user_disabled", now=now, user_id=user_id)
         await self.sync.emit(events)
-
-    async def change_password(
-        self,
-        user_id: str,
-        current_password: str,
-        new_password: str,
-        *,
-        current_session: str | None = None,
-    ) -> None:
-        """Check the current password, store the new one, end every other session.
-
-        Raises:
-            InvalidCredentials: unknown or disabled user, or a wrong current password.
-            PasswordRejected: the new password fails the policy.
-        """
-        if not isinstance(current_password, str) or not isinstance(new_password, str):
-            raise InvalidRequest("passwords are required")
-        self.hasher.check_length(current_password)
-        async with self._read() as conn:
-            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
-        if row is None or row.disabled:
-            await self.hasher.verify_dummy(current_password)
-            raise InvalidCredentials("invalid username or password")
-        ok, _ = await self.hasher.verify(current_password, row.password_hash)
-        if not ok:
-            raise InvalidCredentials("invalid username or password")
-        self.hasher.check_length(new_password)
-        self.hasher.check_policy(new_password, username=row.username)
-        new_hash = await self.hasher.hash(new_password)
-        now = self.clock.now()
-        async with self._write() as conn:
-            await conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(password_hash=new_hash, tokens_valid_after=now)
-            )
-            cut = RevocationEvent(KIND_SUB, user_id, now, now + self.horizon)
-            await self._log(conn, [cut])
-            keep = None
-            if current_session is not None:
-                keep = await self._rekey(conn, user_id, current_session, now)
-            ended = await self._end_sessions(
-                conn, user_id=user_id, keep=keep, reason="password_changed"
-            )
-            await audit(conn, "password_changed", now=now, user_id=user_id, session_id=keep)
-        await self.sync.emit([cut, *ended])
-
-    async def _rekey(self, conn: AsyncConnection, user_id: str, sid: str, now: float) -> str | None:
-        """Copy the active session ``sid`` under a new id and move its refresh tokens."""
-        row = (
-            await conn.execute(
-                select(sessions).where(
-                    sessions.c.id == sid,
-                    sessions.c.user_id == user_id,
-                    sessions.c.ended_at.is_(None),
-                    sessions.c.idle_expires_at > now,
-                    sessions.c.absolute_expires_at > now,
-                )
-            )
-        ).first()
-        if row is None:
-            return None
-        new_sid = new_id()
-        values = dict(row._mapping)
-        values["id"] = new_sid
-        await conn.execute(insert(sessions).values(**values))
-        await conn.execute(
-            update(refresh_tokens)
-            .where(refresh_tokens.c.session_id == sid)
-            .values(session_id=new_sid)
-        )
-        return new_sid
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         now = self.clock.now()

@@ -8,7 +8,8 @@ Security events are written to the audit table and logged on the
 password); the web layer counts them for ``/metrics``. Event names:
 ``login_ok``, ``login_failed``, ``login_throttled``, ``refresh``, ``refresh_reuse``,
 ``logout``, ``logout_all``, ``revoke``, ``password_changed``, ``session_ended``,
-``user_registered``, ``user_disabled``, ``key_rotated``.
+``user_registered``, ``user_disabled``, ``key_rotated``, ``password_change_failed``,
+``registration_throttled``, ``refresh_failed``.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class AuthServiceProtocol(Protocol):
         *,
         email: str | None = None,
         scopes: Iterable[str] | None = None,
+        client: ClientInfo | None = None,
     ) -> User:
-        """Raises: UsernameTaken, PasswordRejected (policy), InvalidRequest (bad username)."""
+        """Raises: UsernameTaken, PasswordRejected (policy), InvalidRequest (bad username),
+        RateLimited (too many sign-ups from ``client.ip`` this hour; callers on the
+        web pass the client, the CLI passes none and is not limited)."""
         ...
 
     async def login(
@@ -92,8 +96,10 @@ class AuthServiceProtocol(Protocol):
         new_password: str,
         *,
         current_session: str | None = None,
+        client: ClientInfo | None = None,
     ) -> None:
-        """Raises InvalidCredentials, PasswordRejected. Ends all other sessions."""
+        """Raises InvalidCredentials, RateLimited (the login throttle, by account and
+        ``client.ip``), PasswordRejected. Ends all other sessions."""
         ...
 
     async def get_user(self, user_id: str) -> User:

@@ -119,15 +119,23 @@ class SessionOps(RotationOps):
         is ``InvalidScope`` (RFC 6749 §6). Rotation moves the idle expiry, never the
         absolute one.
         """
-        digest = self._require_hash(refresh_token)
-        requested = parse_scope(scope)
         now = self.clock.now()
-        new_token, new_digest = new_refresh_token()
-        row, granted = await self._write_blocking(
-            lambda conn: self._rotate(conn, digest, new_digest, requested, now, client.ip)
-        )
-        if granted is None:  # already used: a lost race, a retry, or a replay
-            await self._reused(row, now, client)
+        try:
+            digest = self._require_hash(refresh_token)
+            requested = parse_scope(scope)
+            new_token, new_digest = new_refresh_token()
+            row, granted = await self._write_blocking(
+                lambda conn: self._rotate(conn, digest, new_digest, requested, now, client.ip)
+            )
+            if granted is None:  # already used: a lost race, a retry, or a replay
+                await self._reused(row, now, client)
+        except RefreshReuse:
+            raise  # audited as refresh_reuse
+        except InvalidGrant as exc:
+            # A.6 #45: unknown, expired, ended or in-grace reuse; never the token itself.
+            async with self._write() as conn:
+                await audit(conn, "refresh_failed", now=now, ip=client.ip, reason=exc.message)
+            raise
         return self._pair(row.user_id, row.session_id, granted, new_token)
 
     async def _reused(self, row: Any, now: float, client: ClientInfo) -> NoReturn:
