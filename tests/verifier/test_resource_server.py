@@ -72,7 +72,8 @@ def test_example_refuses_missing_and_query_string_tokens(
         service.get("/api/me", params={"access_token": token}),
     ):
         assert response.status_code == 401
-        assert "error=" not in response.headers["www-authenticate"]  # RFC 6750 §3.1
+        # The contract: every 401 carries error="invalid_token", even without a token.
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
 def test_example_picks_up_rotation_and_survives_the_issuer_going_down(

@@ -11,7 +11,10 @@ from fastapi.testclient import TestClient
 
 from authgate.testing import AuthGateTestKit
 
-INVALID = 'Bearer realm="authgate", error="invalid_token"'
+INVALID = (
+    'Bearer realm="authgate", error="invalid_token", '
+    'error_description="the access token is missing, invalid, expired or revoked"'
+)
 
 
 def test_valid_bearer_token_reaches_the_route(kit: AuthGateTestKit, client: TestClient) -> None:
@@ -28,10 +31,14 @@ def test_bearer_scheme_is_case_insensitive(
     assert r.status_code == 200
 
 
-def test_no_token_is_401_with_realm_and_no_error_code(client: TestClient) -> None:
-    r = client.get("/me")
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic dXNlcjpwYXNz"}])
+def test_no_bearer_token_is_401_with_the_invalid_token_error_code(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    # The contract: every 401 carries error="invalid_token" (RFC 6750 §3).
+    r = client.get("/me", headers=headers)
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == 'Bearer realm="authgate"'
+    assert r.headers["www-authenticate"] == INVALID
     assert r.json()["error"] == "invalid_token"
     assert r.headers["cache-control"] == "no-store"
 
@@ -43,7 +50,7 @@ def test_no_token_is_401_with_realm_and_no_error_code(client: TestClient) -> Non
 def test_bad_authorization_headers_are_401_never_500(client: TestClient, header: str) -> None:
     r = client.get("/me", headers={"Authorization": header})
     assert r.status_code == 401
-    assert r.headers["www-authenticate"].startswith('Bearer realm="authgate"')
+    assert r.headers["www-authenticate"] == INVALID
 
 
 def test_every_invalid_token_gets_the_same_body(kit: AuthGateTestKit, client: TestClient) -> None:
@@ -66,7 +73,7 @@ def test_query_string_token_is_never_accepted(kit: AuthGateTestKit, client: Test
     token = kit.token("alice")
     r = client.get("/me", params={"access_token": token})
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == 'Bearer realm="authgate"'
+    assert r.headers["www-authenticate"] == INVALID
 
 
 def test_missing_scope_is_403_insufficient_scope(kit: AuthGateTestKit, client: TestClient) -> None:
@@ -110,7 +117,7 @@ def test_middleware_required_prefix_refuses_without_token(
 ) -> None:
     r = client.get("/api/thing")
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == 'Bearer realm="authgate"'
+    assert r.headers["www-authenticate"] == INVALID
     bad = client.get("/api/thing", headers={"Authorization": "Bearer nope"})
     assert bad.headers["www-authenticate"] == INVALID
     assert client.get("/api/thing", headers=kit.headers("erin")).json() == {"sub": "erin"}

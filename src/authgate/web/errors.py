@@ -2,9 +2,10 @@
 
 Status, body and headers of every error authgate sends come from :func:`error_response`:
 
-- RFC 6750 §3: a 401 carries ``WWW-Authenticate: Bearer``; with no credentials at all
-  (§3.1) it names only the realm, otherwise ``error="invalid_token"``. Every invalid
-  token gets the same body whatever the reason (SECURITY.md A.0: uniform 401s).
+- RFC 6750 §3: every 401 carries ``WWW-Authenticate: Bearer realm="…",
+  error="invalid_token", error_description="…"``, with no credentials too: the issue's
+  contract ("every 401") wins over §3.1's SHOULD NOT, so header and body always agree.
+  Every 401 is the same whatever the reason (SECURITY.md A.0: uniform 401s).
 - RFC 6750 §3.1: a missing scope is 403 ``error="insufficient_scope", scope="…"``.
 - RFC 6749 §5.2: token-endpoint failures are 400 ``{"error", "error_description"}``.
 - 429 carries ``Retry-After``; a store outage is 503 with a clear body.
@@ -36,7 +37,6 @@ from authgate.errors import (
     InvalidRequest,
     InvalidScope,
     JWKSError,
-    MissingToken,
     NotFound,
     PasswordRejected,
     RateLimited,
@@ -107,19 +107,17 @@ def too_large_response(limit: int) -> JSONResponse:
 def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_REALM) -> Response:
     """The HTTP answer for ``exc``; ``oauth`` selects RFC 6749 §5.2 style on token endpoints."""
     realm_q = f'Bearer realm="{_quote(realm)}"'
-    if isinstance(exc, MissingToken):
+    if isinstance(exc, TokenError):  # MissingToken included: every 401 is the same
         return oauth_error(
             401,
             "invalid_token",
             INVALID_TOKEN_DESCRIPTION,
-            headers={"WWW-Authenticate": realm_q},
-        )
-    if isinstance(exc, TokenError):
-        return oauth_error(
-            401,
-            "invalid_token",
-            INVALID_TOKEN_DESCRIPTION,
-            headers={"WWW-Authenticate": f'{realm_q}, error="invalid_token"'},
+            headers={
+                "WWW-Authenticate": (
+                    f'{realm_q}, error="invalid_token", '
+                    f'error_description="{INVALID_TOKEN_DESCRIPTION}"'
+                )
+            },
         )
     if isinstance(exc, InsufficientScope):
         scope = " ".join(sorted(exc.required))
