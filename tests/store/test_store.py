@@ -197,6 +197,18 @@ async def test_first_key_comes_from_the_configured_pem_file(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("secret", ["changeme-changeme-changeme-changeme!", "ab" * 16 + "c"])
+async def test_placeholder_hmac_secret_stops_startup_outside_production(
+    tmp_path: Path, clock: FrozenClock, secret: str
+) -> None:
+    """SECURITY.md #11/#44: refused at key load, not only by the production check."""
+    settings = _settings(tmp_path, signing_algorithm="HS256", secret_key=secret)
+    assert settings.production is False
+    with pytest.raises(UnsafeKey):
+        await open_service(settings, clock=clock)
+
+
+@pytest.mark.anyio
 async def test_hmac_key_comes_from_secret_key(tmp_path: Path, clock: FrozenClock) -> None:
     secret = "k" * 8 + os.urandom(24).hex()
     settings = _settings(tmp_path, signing_algorithm="HS256", secret_key=secret)

@@ -4,6 +4,7 @@ RFC 7638 kid, the public JWKS and rotation (SECURITY.md A.2 #7, #11; A.6 #43).""
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from authgate.tokens import (
     load_jwk,
     load_pem,
 )
+from authgate.tokens._encoding import b64url_encode
 from authgate.tokens.keys import thumbprint
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -118,6 +120,40 @@ def test_publicly_known_secret_is_refused() -> None:
         hmac_key(listed)
     with pytest.raises(UnsafeKey):
         load_jwk({"kty": "oct", "k": "cmVhbGx5cmVhbGx5cmVhbGx5cmVhbGx5dmVyeXNhZmU"})
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        b"changeme-changeme-changeme-changeme!",
+        b"ab" * 16 + b"c",  # 33 bytes, 3 distinct characters
+        b"\x00" * 32,
+        b"My-Super-SECRET-jwt-key-9f3a7c2e41d8b6",
+        b"your-256-bit-key-goes-here-Q7x2Lm9Pz4",
+        b"0123456789abcdef-PASSWORD-Zq8Kw3Rt6Yu1",
+        b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-Nb5",
+        b"https://example.com/jwt-key-Zq8Kw3Rt6Yu1Lm",
+    ],
+)
+def test_placeholder_and_low_entropy_secrets_are_refused_in_every_mode(secret: bytes) -> None:
+    """RFC 8725 §3.5 at key load, not only under production=True (SECURITY.md #11/#44)."""
+    assert len(secret) >= 32
+    for alg in ("HS256", "HS384", "HS512"):
+        if len(secret) >= {"HS256": 32, "HS384": 48, "HS512": 64}[alg]:
+            with pytest.raises(UnsafeKey, match=r"placeholder|distinct"):
+                hmac_key(secret, alg)
+    jwk = {"kty": "oct", "alg": "HS256", "k": b64url_encode(secret).decode()}
+    with pytest.raises(UnsafeKey, match=r"placeholder|distinct"):
+        load_jwk(jwk)
+
+
+def test_random_secrets_in_common_encodings_are_accepted() -> None:
+    for _ in range(200):
+        hmac_key(secrets.token_bytes(32))
+        hmac_key(secrets.token_hex(16))  # 32 hex digits: only 16 symbols to pick from
+        hmac_key(secrets.token_hex(32))
+        hmac_key(secrets.token_urlsafe(32))
+        hmac_key(generate_key("HS512").private_jwk()["k"], "HS512")
 
 
 def test_rsa_below_2048_bits_is_refused() -> None:

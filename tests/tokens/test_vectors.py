@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from authgate.errors import TokenError, UnsafeKey, UnsupportedToken
-from authgate.tokens import KeyRing, TokenCodec, hmac_key, load_jwk, load_pem
+from authgate.tokens import KeyRing, TokenCodec, _keytypes, hmac_key, load_jwk, load_pem
 from authgate.tokens.keys import Key
 
 VECTORS = Path(__file__).parent.parent / "vectors"
@@ -63,6 +63,11 @@ WYCHEPROOF_JWS_STRICTER = {
     373: "'?' inside the payload segment is not base64url (SECURITY.md A.1 #1)",
 }
 
+#: Groups whose HS256 key authgate refuses as not random (RFC 8725 §3.5: all-zero
+#: bytes). The refusal is asserted; the group's vectors then still run against the
+#: codec, with that one key rule switched off for them alone.
+WYCHEPROOF_JWS_WEAK_HMAC_KEYS = {357: "32 zero bytes: fewer than 10 distinct characters"}
+
 #: "invalid" vectors whose text is byte-identical to a "valid" one (the defect they
 #: name did not survive into the file), so no verifier can reject them and also
 #: accept the valid twin. The test asserts the identity rather than trusting it.
@@ -73,6 +78,7 @@ def test_wycheproof_json_web_signature() -> None:
     suite = _load(WYCHEPROOF / "json_web_signature_test.json")
     refused: dict[int, str] = {}
     stricter: set[int] = set()
+    weak: set[int] = set()
     accepted = rejected = 0
     text = {t["tcId"]: t["jws"] for g in suite["testGroups"] for t in g["tests"]}
     for broken, valid in WYCHEPROOF_JWS_IDENTICAL_TO_VALID.items():
@@ -80,11 +86,19 @@ def test_wycheproof_json_web_signature() -> None:
     for group in suite["testGroups"]:
         first = group["tests"][0]["tcId"]
         jwk = group.get("public") or group["private"]
-        try:
-            key = load_jwk(jwk)
-        except UnsafeKey as exc:
-            refused[first] = str(exc)
-            continue
+        if first in WYCHEPROOF_JWS_WEAK_HMAC_KEYS:
+            with pytest.raises(UnsafeKey, match="distinct characters"):
+                load_jwk(jwk)
+            weak.add(first)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(_keytypes, "check_hmac_secret", lambda secret: None)
+                key = load_jwk(jwk)
+        else:
+            try:
+                key = load_jwk(jwk)
+            except UnsafeKey as exc:
+                refused[first] = str(exc)
+                continue
         codec = _codec(key)
         for test in group["tests"]:
             token = _token(test["jws"])
@@ -103,6 +117,7 @@ def test_wycheproof_json_web_signature() -> None:
                     codec.verify_jws(token)
                 rejected += 1
     assert refused.keys() == WYCHEPROOF_JWS_REFUSED_KEYS.keys(), refused
+    assert weak == WYCHEPROOF_JWS_WEAK_HMAC_KEYS.keys()
     assert stricter == WYCHEPROOF_JWS_STRICTER.keys()
     assert accepted == 22
     assert rejected >= 330

@@ -106,6 +106,7 @@ def _secret_problems(settings: Settings, hs: bool) -> list[Problem]:
             )
         )
     if secret:
+        found = len(out)
         if _placeholder(secret):
             out.append(Problem("error", "AUTHGATE_SECRET_KEY", "is a placeholder value"))
         elif len(set(secret)) < _MIN_DISTINCT_CHARS:
@@ -114,7 +115,7 @@ def _secret_problems(settings: Settings, hs: bool) -> list[Problem]:
                     "error", "AUTHGATE_SECRET_KEY", "is not random (too few distinct characters)"
                 )
             )
-        if hs:
+        if hs and len(out) == found:  # one line per problem: the key rules repeat these
             try:
                 hmac_key(secret, alg)
             except UnsafeKey as exc:

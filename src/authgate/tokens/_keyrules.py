@@ -1,7 +1,7 @@
 """Key constants and the rules that refuse unsafe key material.
 
-RFC 7518 §3.2 (HMAC key sizes), RFC 8725 §3.5 (no guessable or published
-secrets), CVE-2017-15361 (ROCA moduli), RFC 7517 §4.3 (``key_ops``) and the
+RFC 7518 §3.2 (HMAC key sizes), RFC 8725 §3.5 (no guessable, placeholder or
+published secrets), CVE-2017-15361 (ROCA moduli), RFC 7517 §4.3 (``key_ops``) and the
 RFC 7638 thumbprint every ``kid`` defaults to.
 """
 
@@ -85,6 +85,53 @@ def _check_key_ops(jwk: Mapping[str, Any]) -> None:
         raise UnsafeKey("JWK key_ops must be a non-empty list of strings")
     if not set(ops) <= _SIGNING_OPS:
         raise UnsafeKey(f"JWK key_ops {ops!r} is not limited to sign/verify (RFC 7517 §4.3)")
+
+
+#: Words that mark a secret as a placeholder someone forgot to replace (OWASP Secrets
+#: Management CS; SECURITY.md #11/#44). Matched case-insensitively anywhere in it.
+PLACEHOLDER_MARKERS = (
+    b"changeme",
+    b"change-me",
+    b"change_me",
+    b"changeit",
+    b"replace-me",
+    b"replace_me",
+    b"placeholder",
+    b"example",
+    b"secret",
+    b"password",
+    b"insecure",
+    b"your-",
+    b"your_",
+    b"xxxx",
+)
+#: A secret of ≥ 32 bytes with fewer distinct byte values was typed, not generated.
+#: 10, not 16: hex text has only 16 symbols, and a quarter of all 64-digit random hex
+#: strings miss one of them, while fewer than 10 happens to 32 random hex digits
+#: about once in 10^4 and never, in practice, to 32 random bytes.
+MIN_DISTINCT_SECRET_BYTES = 10
+
+
+def check_hmac_secret(secret: bytes) -> None:
+    """Refuse a secret that is guessable whatever its length (RFC 8725 §3.5).
+
+    Raises:
+        UnsafeKey: a publicly listed secret, a placeholder, or too few distinct bytes.
+    """
+    if secret in _weak_secrets():
+        raise UnsafeKey("this secret is on a public list of leaked JWT secrets")
+    lowered = secret.lower()
+    for marker in PLACEHOLDER_MARKERS:
+        if marker in lowered:
+            raise UnsafeKey(
+                f"this secret contains the placeholder word {marker.decode()!r}; use a "
+                "random one, e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+    if len(set(secret)) < MIN_DISTINCT_SECRET_BYTES:
+        raise UnsafeKey(
+            f"this secret has fewer than {MIN_DISTINCT_SECRET_BYTES} distinct characters, so "
+            "it was not generated at random (RFC 8725 §3.5)"
+        )
 
 
 @functools.cache

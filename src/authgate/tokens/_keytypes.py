@@ -25,7 +25,7 @@ from authgate.tokens._keyrules import (
     MIN_RSA_BITS,
     _b64,
     _roca_fingerprint,
-    _weak_secrets,
+    check_hmac_secret,
     thumbprint,
 )
 
@@ -112,8 +112,7 @@ class HMACKey(Key):
         if len(secret) < size:
             # RFC 7518 §3.2: a key of the same size as the hash output or larger MUST be used.
             raise UnsafeKey(f"{alg} needs a secret of at least {size} bytes, got {len(secret)}")
-        if secret in _weak_secrets():
-            raise UnsafeKey("this secret is on a public list of leaked JWT secrets")
+        check_hmac_secret(secret)  # RFC 8725 §3.5: listed, placeholder, not random
         self.alg = alg
         self._secret = secret
         self._digest = self._HASHES[alg]
