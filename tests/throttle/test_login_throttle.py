@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -302,6 +307,70 @@ async def test_unreachable_redis_is_retried_after_a_pause(clock: FrozenClock) ->
         assert store.degraded
     finally:
         await store.aclose()
+
+
+class PrivateRedis:
+    """A throwaway redis-server on a free loopback port, to stop and start at will."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "no", "--dir", str(self.workdir)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):  # readiness poll of a child process, not a timed assertion
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.025)
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.mark.anyio
+async def test_throttle_returns_to_redis_when_it_answers_again(
+    tmp_path: Path, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    store = ThrottleStore(server.url, clock=clock, key_prefix="t", retry_after=5.0)
+    try:
+        assert await store.incr("k", 600) == 1  # in Redis
+        server.stop()
+        with caplog.at_level(logging.WARNING, logger="authgate.service"):
+            assert await store.incr("k", 600) == 1  # in memory: this instance alone
+            assert store.degraded
+            server.start()  # same port, empty: Redis forgot the first count
+            assert await store.incr("k", 600) == 2  # still memory until the pause ends
+            clock.advance(5.0)
+            assert await store.incr("k", 600) == 1  # Redis again
+            assert not store.degraded
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum("Redis unreachable" in m for m in messages) == 1
+        assert sum("Redis answers again" in m for m in messages) == 1
+    finally:
+        await store.aclose()
+        server.stop()
 
 
 @pytest.mark.redis
