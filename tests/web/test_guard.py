@@ -146,6 +146,21 @@ def test_middleware_and_dependency_verify_only_once(
     assert counting.calls == 1
 
 
+def test_scopes_are_still_checked_when_the_middleware_verified_first(
+    kit: AuthGateTestKit, make_app: Callable[..., FastAPI]
+) -> None:
+    # The dependency reuses the middleware's result; the scope check must not be skipped.
+    client = TestClient(make_app(kit, middleware=True))
+    narrow = kit.headers("g", ["items:write"])
+    assert client.get("/me", headers=narrow).status_code == 200
+    denied = client.get("/admin", headers=narrow)
+    assert denied.status_code == 403
+    assert denied.json()["scope"] == "admin items:write"
+    assert client.post("/items", headers=kit.headers("g", ["other"])).status_code == 403
+    assert client.get("/me", headers={"Authorization": "Bearer junk"}).status_code == 401
+    assert client.get("/maybe").json() == {"sub": None}
+
+
 def test_public_route_ignores_a_bad_token(client: TestClient) -> None:
     r = client.get("/public", headers={"Authorization": "Bearer junk"})
     assert r.status_code == 200
