@@ -63,6 +63,15 @@ async def test_nonexistent_account_is_throttled_alike(throttle: LoginThrottle) -
 
 
 @pytest.mark.anyio
+async def test_failures_under_the_limit_never_block_even_mid_millisecond(
+    throttle: LoginThrottle, clock: FrozenClock
+) -> None:
+    clock.set(1_700_000_000.0004)  # not on a millisecond boundary
+    await fail(throttle, "alice", 4)
+    await throttle.check("alice", IP)
+
+
+@pytest.mark.anyio
 async def test_other_accounts_are_not_affected(throttle: LoginThrottle) -> None:
     await fail(throttle, "alice", 5)
     await throttle.check("bob", IP)

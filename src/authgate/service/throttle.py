@@ -111,7 +111,9 @@ class LoginThrottle:
         # The key is named by the failure's sequence number, so no one else writes it;
         # a value left from before a reset() is overwritten by the correction.
         until_key = f"{account_key}:{window}:{count}:until"
-        until = math.ceil((now + self.backoff(failures)) * 1000)
+        # Rounded down: under the limit the back-off is 0, and rounding up would block
+        # the account for the sub-millisecond rest (Retry-After: 1 on a frozen clock).
+        until = math.floor((now + self.backoff(failures)) * 1000)
         stored = await self._incr(until_key, expiry, until)
         if stored != until:
             await self._incr(until_key, expiry, until - stored)
