@@ -461,7 +461,6 @@ def test_non_canonical_base64_is_rejected(alg: str, keys: dict[str, Key]) -> Non
         f"{h}.{p}.{s}\n",
         f"{h}.{p}.{s.replace('-', '+').replace('_', '/')}",
         f"{h}.{p}.{s[:10]} {s[10:]}",
-        f"{h}.{p}.{s[:-1]}",
     ]
     if len(p) % 4 in (2, 3):
         variants.append(f"{h}.{flip_unused_bits(p)}.{s}")
@@ -473,6 +472,10 @@ def test_non_canonical_base64_is_rejected(alg: str, keys: dict[str, Key]) -> Non
             continue  # the signature had no '-' or '_' to respell
         with pytest.raises(MalformedToken):
             codec.verify(variant)
+    # A truncated signature is canonical base64url about one time in sixteen (its new
+    # last character happens to carry zero unused bits): then it is a bad signature.
+    with pytest.raises((MalformedToken, BadSignature)):
+        codec.verify(f"{h}.{p}.{s[:-1]}")
 
 
 # -- JSON ------------------------------------------------------------------------------
