@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import os
 from typing import Annotated
 
 import typer
@@ -20,6 +22,32 @@ APP_FACTORY = "authgate.server:app_from_env"
 def _report(problems: list[Problem]) -> None:
     for problem in problems:
         typer.echo(str(problem), err=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def zero_config_defaults(settings: Settings, host: str, port: int) -> dict[str, str]:
+    """What ``serve`` fills in when the operator set nothing, as ``AUTHGATE_*`` variables
+    (the uvicorn workers read their settings from the environment).
+
+    - The issuer (RFC 8414 §2: the metadata and every token's ``iss``) is the address
+      served, on loopback; elsewhere only the operator knows the public URL.
+    - The browser pages and their cookie transport are on.
+    """
+    defaults: dict[str, str] = {}
+    if "issuer" not in settings.model_fields_set and _is_loopback(host):
+        shown = f"[{host}]" if ":" in host else host
+        defaults["AUTHGATE_ISSUER"] = f"http://{shown}:{port}"
+    if "cookies" not in settings.model_fields_set:
+        defaults["AUTHGATE_COOKIES__ENABLED"] = "true"
+    return defaults
 
 
 async def _prepare(settings: Settings) -> None:
@@ -44,6 +72,16 @@ def serve(
     from authgate.server.logging import log_config
 
     settings = load_settings()
+    defaults = zero_config_defaults(settings, host, port)
+    if defaults:
+        os.environ.update(defaults)
+        settings = load_settings()
+    if "issuer" not in settings.model_fields_set:
+        typer.echo(
+            f"warning: AUTHGATE_ISSUER is not set; tokens name {settings.issuer} as their "
+            "issuer. Set it to this server's public URL.",
+            err=True,
+        )
     problems = check_settings(settings, host=host, workers=workers)
     errors = errors_of(problems)
     if errors and settings.production:
