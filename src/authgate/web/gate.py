@@ -81,7 +81,10 @@ class AuthGate:
 
     async def verify_access_token(self, token: str) -> VerifiedToken:
         """:class:`AccessTokenVerifier` for the guard: delegates to the service."""
-        return await self.service.verify_access_token(token)
+        service = self._service  # not the property: this runs on every protected request
+        if service is None:
+            raise StoreUnavailable("the auth service is not running")
+        return await service.verify_access_token(token)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AuthServiceProtocol]:

@@ -26,7 +26,11 @@ from authgate.errors import AuthError, InsufficientScope, MissingToken
 from authgate.settings import CookieSettings
 from authgate.tokens import AccessTokenVerifier, VerifiedToken
 from authgate.web.errors import DEFAULT_REALM, install_error_handlers
-from authgate.web.transports import extract_credentials, websocket_subprotocol_token
+from authgate.web.transports import (
+    extract_credentials,
+    header_token,
+    websocket_subprotocol_token,
+)
 
 __all__ = [
     "APP_STATE_GUARD",
@@ -168,6 +172,9 @@ class TokenGuard:
                 token, echo = websocket_subprotocol_token(scope)
                 state[SUBPROTOCOL_STATE] = echo
                 transport = "websocket"
+            elif self.cookies is None:
+                transport = "header"
+                token = header_token(scope)
             else:
                 token, transport = extract_credentials(scope, self.cookies)
             principal = await self.verifier.verify_access_token(token)

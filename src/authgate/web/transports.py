@@ -24,6 +24,7 @@ __all__ = [
     "Credentials",
     "cookie_name",
     "extract_credentials",
+    "header_token",
     "parse_bearer",
     "request_cookie",
     "websocket_subprotocol_token",
@@ -90,6 +91,25 @@ def _cookies(raw: list[str]) -> dict[str, str]:
     return jar
 
 
+def header_token(scope: Scope) -> str:
+    """The bearer token of the one ``Authorization`` header: the header-only fast path
+    (one pass over the raw headers, no dict, no tuple).
+
+    Raises:
+        MissingToken: no Authorization header, or another scheme.
+        MalformedToken: more than one Authorization header, or an unusable one.
+    """
+    value: bytes | None = None
+    for key, raw in scope.get("headers", ()):
+        if key == b"authorization":
+            if value is not None:
+                raise MalformedToken("more than one Authorization header")
+            value = raw
+    if value is None:
+        raise MissingToken("no credentials")
+    return parse_bearer(value.decode("latin-1"))
+
+
 def extract_credentials(scope: Scope, cookies: CookieSettings | None) -> Credentials:
     """The request's access token, from the header first, then the access cookie.
 
@@ -102,16 +122,7 @@ def extract_credentials(scope: Scope, cookies: CookieSettings | None) -> Credent
         CSRFRejected: a cookie-authenticated unsafe request without a matching CSRF token.
     """
     if cookies is None or not cookies.enabled:
-        # Header-only fast path: one pass over the raw headers, no dict.
-        value: bytes | None = None
-        for key, raw in scope.get("headers", ()):
-            if key == b"authorization":
-                if value is not None:
-                    raise MalformedToken("more than one Authorization header")
-                value = raw
-        if value is None:
-            raise MissingToken("no credentials")
-        return Credentials(parse_bearer(value.decode("latin-1")), "header")
+        return Credentials(header_token(scope), "header")
     csrf_header = cookies.csrf_header.lower().encode()
     wanted = (b"authorization", b"cookie", csrf_header) if csrf_header else (b"authorization",)
     found = _headers(scope, wanted)
