@@ -118,7 +118,11 @@ class AccountPages(PageBase):
         if not errors:
             try:
                 await self.gate.service.change_password(
-                    session.token.sub, current, new, current_session=session.token.sid
+                    session.token.sub,
+                    current,
+                    new,
+                    current_session=session.token.sid,
+                    client=self.gate.client_info(request),
                 )
             except InvalidCredentials:
                 errors["pw-current"] = "That is not your current password."

@@ -105,7 +105,7 @@ class SignInPages(PageBase):
         if not errors:
             service, client = self.gate.service, self.gate.client_info(request)
             try:
-                await service.register(username, password)
+                await service.register(username, password, client=client)
                 pair = await service.login(username, password, scope=None, client=client)
             except UsernameTaken:
                 errors["signup-username"] = "That username is taken. Choose another, or sign in."

@@ -3,7 +3,7 @@ and its sessions."""
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Path, Response, Security
+from fastapi import APIRouter, Path, Request, Response, Security
 from pydantic import BaseModel, ConfigDict, Field
 
 from authgate.service.types import SessionInfo, User
@@ -90,8 +90,10 @@ def user_routes(gate: "AuthGate") -> APIRouter:
             responses=responses(409, 422, 429, 503),
             summary="Register a user",
         )
-        async def register(body: Registration) -> UserOut:
-            user = await gate.service.register(body.username, body.password, email=body.email)
+        async def register(body: Registration, request: Request) -> UserOut:
+            user = await gate.service.register(
+                body.username, body.password, email=body.email, client=gate.client_info(request)
+            )
             return UserOut.of(user)
 
     @router.get("/me", response_model=UserOut, responses=responses(401, 403, 404, 503))
@@ -104,9 +106,13 @@ def user_routes(gate: "AuthGate") -> APIRouter:
         responses=responses(400, 401, 403, 422, 429, 503),
         summary="Change the password; ends the other sessions",
     )
-    async def change_password(body: PasswordChange, caller: Caller) -> Response:
+    async def change_password(body: PasswordChange, caller: Caller, request: Request) -> Response:
         await gate.service.change_password(
-            caller.sub, body.current_password, body.new_password, current_session=caller.sid
+            caller.sub,
+            body.current_password,
+            body.new_password,
+            current_session=caller.sid,
+            client=gate.client_info(request),
         )
         return Response(status_code=204)
 
