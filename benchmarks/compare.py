@@ -58,11 +58,11 @@ routes in order and the auth endpoints come first; the protected route pays the 
 STORM_NOTE = """\
 The recipe and fastapi-users hash inside the event loop (synchronous bcrypt / Argon2 in
 an `async def` route), so every request waits behind every hash. authgate hashes in
-worker threads, capped by `passwords.max_concurrent_hashes` (0 = `os.cpu_count()`).
-With the server pinned to one core, `os.cpu_count()` still says 2, so two Argon2
-hashes and the event loop share that core; the row *1 hash at a time* sets
-`AUTHGATE_PASSWORDS__MAX_CONCURRENT_HASHES=1` (the cores the process may use), which
-is what keeps the ratio low and, on this core, also gives more logins per second."""
+worker threads, capped by `passwords.max_concurrent_hashes` (0 = the cores the process
+may use, `os.sched_getaffinity`): with the server pinned to one core, one hash runs at a
+time beside the event loop. The row *1 hash at a time* sets
+`AUTHGATE_PASSWORDS__MAX_CONCURRENT_HASHES=1` explicitly, which is now the same thing
+(before the default followed `os.cpu_count()`, the middleware's ratio was 4.57)."""
 
 VERIFICATION_NOTE = """\
 Closed loop (wrk, keep-alive) on each app's public route and on the same app's
@@ -246,8 +246,8 @@ def authgate_app_targets(tmp: Path) -> list[Target]:
 
 def one_hash_at_a_time(tmp: Path) -> Target:
     """The dependency app with ``max_concurrent_hashes=1``: the hash cap matched to the
-    one core the server is pinned to (the default cap is ``os.cpu_count()``, which
-    ignores the affinity mask, so two hashes share the event loop's core)."""
+    one core the server is pinned to, set explicitly (the default cap follows the
+    affinity mask, ``os.sched_getaffinity``, so this row now matches the default)."""
     port = L.free_port()
     argv = L.uvicorn_argv(
         L.project_python(), "benchmarks.authgate_app:build_dependency", port, factory=True
