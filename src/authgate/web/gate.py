@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.requests import HTTPConnection
@@ -28,6 +27,7 @@ from authgate.service.types import ClientInfo
 from authgate.settings import Settings
 from authgate.tokens import VerifiedToken
 from authgate.web.guard import TokenGuard
+from authgate.web.prefix_routes import PrefixRoutes
 
 __all__ = ["INTROSPECT_SCOPE", "AuthGate"]
 
@@ -111,9 +111,15 @@ class AuthGate:
     # -- wiring -----------------------------------------------------------------
 
     def install(self, app: FastAPI, *, middleware: bool = True) -> None:
-        """Add the router, the error mapping, the guard and (by default) the middleware."""
+        """Add the endpoints, the error mapping, the guard and (by default) the middleware.
+
+        The endpoints go in as one :class:`PrefixRoutes`: a request for any other path
+        passes them with one prefix test, wherever ``install`` is called. They take no
+        app-level ``dependencies=[...]`` (a global dependency must not gate the token
+        endpoint) and have their own throttle.
+        """
         app.state.authgate = self
-        app.include_router(self.router)
+        app.router.routes.append(PrefixRoutes(self.router.routes))
         self.guard.install(app, middleware=middleware)
 
     def client_info(self, conn: HTTPConnection) -> ClientInfo:
@@ -133,9 +139,11 @@ class AuthGate:
         from authgate.web.routes_oauth import oauth_routes
         from authgate.web.routes_users import user_routes
 
+        # Flat: the sub-routers' APIRoutes themselves (their paths are complete), not
+        # ``include_router`` wrappers, so PrefixRoutes matches them directly.
         router = APIRouter()
         for build in (oauth_routes, cookie_routes, user_routes, meta_routes):
-            sub: Any = build(self)
+            sub: APIRouter | None = build(self)
             if sub is not None:
-                router.include_router(sub)
+                router.routes.extend(sub.routes)
         return router

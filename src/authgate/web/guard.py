@@ -26,6 +26,7 @@ from authgate.errors import AuthError, InsufficientScope, MissingToken
 from authgate.settings import CookieSettings
 from authgate.tokens import AccessTokenVerifier, VerifiedToken
 from authgate.web.errors import DEFAULT_REALM, install_error_handlers
+from authgate.web.prefix_routes import expand_routes
 from authgate.web.transports import (
     extract_credentials,
     header_token,
@@ -246,7 +247,14 @@ def _patch_openapi(app: FastAPI, guard: TokenGuard) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = original()
+        # FastAPI documents the APIRoutes it finds in ``app.routes``: show it the auth
+        # endpoints that PrefixRoutes holds, for this synchronous call only.
+        routes = app.router.routes
+        app.router.routes = list(expand_routes(routes))
+        try:
+            schema = original()
+        finally:
+            app.router.routes = routes
         scheme = schema.get("components", {}).get("securitySchemes", {}).get(SCHEME_NAME)
         if scheme is not None:
             used: set[str] = set(guard.known_scopes)
