@@ -101,10 +101,41 @@ def taskset(cpu: int) -> list[str]:
     return []
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on, never the same one twice in this process:
+    servers are often given their ports together and started later, and the kernel
+    may hand a just-closed port out again."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((LOOPBACK, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+
+
+def listening_sessions(port: int) -> set[int]:
+    """Session ids of the processes listening on TCP ``port`` (Linux ``/proc``). A
+    server started with ``start_new_session=True`` has its own pid as session id, so
+    this tells whether the process answering on ``port`` is the one we started."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    sessions: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                sessions.add(os.getsid(int(proc.name)))
+    return sessions
 
 
 def check_loopback(url: str) -> None:
@@ -154,6 +185,26 @@ class Server:
         return self.base + path
 
     def start(self, timeout: float = 60.0) -> Server:
+        """Start and wait until ready; on a port someone else took meanwhile (our
+        process then fails to bind while the other answers), again on a new port."""
+        for _ in range(3):
+            try:
+                self._start_once(timeout)
+            except RuntimeError as exc:
+                if "address already in use" not in str(exc).lower():
+                    raise
+            assert self.proc is not None
+            if self.proc.poll() is None and self.proc.pid in listening_sessions(self.port):
+                return self
+            self.stop()
+            taken = self.port
+            self.port = free_port()
+            self.env = {k: v.replace(f":{taken}", f":{self.port}") for k, v in self.env.items()}
+            self.argv = [str(self.port) if a == str(taken) else a for a in self.argv]
+            self.log_path = None
+        raise RuntimeError(f"{self.name}: another process kept answering on its port")
+
+    def _start_once(self, timeout: float) -> None:
         env = {**os.environ, **self.env}
         env.pop("VIRTUAL_ENV", None)
         prefix = taskset(self.cpu) if self.cpu is not None else []
@@ -173,7 +224,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {log.read_text()[-2000:]}")
             if _http_ok(self.url(self.ready_path)):
-                return self
+                return
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} not ready in {timeout}s: {log.read_text()[-2000:]}")

@@ -29,10 +29,41 @@ AUTHGATE = Path(sys.executable).parent / "authgate"
 PASSWORD = "resilience-pass-7Qx!v2"
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on, never the same one twice in this process:
+    servers are often given their ports together and started later, and the kernel
+    may hand a just-closed port out again."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((LOOPBACK, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+
+
+def listening_sessions(port: int) -> set[int]:
+    """Session ids of the processes listening on TCP ``port`` (Linux ``/proc``). A
+    server started with ``start_new_session=True`` has its own pid as session id, so
+    this tells whether the process answering on ``port`` is the one we started."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    sessions: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                sessions.add(os.getsid(int(proc.name)))
+    return sessions
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
@@ -94,6 +125,22 @@ class AuthgateServer:
         return env
 
     def start(self, timeout: float = 45.0) -> AuthgateServer:
+        """Start and wait until healthy; if another process took the port between
+        free_port() and our bind (and answered /healthz for us), on a new port."""
+        for _ in range(3):
+            try:
+                self._start_once(timeout)
+            except RuntimeError:
+                if "address already in use" not in self.log_tail().lower():
+                    raise
+            assert self.proc is not None
+            if self.proc.poll() is None and self.proc.pid in listening_sessions(self.port):
+                return self
+            self.stop()
+            self.port = free_port()
+        raise RuntimeError("another process kept answering on authgate's port")
+
+    def _start_once(self, timeout: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [str(AUTHGATE), "serve", "--host", LOOPBACK, "--port", str(self.port)]
         if self.with_resource:
@@ -111,7 +158,6 @@ class AuthgateServer:
         if not wait_until(self._healthy, timeout=timeout, interval=0.1):
             self.stop()
             raise RuntimeError(f"authgate did not start on {self.port}:\n{self.log_tail()}")
-        return self
 
     def _healthy(self) -> bool:
         assert self.proc is not None
