@@ -4,11 +4,12 @@ the endpoints themselves changes (405, redirects, url_for, OpenAPI, metrics labe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Scope
@@ -142,3 +143,37 @@ def test_lifespan_and_other_scope_types_do_not_match(tmp_path: Path) -> None:
 def test_a_route_without_a_path_is_refused() -> None:
     with pytest.raises(ValueError, match="path"):
         PrefixRoutes([])
+
+
+def test_auth_endpoints_bound_the_body_in_an_app_without_the_body_middleware(
+    tmp_path: Path,
+) -> None:
+    gate = AuthGate(test_settings(tmp_path), max_body_bytes=4096)
+    app = FastAPI(lifespan=gate.lifespan)
+    gate.install(app)  # no BodyLimitMiddleware on this app
+
+    @app.post("/upload")
+    async def upload(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"username=x&password=" + b"y" * 1000
+
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    with TestClient(app) as client:
+        declared = client.post("/auth/token", content=b"a=" + b"b" * 5000, headers=form)
+        assert declared.status_code == 413
+        assert declared.json()["error"] == "request_too_large"
+        streamed = client.post("/auth/token", content=chunks(), headers=form)
+        assert streamed.status_code == 413
+        assert streamed.json()["error"] == "request_too_large"
+        registered = client.post("/users", json={"username": "x" * 5000, "password": PASSWORD})
+        assert registered.status_code == 413
+        # The app's own routes are the app's business: not bounded by authgate.
+        assert client.post("/upload", content=b"z" * 100_000).json() == {"size": 100_000}
+
+
+def test_a_negative_body_limit_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_body_bytes"):
+        AuthGate(test_settings(tmp_path), max_body_bytes=-1)

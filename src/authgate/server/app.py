@@ -56,7 +56,7 @@ def create_app(
         errors = errors_of(check_settings(settings, host=None))
         if errors:
             raise ConfigError("unsafe settings: " + "; ".join(str(e) for e in errors))
-    gate = AuthGate(settings, service, clock=clock)
+    gate = AuthGate(settings, service, clock=clock, max_body_bytes=max_body_bytes)
     metrics = Metrics()
     counter = AuditEventCounter(metrics)
 

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
 
 from authgate.clock import Clock
 from authgate.errors import StoreUnavailable
@@ -26,6 +27,7 @@ from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.types import ClientInfo
 from authgate.settings import Settings
 from authgate.tokens import VerifiedToken
+from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from authgate.web.guard import TokenGuard
 from authgate.web.prefix_routes import PrefixRoutes
 
@@ -45,6 +47,8 @@ class AuthGate:
             (``authgate.service.open_service``) and closes it on shutdown.
         prefix: where the OAuth endpoints live (``/auth`` gives ``/auth/token``).
         clock: passed to the service this gate opens.
+        max_body_bytes: the largest request body the auth endpoints read (413
+            ``request_too_large`` above it), however the app is assembled.
     """
 
     def __init__(
@@ -55,8 +59,12 @@ class AuthGate:
         prefix: str = "/auth",
         users_prefix: str = "/users",
         clock: Clock | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
+        if max_body_bytes < 0:
+            raise ValueError("max_body_bytes must not be negative")
         self.settings = settings
+        self.max_body_bytes = max_body_bytes
         self._service = service
         self._owns_service = False
         self.clock = clock
@@ -116,10 +124,16 @@ class AuthGate:
         The endpoints go in as one :class:`PrefixRoutes`: a request for any other path
         passes them with one prefix test, wherever ``install`` is called. They take no
         app-level ``dependencies=[...]`` (a global dependency must not gate the token
-        endpoint) and have their own throttle.
+        endpoint), have their own throttle, and read at most ``max_body_bytes`` of a
+        request body (:class:`BodyLimitMiddleware` around each endpoint).
         """
         app.state.authgate = self
-        app.router.routes.append(PrefixRoutes(self.router.routes))
+        limit = self.max_body_bytes
+
+        def bounded(handler: ASGIApp) -> ASGIApp:
+            return BodyLimitMiddleware(handler, max_bytes=limit)
+
+        app.router.routes.append(PrefixRoutes(self.router.routes, wrap=bounded))
         self.guard.install(app, middleware=middleware)
 
     def client_info(self, conn: HTTPConnection) -> ClientInfo:

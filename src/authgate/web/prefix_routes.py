@@ -19,11 +19,11 @@ the app's OpenAPI document lists them (:func:`expand_routes`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from starlette.routing import BaseRoute, Match, NoMatchFound
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["PrefixRoutes", "expand_routes"]
 
@@ -51,10 +51,18 @@ class PrefixRoutes(BaseRoute):
 
     Args:
         routes: flat routes (``APIRoute`` / Starlette ``Route``) with full paths.
+        wrap: an ASGI wrapper put around each route's handler (``AuthGate`` bounds
+            the request body of its endpoints with it), or ``None``.
     """
 
-    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+    def __init__(
+        self, routes: Sequence[BaseRoute], *, wrap: Callable[[ASGIApp], ASGIApp] | None = None
+    ) -> None:
         self.routes: list[BaseRoute] = list(routes)
+        self._handlers: dict[int, ASGIApp] = {
+            id(route): wrap(route.handle) if wrap is not None else route.handle
+            for route in self.routes
+        }
         prefixes = {literal_prefix(str(getattr(route, "path", ""))) for route in self.routes}
         if not prefixes or "" in prefixes:
             raise ValueError("every route needs a path")
@@ -79,8 +87,7 @@ class PrefixRoutes(BaseRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The router put the matched route in the scope (``matches``'s child scope).
-        route: BaseRoute = scope[_ROUTE_KEY]
-        await route.handle(scope, receive, send)
+        await self._handlers[id(scope[_ROUTE_KEY])](scope, receive, send)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
         for route in self.routes:
