@@ -177,3 +177,18 @@ def test_auth_endpoints_bound_the_body_in_an_app_without_the_body_middleware(
 def test_a_negative_body_limit_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_body_bytes"):
         AuthGate(test_settings(tmp_path), max_body_bytes=-1)
+
+
+def test_auth_endpoints_match_under_a_mount(tmp_path: Path) -> None:
+    inner = _gate_only(tmp_path)
+
+    @inner.get("/usersettings")
+    async def usersettings() -> dict[str, str]:
+        return {"page": "settings"}
+
+    outer = FastAPI()
+    outer.mount("/api", inner)
+    with TestClient(outer) as client:
+        assert client.get("/api/auth/token").status_code == 405  # the token endpoint
+        assert client.get("/api/usersettings").json() == {"page": "settings"}
+        assert client.get("/api/auth/elsewhere").status_code == 404
