@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     default_scopes: list[str] = Field(default_factory=list)
     production: bool = False
     token_cache_size: int = Field(10_000, ge=1)
+    #: The bearer token Prometheus sends to ``/metrics`` (its ``authorization`` /
+    #: ``bearer_token_file``). Unset: ``/metrics`` is open (``authgate check`` warns
+    #: in production, where the counters tell an outsider how logins are going).
+    metrics_token: SecretStr | None = None
     passwords: PasswordSettings = Field(default_factory=PasswordSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)

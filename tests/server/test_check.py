@@ -169,3 +169,21 @@ def test_create_app_refuses_unsafe_production_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="AUTHGATE_ISSUER"):
         create_app(settings(tmp_path, production=True))
     create_app(settings(tmp_path, production=True, issuer="https://auth.example.com"))
+
+
+def test_metrics_token_must_be_long_and_not_a_placeholder(tmp_path: Path) -> None:
+    assert "AUTHGATE_METRICS_TOKEN" in problem_settings(tmp_path, metrics_token="short")
+    placeholder = "changeme-" * 5
+    assert "AUTHGATE_METRICS_TOKEN" in problem_settings(tmp_path, metrics_token=placeholder)
+    assert "AUTHGATE_METRICS_TOKEN" not in problem_settings(tmp_path, metrics_token=STRONG)
+
+
+def test_production_without_a_metrics_token_is_warned_about(tmp_path: Path) -> None:
+    found = check_settings(settings(tmp_path, production=True), host="0.0.0.0")
+    warned = {p.setting for p in found if p.level == "warning"}
+    assert "AUTHGATE_METRICS_TOKEN" in warned
+    secured = check_settings(
+        settings(tmp_path, production=True, metrics_token=STRONG),
+        host="0.0.0.0",
+    )
+    assert "AUTHGATE_METRICS_TOKEN" not in {p.setting for p in secured}

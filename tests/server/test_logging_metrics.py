@@ -99,3 +99,24 @@ def test_access_log_never_shows_query_strings() -> None:
             logger.setLevel(logging.NOTSET)
     assert "eyJsecret" not in line
     assert "/users/me?[redacted]" in line
+
+
+def test_metrics_with_a_token_answer_only_that_bearer_token(tmp_path: Path) -> None:
+    token = "m" * 16 + "etrics-token-for-prometheus-42"
+    with TestClient(create_app(test_settings(tmp_path, metrics_token=token))) as c:
+        missing = c.get("/metrics")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        wrong = c.get("/metrics", headers={"Authorization": "Bearer " + "x" * len(token)})
+        assert wrong.status_code == 401
+        assert wrong.json()["error"] == "invalid_token"
+        basic = c.get("/metrics", headers={"Authorization": "Basic " + token})
+        assert basic.status_code == 401
+        ok = c.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        assert "authgate_http_requests_total" in ok.text
+
+
+def test_metrics_without_a_token_are_open(tmp_path: Path) -> None:
+    with TestClient(create_app(test_settings(tmp_path))) as c:
+        assert c.get("/metrics").status_code == 200

@@ -322,3 +322,21 @@ async def test_requests_leave_no_cyclic_garbage(
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+@pytest.mark.anyio
+async def test_a_request_without_credentials_costs_no_exception(kit: AuthGateTestKit) -> None:
+    # Every public request behind the middleware takes this path: the result records
+    # "no credentials" (error None) and the MissingToken is made only when asked for.
+    from authgate.errors import MissingToken
+    from authgate.web import TokenGuard
+
+    guard = TokenGuard(CountingVerifier(kit))
+    scope = {"type": "http", "headers": [(b"host", b"x")], "path": "/"}
+    result = await guard.authenticate(scope)
+    assert (result.principal, result.error, result.transport) == (None, None, "header")
+    assert await guard.principal(scope, optional=True) is None
+    with pytest.raises(MissingToken):
+        await guard.principal(scope)
+    basic = {"type": "http", "headers": [(b"authorization", b"Basic abc")], "path": "/"}
+    assert isinstance((await guard.authenticate(basic)).error, MissingToken)

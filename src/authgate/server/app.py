@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
@@ -20,7 +20,12 @@ from authgate.clock import Clock
 from authgate.errors import AuthError, ConfigError
 from authgate.server.check import check_settings, errors_of
 from authgate.server.docs import install_docs
-from authgate.server.metrics import AuditEventCounter, Metrics, MetricsMiddleware
+from authgate.server.metrics import (
+    AuditEventCounter,
+    Metrics,
+    MetricsMiddleware,
+    check_metrics_token,
+)
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.settings import Settings
 from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
@@ -69,6 +74,7 @@ def create_app(
         finally:
             counter.detach()
 
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     app = FastAPI(
         title="authgate",
         summary="Secure, fast JWT authentication",
@@ -117,9 +123,14 @@ def create_app(
         tags=["operations"],
         summary="Prometheus metrics",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+            **responses(401),
+        },
     )
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if metrics_token is not None:
+            check_metrics_token(request.scope, metrics_token)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

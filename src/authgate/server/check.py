@@ -225,7 +225,19 @@ def check_settings(
         )
     if settings.production and settings.database_url is None:
         out.append(Problem("warning", "AUTHGATE_DATABASE_URL", "SQLite in production"))
+    out += _metrics_problems(settings)
     return out
+
+
+def _metrics_problems(settings: Settings) -> list[Problem]:
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    if token is None:
+        if settings.production:
+            return [Problem("warning", "AUTHGATE_METRICS_TOKEN", "unset: /metrics is public")]
+        return []
+    if _placeholder(token) or len(token) < 32:
+        return [Problem("error", "AUTHGATE_METRICS_TOKEN", "is a placeholder or shorter than 32")]
+    return []
 
 
 def errors_of(problems: list[Problem]) -> list[Problem]:

@@ -7,19 +7,25 @@ global one, so several apps in a process, as in tests, do not collide).
   path, so label cardinality stays bounded.
 - ``authgate_security_events_total{event}``: a logging handler on ``authgate.audit``
   counts the service's security events.
+
+With ``AUTHGATE_METRICS_TOKEN`` set, ``/metrics`` answers only a request carrying it
+as a bearer token (:func:`check_metrics_token`; RFC 6750 §3 401 otherwise).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authgate.errors import BadSignature
 from authgate.service.protocol import AUDIT_LOGGER
+from authgate.web.transports import header_token
 
-__all__ = ["AuditEventCounter", "Metrics", "MetricsMiddleware"]
+__all__ = ["AuditEventCounter", "Metrics", "MetricsMiddleware", "check_metrics_token"]
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _EVENTS = frozenset(
@@ -114,3 +120,17 @@ class MetricsMiddleware:
             method = scope["method"] if scope["method"] in _METHODS else "other"
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.duration.labels(method, template).observe(time.perf_counter() - start)
+
+
+def check_metrics_token(scope: Scope, expected: str) -> None:
+    """Let the request through only with ``Authorization: Bearer <expected>``,
+    compared in constant time.
+
+    Raises:
+        MissingToken: no bearer token (401 with ``WWW-Authenticate``, RFC 6750 §3.1).
+        MalformedToken: an unusable Authorization header.
+        BadSignature: another token (401 ``invalid_token``).
+    """
+    token = header_token(scope)
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise BadSignature("not the metrics token")

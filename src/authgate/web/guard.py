@@ -29,7 +29,7 @@ from authgate.web.errors import DEFAULT_REALM, install_error_handlers
 from authgate.web.prefix_routes import expand_routes
 from authgate.web.transports import (
     extract_credentials,
-    header_token,
+    header_token_or_none,
     websocket_subprotocol_token,
 )
 
@@ -60,6 +60,7 @@ class AuthResult:
 
     guard: TokenGuard
     principal: VerifiedToken | None
+    #: Why ``principal`` is None; None too when no credentials were sent at all.
     error: AuthError | None
     transport: str | None = None
 
@@ -168,6 +169,7 @@ class TokenGuard:
         if isinstance(found, AuthResult) and found.guard is self:
             return found
         transport: str | None = None
+        token: str | None
         try:
             if scope["type"] == "websocket":
                 token, echo = websocket_subprotocol_token(scope)
@@ -175,11 +177,15 @@ class TokenGuard:
                 transport = "websocket"
             elif self.cookies is None:
                 transport = "header"
-                token = header_token(scope)
+                token = header_token_or_none(scope)
             else:
                 token, transport = extract_credentials(scope, self.cookies)
-            principal = await self.verifier.verify_access_token(token)
-            result = AuthResult(self, principal, None, transport)
+            if token is None:
+                # No credentials: ``error`` stays None, read as MissingToken when asked.
+                result = AuthResult(self, None, None, transport)
+            else:
+                principal = await self.verifier.verify_access_token(token)
+                result = AuthResult(self, principal, None, transport)
         except AuthError as exc:
             # The traceback's frames hold this scope, which will hold the error: a
             # reference cycle per request for the cyclic GC (p99 stalls). Drop it.

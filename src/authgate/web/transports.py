@@ -25,6 +25,7 @@ __all__ = [
     "cookie_name",
     "extract_credentials",
     "header_token",
+    "header_token_or_none",
     "parse_bearer",
     "request_cookie",
     "websocket_subprotocol_token",
@@ -99,15 +100,28 @@ def header_token(scope: Scope) -> str:
         MissingToken: no Authorization header, or another scheme.
         MalformedToken: more than one Authorization header, or an unusable one.
     """
+    token = header_token_or_none(scope)
+    if token is None:
+        raise MissingToken("no credentials")
+    return token
+
+
+def header_token_or_none(scope: Scope) -> str | None:
+    """:func:`header_token`, but ``None`` when no ``Authorization`` header was sent: a
+    request without credentials (every public route behind the middleware) costs no
+    exception.
+
+    Raises:
+        MissingToken: another scheme.
+        MalformedToken: more than one Authorization header, or an unusable one.
+    """
     value: bytes | None = None
     for key, raw in scope.get("headers", ()):
         if key == b"authorization":
             if value is not None:
                 raise MalformedToken("more than one Authorization header")
             value = raw
-    if value is None:
-        raise MissingToken("no credentials")
-    return parse_bearer(value.decode("latin-1"))
+    return None if value is None else parse_bearer(value.decode("latin-1"))
 
 
 def extract_credentials(scope: Scope, cookies: CookieSettings | None) -> Credentials:
