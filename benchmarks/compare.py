@@ -53,10 +53,10 @@ uvicorn, no sockets, no load generator; 7 rounds of 2,000 calls alternating publ
 protected, median µs per call, pinned to core 0). On a shared machine this is the
 steadier view of what authentication itself costs. "auth cost" = protected − public.
 The authgate apps call `gate.install(app)` before declaring their own routes, as the
-README does: the auth endpoints sit behind one prefix test (`PrefixRoutes`), so the app's
-routes behind them pay ~0.3 µs. (Before that, FastAPI's `include_router` put ~15 auth
-routes in front of the app's and every request paid ~24 µs more: the public route was
-58 µs vs the recipe's 39 µs in process, 2026-11-26.)"""
+README does: FastAPI passes the auth endpoints' router (`AuthRouter`) with a substring
+test, ~1 µs for the app's routes behind it. (Before, the ~15 included auth routes cost
+every request of the app ~24 µs: the public route was 58 µs vs the recipe's 39 µs in
+process, 2026-11-26.)"""
 
 STORM_NOTE = """\
 The recipe and fastapi-users hash inside the event loop (synchronous bcrypt / Argon2 in

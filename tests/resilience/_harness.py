@@ -138,6 +138,7 @@ class AuthgateServer:
                 return self
             self.stop()
             self.port = free_port()
+            self.log_path = self.data_dir.parent / f"authgate-{self.port}.log"
         raise RuntimeError("another process kept answering on authgate's port")
 
     def _start_once(self, timeout: float) -> None:

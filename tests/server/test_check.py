@@ -173,6 +173,7 @@ def test_create_app_refuses_unsafe_production_settings(tmp_path: Path) -> None:
 
 def test_metrics_token_must_be_long_and_not_a_placeholder(tmp_path: Path) -> None:
     assert "AUTHGATE_METRICS_TOKEN" in problem_settings(tmp_path, metrics_token="short")
+    assert "AUTHGATE_METRICS_TOKEN" in problem_settings(tmp_path, metrics_token="")
     placeholder = "changeme-" * 5
     assert "AUTHGATE_METRICS_TOKEN" in problem_settings(tmp_path, metrics_token=placeholder)
     assert "AUTHGATE_METRICS_TOKEN" not in problem_settings(tmp_path, metrics_token=STRONG)

@@ -120,3 +120,9 @@ def test_metrics_with_a_token_answer_only_that_bearer_token(tmp_path: Path) -> N
 def test_metrics_without_a_token_are_open(tmp_path: Path) -> None:
     with TestClient(create_app(test_settings(tmp_path))) as c:
         assert c.get("/metrics").status_code == 200
+
+
+def test_an_empty_metrics_token_closes_metrics_rather_than_opening_it(tmp_path: Path) -> None:
+    with TestClient(create_app(test_settings(tmp_path, metrics_token=""))) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401

@@ -329,6 +329,7 @@ async def test_a_request_without_credentials_costs_no_exception(kit: AuthGateTes
     # Every public request behind the middleware takes this path: the result records
     # "no credentials" (error None) and the MissingToken is made only when asked for.
     from authgate.errors import MissingToken
+    from authgate.settings import CookieSettings
     from authgate.web import TokenGuard
 
     guard = TokenGuard(CountingVerifier(kit))
@@ -338,5 +339,11 @@ async def test_a_request_without_credentials_costs_no_exception(kit: AuthGateTes
     assert await guard.principal(scope, optional=True) is None
     with pytest.raises(MissingToken):
         await guard.principal(scope)
+    # The same reading on every transport: no bearer credentials → error None.
     basic = {"type": "http", "headers": [(b"authorization", b"Basic abc")], "path": "/"}
-    assert isinstance((await guard.authenticate(basic)).error, MissingToken)
+    assert (await guard.authenticate(basic)).error is None
+    cookies = TokenGuard(CountingVerifier(kit), cookies=CookieSettings(enabled=True))
+    bare = {"type": "http", "headers": [], "path": "/", "method": "GET"}
+    assert (await cookies.authenticate(bare)).error is None
+    bad = {"type": "http", "headers": [(b"authorization", b"Bearer x.y.z")], "path": "/"}
+    assert (await guard.authenticate(bad)).error is not None

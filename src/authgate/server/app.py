@@ -74,7 +74,9 @@ def create_app(
         finally:
             counter.detach()
 
-    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    # ``is not None``: an empty value set by mistake closes /metrics, never opens it.
+    secret = settings.metrics_token
+    metrics_token = secret.get_secret_value() if secret is not None else None
     app = FastAPI(
         title="authgate",
         summary="Secure, fast JWT authentication",

@@ -230,7 +230,8 @@ def check_settings(
 
 
 def _metrics_problems(settings: Settings) -> list[Problem]:
-    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    secret = settings.metrics_token
+    token = secret.get_secret_value() if secret is not None else None
     if token is None:
         if settings.production:
             return [Problem("warning", "AUTHGATE_METRICS_TOKEN", "unset: /metrics is public")]

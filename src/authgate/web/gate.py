@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp
 
 from authgate.clock import Clock
 from authgate.errors import StoreUnavailable
@@ -27,9 +26,9 @@ from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.types import ClientInfo
 from authgate.settings import Settings
 from authgate.tokens import VerifiedToken
-from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
+from authgate.web.auth_router import AuthRouter, bounded_route_class
+from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES
 from authgate.web.guard import TokenGuard
-from authgate.web.prefix_routes import PrefixRoutes
 
 __all__ = ["INTROSPECT_SCOPE", "AuthGate"]
 
@@ -61,10 +60,10 @@ class AuthGate:
         clock: Clock | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
-        if max_body_bytes < 0:
-            raise ValueError("max_body_bytes must not be negative")
         self.settings = settings
         self.max_body_bytes = max_body_bytes
+        #: The route class of every auth endpoint (the body bound).
+        self.route_class = bounded_route_class(max_body_bytes)
         self._service = service
         self._owns_service = False
         self.clock = clock
@@ -121,19 +120,14 @@ class AuthGate:
     def install(self, app: FastAPI, *, middleware: bool = True) -> None:
         """Add the endpoints, the error mapping, the guard and (by default) the middleware.
 
-        The endpoints go in as one :class:`PrefixRoutes`: a request for any other path
-        passes them with one prefix test, wherever ``install`` is called. They take no
-        app-level ``dependencies=[...]`` (a global dependency must not gate the token
-        endpoint), have their own throttle, and read at most ``max_body_bytes`` of a
-        request body (:class:`BodyLimitMiddleware` around each endpoint).
+        The endpoints are an :class:`AuthRouter`: a request for any other path passes
+        them with a substring test, wherever ``install`` is called; each reads at most
+        ``max_body_bytes`` of a request body. Included with ``include_router``, they
+        take the app's ``dependencies=[...]`` and ``dependency_overrides`` like any
+        other route.
         """
         app.state.authgate = self
-        limit = self.max_body_bytes
-
-        def bounded(handler: ASGIApp) -> ASGIApp:
-            return BodyLimitMiddleware(handler, max_bytes=limit)
-
-        app.router.routes.append(PrefixRoutes(self.router.routes, wrap=bounded))
+        app.include_router(self.router)
         self.guard.install(app, middleware=middleware)
 
     def client_info(self, conn: HTTPConnection) -> ClientInfo:
@@ -147,15 +141,15 @@ class AuthGate:
         """An absolute URL under the issuer (RFC 8414 §2: endpoints are absolute)."""
         return self.settings.issuer.rstrip("/") + path
 
-    def _build_router(self) -> APIRouter:
+    def _build_router(self) -> AuthRouter:
         from authgate.web.routes_cookie import cookie_routes
         from authgate.web.routes_meta import meta_routes
         from authgate.web.routes_oauth import oauth_routes
         from authgate.web.routes_users import user_routes
 
-        # Flat: the sub-routers' APIRoutes themselves (their paths are complete), not
-        # ``include_router`` wrappers, so PrefixRoutes matches them directly.
-        router = APIRouter()
+        # Flat: the sub-routers' routes themselves (their paths are complete), so one
+        # AuthRouter level is all FastAPI walks on a hit.
+        router = AuthRouter()
         for build in (oauth_routes, cookie_routes, user_routes, meta_routes):
             sub: APIRouter | None = build(self)
             if sub is not None:

@@ -26,7 +26,6 @@ from authgate.errors import AuthError, InsufficientScope, MissingToken
 from authgate.settings import CookieSettings
 from authgate.tokens import AccessTokenVerifier, VerifiedToken
 from authgate.web.errors import DEFAULT_REALM, install_error_handlers
-from authgate.web.prefix_routes import expand_routes
 from authgate.web.transports import (
     extract_credentials,
     header_token_or_none,
@@ -60,7 +59,8 @@ class AuthResult:
 
     guard: TokenGuard
     principal: VerifiedToken | None
-    #: Why ``principal`` is None; None too when no credentials were sent at all.
+    #: Why ``principal`` is None; None when no bearer credentials were sent at all
+    #: (no header, another scheme, no access cookie): read as ``MissingToken``.
     error: AuthError | None
     transport: str | None = None
 
@@ -190,7 +190,9 @@ class TokenGuard:
             # The traceback's frames hold this scope, which will hold the error: a
             # reference cycle per request for the cyclic GC (p99 stalls). Drop it.
             exc.__traceback__ = None
-            result = AuthResult(self, None, exc, transport)
+            # No bearer credentials at all reads as error None on every transport.
+            error = None if type(exc) is MissingToken else exc
+            result = AuthResult(self, None, error, transport)
         state[RESULT_STATE] = result
         state[PRINCIPAL_STATE] = result.principal
         return result
@@ -253,14 +255,7 @@ def _patch_openapi(app: FastAPI, guard: TokenGuard) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        # FastAPI documents the APIRoutes it finds in ``app.routes``: show it the auth
-        # endpoints that PrefixRoutes holds, for this synchronous call only.
-        routes = app.router.routes
-        app.router.routes = list(expand_routes(routes))
-        try:
-            schema = original()
-        finally:
-            app.router.routes = routes
+        schema = original()
         scheme = schema.get("components", {}).get("securitySchemes", {}).get(SCHEME_NAME)
         if scheme is not None:
             used: set[str] = set(guard.known_scopes)

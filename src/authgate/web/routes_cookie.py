@@ -150,7 +150,9 @@ def cookie_routes(gate: AuthGate) -> APIRouter | None:
     cookies = gate.settings.cookies
     if not cookies.enabled:
         return None
-    router = APIRouter(prefix=f"{gate.prefix}/cookie", tags=["cookie transport"])
+    router = APIRouter(
+        prefix=f"{gate.prefix}/cookie", tags=["cookie transport"], route_class=gate.route_class
+    )
     refresh_max_age = gate.settings.sessions.absolute_ttl
 
     def answer(pair: TokenPair) -> JSONResponse:

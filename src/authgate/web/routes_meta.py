@@ -41,7 +41,7 @@ def server_metadata(gate: AuthGate) -> dict[str, Any]:
 
 
 def meta_routes(gate: AuthGate) -> APIRouter:
-    router = APIRouter(tags=["discovery"])
+    router = APIRouter(tags=["discovery"], route_class=gate.route_class)
 
     @router.get("/.well-known/jwks.json", responses=responses(503), summary="Public keys")
     async def jwks() -> JSONResponse:

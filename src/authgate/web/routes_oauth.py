@@ -87,7 +87,7 @@ _TOKEN_ONLY_FORM = _form_body(
 
 
 def oauth_routes(gate: "AuthGate") -> APIRouter:
-    router = APIRouter(prefix=gate.prefix, tags=["oauth"])
+    router = APIRouter(prefix=gate.prefix, tags=["oauth"], route_class=gate.route_class)
     principal = gate.guard.current_user
     Caller = Annotated[VerifiedToken, Security(principal)]
     Introspector = Annotated[VerifiedToken, Security(principal, scopes=["authgate:introspect"])]

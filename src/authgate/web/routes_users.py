@@ -78,7 +78,7 @@ class SessionOut(BaseModel):
 
 
 def user_routes(gate: "AuthGate") -> APIRouter:
-    router = APIRouter(prefix=gate.users_prefix, tags=["users"])
+    router = APIRouter(prefix=gate.users_prefix, tags=["users"], route_class=gate.route_class)
     Caller = Annotated[VerifiedToken, Security(gate.guard.current_user)]
 
     if gate.settings.allow_registration:
