@@ -6,7 +6,7 @@ against the same app's public route:
 
 * ``build_dependency``: ``GET /protected/dependency`` takes ``user: CurrentUser``.
 * ``build_middleware``: ``AuthMiddleware(require=["/protected/mw"])`` guards
-  ``GET /protected/mw``; the route reads ``request.state.authgate_principal``.
+  ``GET /protected/mw``; the route reads the caller with ``get_principal()``.
 
 Both mount the auth server's endpoints (``AuthGate``: /auth/token, /users, ...) first,
 as the README does, then a ``GET /public`` and the protected route. Settings come
@@ -17,11 +17,10 @@ from ``AUTHGATE_*`` environment variables.
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from authgate.settings import Settings
-from authgate.tokens import VerifiedToken
-from authgate.web import PRINCIPAL_STATE, AuthGate, AuthMiddleware, CurrentUser
+from authgate.web import AuthGate, AuthMiddleware, CurrentUser, get_principal
 
 
 def _base() -> tuple[FastAPI, AuthGate]:
@@ -53,8 +52,9 @@ def build_middleware() -> FastAPI:
     app.add_middleware(AuthMiddleware, guard=gate.guard, require=["/protected/mw"])
 
     @app.get("/protected/mw")
-    async def protected(request: Request) -> dict[str, str]:
-        principal: VerifiedToken = getattr(request.state, PRINCIPAL_STATE)
+    async def protected() -> dict[str, str]:
+        principal = get_principal()  # set by the middleware: no Request parameter
+        assert principal is not None  # require=[...] refused the request otherwise
         return {"hello": principal.sub}
 
     return app

@@ -21,6 +21,7 @@ from authgate.web.dependencies import (
 from authgate.web.errors import error_response, install_error_handlers
 from authgate.web.guard import PRINCIPAL_STATE, AuthResult, TokenGuard
 from authgate.web.middleware import AuthMiddleware
+from authgate.web.principal_context import get_principal
 from authgate.web.transports import WS_BEARER_PREFIX, WS_SUBPROTOCOL
 from authgate.web.websocket import accept_authenticated, authenticate_first_message
 
@@ -41,6 +42,7 @@ __all__ = [
     "authenticate_first_message",
     "current_user",
     "error_response",
+    "get_principal",
     "install_error_handlers",
     "optional_user",
     "require_scopes",

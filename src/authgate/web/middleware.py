@@ -2,7 +2,8 @@
 body buffering) that authenticates each request once.
 
 The outcome lands in ``scope["state"]``, so ``request.state.authgate_principal`` is
-the :class:`~authgate.tokens.VerifiedToken` or ``None``; the dependencies reuse it.
+the :class:`~authgate.tokens.VerifiedToken` or ``None``; the dependencies reuse it, and
+``get_principal()`` returns it anywhere below the middleware during the request.
 HTTP paths under ``require`` are refused with the RFC 6750 §3 401 before the app runs,
 which protects an existing app without touching its routes. WebSocket connections
 pass through untouched: their routes authenticate with ``CurrentUser`` (subprotocol).
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from authgate.errors import MissingToken
 from authgate.web.errors import error_response
 from authgate.web.guard import TokenGuard
+from authgate.web.principal_context import PRINCIPAL_VAR
 
 __all__ = ["AuthMiddleware"]
 
@@ -54,4 +56,9 @@ class AuthMiddleware:
                 response = error_response(error, realm=self.guard.realm)
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        # For get_principal(), during the downstream call only (never past the request).
+        reset = PRINCIPAL_VAR.set(result.principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            PRINCIPAL_VAR.reset(reset)
