@@ -89,6 +89,10 @@ def pin_self() -> None:
         os.sched_setaffinity(0, {LOAD_CPU})
 
     def stop(signum: int, frame: object) -> None:
+        # Once: a second signal (``timeout`` forwards its own SIGTERM too) must not
+        # cut the unwinding that stops the servers short and leave them running.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise SystemExit(f"stopped by signal {signum}")
 
     signal.signal(signal.SIGTERM, stop)
