@@ -583,6 +583,11 @@ def report_verification(targets: list[Target], plot: Path) -> str:
             "than a route with no authentication at all unless the recipe's auth costs more "
             "than half of its request; the fair reading is protected ÷ public."
         )
+    summary.append(
+        "\nThe dependency form pays FastAPI's resolution of one `Security` dependency, "
+        "which authgate cannot remove: the HTTP section measures a dependency that does "
+        "nothing beside `CurrentUser`, and the Authorization header's own bytes."
+    )
     return text + ("\n\n" + "\n".join(summary) if summary else "")
 
 
@@ -758,8 +763,9 @@ def main() -> None:
     run = (
         f"`python benchmarks/compare.py` (rounds={args.rounds}, {args.seconds} s per run, "
         f"{args.connections} connections; medians of the rounds). {L.machine_note()} "
-        f"Load average (1/5/15 min) at start {load_start}, at end {L.load_average()}: "
-        "other work shared this machine, so read ratios, not absolute numbers."
+        f"Load average (1/5/15 min) at start {load_start}, at end {L.load_average()} "
+        "(the benchmark's own server and load generator keep it near 1–2 on 2 cores; "
+        "more means other work shared the machine): read ratios, not absolute numbers."
     )
     by_note = {t.note: t.name.split(" (")[0] for t in targets if t.note}
     notes = "\n".join(f"- **{name}**: {note}" for note, name in by_note.items())
