@@ -221,3 +221,19 @@ def test_a_router_with_a_root_or_parameter_route_is_always_consulted() -> None:
     async def anything() -> None: ...
 
     assert router.segments() == ("",)  # recomputed after the route was added
+
+
+def test_segments_follow_a_route_swapped_for_another(tmp_path: Path) -> None:
+    gate = AuthGate(test_settings(tmp_path))
+    app = FastAPI(lifespan=gate.lifespan)
+    gate.install(app)
+    with TestClient(app) as client:
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        meta = next(r for r in gate.router.routes if r.path.endswith("authorization-server"))  # type: ignore[attr-defined]
+        gate.router.routes.remove(meta)  # the same count after the route below is added
+
+        @gate.router.get("/login")
+        async def login() -> dict[str, int]:
+            return {"ok": 1}
+
+        assert client.get("/login").json() == {"ok": 1}

@@ -48,15 +48,17 @@ class AuthRouter(APIRouter):
     """An ``APIRouter`` that FastAPI passes with a substring test (module docstring)."""
 
     _segments: tuple[str, ...] = ()
-    _segments_for: int = -1
+    _segments_for: tuple[int, int] = (-1, -1)
 
     def segments(self) -> tuple[str, ...]:
-        """The first path segments of the routes (recomputed when routes are added)."""
-        if self._segments_for != len(self.routes):
+        """The first path segments of the routes, recomputed when the routes change
+        (their count, or FastAPI's own change counter where it keeps one)."""
+        key = (len(self.routes), int(getattr(self, "_routes_version", 0)))
+        if self._segments_for != key:
             found = {first_segment(str(getattr(r, "path", "/"))) for r in self.routes}
             # A route under "/" or a parameter ("/{x}") can match any path.
             self._segments = ("",) if "/" in found or "" in found else tuple(sorted(found))
-            self._segments_for = len(self.routes)
+            self._segments_for = key
         return self._segments
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:

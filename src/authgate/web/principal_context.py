@@ -9,7 +9,9 @@ parameter, about as much as for a dependency).
 
 The value lives in a ``ContextVar`` that the middleware sets for exactly the duration
 of the downstream call and resets after it, so it never outlives the request, even
-when several requests run one after another in one task (in-process test clients).
+when several requests run one after another in one task (in-process test clients); a
+task the endpoint starts itself (``asyncio.create_task``) keeps a copy, as any
+``ContextVar`` does.
 Concurrent requests run in their own asyncio tasks, each with its own copy of the
 context; threads started by ``run_in_threadpool`` (sync endpoints) get a copy too.
 ``CurrentUser`` does not set it: a dependency cannot reset what it sets once the
