@@ -61,8 +61,8 @@ class AuthGate:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.settings = settings
-        self.max_body_bytes = max_body_bytes
-        #: The route class of every auth endpoint (the body bound).
+        #: The route class of every auth endpoint (the body bound; its
+        #: ``max_body_bytes`` is the limit).
         self.route_class = bounded_route_class(max_body_bytes)
         self._service = service
         self._owns_service = False
