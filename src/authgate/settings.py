@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("authgate-data")
     database_url: str | None = None
     redis_url: str | None = None
+    #: Prefix of every Redis key and channel authgate uses (throttle counters,
+    #: revocation fan-out), so deployments sharing one Redis never mix their state.
+    redis_namespace: str = Field("authgate", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "authgate"
     client_id: str = "authgate"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -57,7 +56,10 @@ def _pair(
 ) -> Iterator[tuple[AuthgateServer, AuthgateServer]]:
     env = {
         "AUTHGATE_DATABASE_URL": database_url,
-        "AUTHGATE_REDIS_URL": isolated_db(redis_url),
+        "AUTHGATE_REDIS_URL": redis_url,
+        # The pair's own keys and channel: the throttle's per-IP counts (every test
+        # client is 127.0.0.1) must not mix with other tests' or earlier runs'.
+        "AUTHGATE_REDIS_NAMESPACE": unique("pair"),
         "AUTHGATE_SESSIONS__REUSE_GRACE": "0",
         "AUTHGATE_THROTTLE__MAX_FAILURES": "3",
         # A block long enough that the test never races its end.
@@ -68,12 +70,6 @@ def _pair(
     b = AuthgateServer(tmp_path / "b", env)
     with running(a, b):
         yield a, b
-
-
-def isolated_db(redis_url: str) -> str:
-    """The shared Redis, in a database number of its own: the throttle's per-IP count
-    (every test client is 127.0.0.1) must not mix with other tests'."""
-    return urlunsplit(urlsplit(redis_url)._replace(path="/13"))
 
 
 def rejected_by(server: AuthgateServer, token: str) -> bool:

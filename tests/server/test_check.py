@@ -70,6 +70,14 @@ def test_long_lived_access_tokens_are_refused(tmp_path: Path) -> None:
     assert "AUTHGATE_ACCESS_TOKEN_TTL" in found
 
 
+@pytest.mark.parametrize("bad", ["", "two words", "a:b", "x" * 65, "ключ"])
+def test_redis_namespace_is_a_short_plain_name(tmp_path: Path, bad: str) -> None:
+    # It prefixes Redis keys and names a pub/sub channel: no separators, no spaces.
+    assert settings(tmp_path, redis_namespace="tenant-a.prod_2").redis_namespace
+    with pytest.raises(ValidationError, match="redis_namespace"):
+        settings(tmp_path, redis_namespace=bad)
+
+
 @pytest.mark.parametrize("command", [["check"], ["db", "current"]])
 def test_cli_reports_an_over_long_ttl_in_one_line(tmp_path: Path, command: list[str]) -> None:
     env = {

@@ -4,18 +4,21 @@ truth; Redis makes fan-out fast; polling covers a Redis outage."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import select
 
 from authgate.clock import FrozenClock
-from authgate.errors import Revoked
+from authgate.errors import InvalidCredentials, RateLimited, Revoked
 from authgate.service import AuthService, ClientInfo
 from authgate.settings import Settings, ThrottleSettings
+from authgate.store.fanout import channel_for
 from authgate.store.schema import signing_keys
-from service.conftest import PASSWORD
+from service.conftest import OTHER_PASSWORD, PASSWORD
 
 CLIENT = ClientInfo(ip="192.0.2.1")
 
@@ -127,3 +130,39 @@ async def test_private_keys_are_encrypted_at_rest(service: AuthService) -> None:
         blob = bytes(row.encrypted_jwk)
         assert jwk["d"].encode() not in blob
         assert b'"d"' not in blob
+
+
+@pytest.mark.anyio
+async def test_deployments_sharing_one_redis_keep_throttles_and_channels_apart(
+    make_service: Callable[..., Any], make_settings: Callable[..., Settings], redis_url: str
+) -> None:
+    tag = secrets.token_hex(4)
+    throttle = ThrottleSettings(max_failures=2, window=600)
+
+    def deployment(name: str) -> Settings:
+        return make_settings(
+            redis_url=redis_url, redis_namespace=f"{name}-{tag}", throttle=throttle
+        )
+
+    x1: AuthService = await make_service(deployment("x"))
+    x2: AuthService = await make_service(deployment("x"))
+    y: AuthService = await make_service(deployment("y"))
+    await x1.register("ivan", PASSWORD)
+    for _ in range(2):
+        with pytest.raises(InvalidCredentials):
+            await x1.login("ivan", OTHER_PASSWORD, scope=None, client=CLIENT)
+    # Same namespace: one throttle. Other namespace, same Redis and database: its own.
+    with pytest.raises(RateLimited):
+        await x2.login("ivan", PASSWORD, scope=None, client=CLIENT)
+    await y.login("ivan", PASSWORD, scope=None, client=CLIENT)
+    # Pub/sub ignores the database number; the namespace names the channel.
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, decode_responses=True)
+    try:
+        for _ in range(100):  # wait for the three subscribers (bounded)
+            counts = dict(client.pubsub_numsub(channel_for(f"x-{tag}"), channel_for(f"y-{tag}")))
+            if list(counts.values()) == [2, 1]:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        client.close()
+    assert counts == {channel_for(f"x-{tag}"): 2, channel_for(f"y-{tag}"): 1}

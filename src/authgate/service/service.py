@@ -24,11 +24,11 @@ from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.revocation import KIND_KEYS, RevocationEvent, RevocationState
 from authgate.service.sessions import SessionOps
 from authgate.service.sync import RevocationSync
-from authgate.service.throttle import LoginThrottle
+from authgate.service.throttle import LoginThrottle, key_prefix_for
 from authgate.service.users import scope_text
 from authgate.settings import Settings
 from authgate.store import revocations as log
-from authgate.store.fanout import RedisFanout
+from authgate.store.fanout import RedisFanout, channel_for
 from authgate.store.migrate import upgrade
 from authgate.store.schema import refresh_tokens, sessions, users
 from authgate.store.statements import TOKEN_BY_HASH
@@ -172,7 +172,11 @@ async def open_service(settings: Settings, *, clock: Clock | None = None) -> Aut
     kek = load_kek(settings)
     engine = create_engine(url)
     thread_engine = create_sqlite_thread_engine(url)
-    fanout = RedisFanout(settings.redis_url) if settings.redis_url else None
+    fanout = (
+        RedisFanout(settings.redis_url, channel=channel_for(settings.redis_namespace))
+        if settings.redis_url
+        else None
+    )
     throttle: LoginThrottle | None = None
     try:
         keystore = KeyStore(engine, settings, kek, clock)
@@ -188,7 +192,12 @@ async def open_service(settings: Settings, *, clock: Clock | None = None) -> Aut
             cache=VerifiedTokenCache(settings.token_cache_size),
             revocation=state,
         )
-        throttle = LoginThrottle(settings.throttle, storage_uri=settings.redis_url, clock=clock)
+        throttle = LoginThrottle(
+            settings.throttle,
+            storage_uri=settings.redis_url,
+            clock=clock,
+            key_prefix=key_prefix_for(settings.redis_namespace),
+        )
         holder: list[AuthService] = []
 
         async def on_keys() -> None:

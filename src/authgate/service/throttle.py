@@ -48,9 +48,15 @@ from authgate.errors import RateLimited
 from authgate.service.throttle_store import ThrottleStore
 from authgate.settings import ThrottleSettings
 
-__all__ = ["DEFAULT_KEY_PREFIX", "LoginThrottle"]
+__all__ = ["DEFAULT_KEY_PREFIX", "LoginThrottle", "key_prefix_for"]
 
-DEFAULT_KEY_PREFIX = "authgate:throttle"
+
+def key_prefix_for(namespace: str) -> str:
+    """The throttle's key prefix for one deployment (``Settings.redis_namespace``)."""
+    return f"{namespace}:throttle"
+
+
+DEFAULT_KEY_PREFIX = key_prefix_for("authgate")
 _HOUR = 3600
 #: 2^40 s is beyond any window; bounding the exponent keeps the maths cheap.
 _MAX_EXPONENT = 40

@@ -15,10 +15,19 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-__all__ = ["CHANNEL", "Fanout", "RedisFanout"]
+__all__ = ["CHANNEL", "Fanout", "RedisFanout", "channel_for"]
 
-CHANNEL = "authgate:revocations"
 _log = logging.getLogger("authgate.store")
+
+
+def channel_for(namespace: str) -> str:
+    """The revocation channel of one deployment (``Settings.redis_namespace``):
+    pub/sub channels are global to a Redis server, whatever database the URL names."""
+    return f"{namespace}:revocations"
+
+
+#: The channel under the default namespace.
+CHANNEL = channel_for("authgate")
 
 
 class Fanout(Protocol):
