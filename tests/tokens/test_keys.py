@@ -3,7 +3,9 @@ RFC 7638 kid, the public JWKS and rotation (SECURITY.md A.2 #7, #11; A.6 #43).""
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import secrets
 from typing import Any
 
@@ -29,6 +31,7 @@ from authgate.tokens import (
     load_pem,
 )
 from authgate.tokens._encoding import b64url_encode
+from authgate.tokens._keyrules import MIN_DISTINCT_SECRET_BYTES
 from authgate.tokens.keys import thumbprint
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -145,6 +148,56 @@ def test_placeholder_and_low_entropy_secrets_are_refused_in_every_mode(secret: b
     jwk = {"kty": "oct", "alg": "HS256", "k": b64url_encode(secret).decode()}
     with pytest.raises(UnsafeKey, match=r"placeholder|distinct"):
         load_jwk(jwk)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        b"MySecretKeyForTheOrdersService-Zq8Kw3",
+        b"YOUR_JWT_KEY_GOES_HERE_Zq8Kw3Rt6Yu1Lm0",
+        b"Your-Key-For-Signing-Tokens-Zq8Kw3Rt6",
+        b"ChangeMe-ChangeMe-0123456789-Zq8Kw3Rt6",
+        b"012345" * 6,  # 36 characters, 6 distinct
+    ],
+)
+def test_placeholders_in_the_cases_people_type_them_are_refused(secret: bytes) -> None:
+    with pytest.raises(UnsafeKey, match=r"placeholder|distinct"):
+        hmac_key(secret)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        # What random base64url can hold by chance: a short word in a case mix, an
+        # opening away from the start, four x's, seven distinct hex digits.
+        b"Q7x2Lm9Pz4sEcReTk8Wq3Rt6Yu1Lm0Nb5Vc7Xz9Ad2",
+        b"Q7x2Lm9Pz4your-k8Wq3Rt6Yu1Lm0Nb5Vc7Xz9Ad2",
+        b"Q7x2Lm9Pz4xXxXk8Wq3Rt6Yu1Lm0Nb5Vc7Xz9Ad2",
+        b"0123456" * 5,
+    ],
+)
+def test_random_looking_text_with_short_words_by_chance_is_accepted(secret: bytes) -> None:
+    assert hmac_key(secret).alg == "HS256"
+
+
+def test_too_few_distinct_hex_digits_happens_to_random_keys_under_once_in_a_billion() -> None:
+    """The bound behind MIN_DISTINCT_SECRET_BYTES, computed exactly: the chance that
+    32 random hex digits (an HS256 key written as hex) show fewer distinct digits."""
+    draws, symbols = 32, 16
+
+    @functools.cache
+    def stirling(n: int, k: int) -> int:  # ways to split n draws into k non-empty groups
+        if n == k:
+            return 1
+        if n == 0 or k == 0:
+            return 0
+        return k * stirling(n - 1, k) + stirling(n - 1, k - 1)
+
+    refused = sum(
+        math.comb(symbols, d) * stirling(draws, d) * math.factorial(d)
+        for d in range(1, MIN_DISTINCT_SECRET_BYTES)
+    )
+    assert refused / symbols**draws < 1e-9
 
 
 def test_random_secrets_in_common_encodings_are_accepted() -> None:

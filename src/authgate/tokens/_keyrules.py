@@ -88,7 +88,10 @@ def _check_key_ops(jwk: Mapping[str, Any]) -> None:
 
 
 #: Words that mark a secret as a placeholder someone forgot to replace (OWASP Secrets
-#: Management CS; SECURITY.md #11/#44). Matched case-insensitively anywhere in it.
+#: Management CS; SECURITY.md #11/#44), matched case-insensitively anywhere in it.
+#: Each is at least 7 characters long, so that random text never contains one by
+#: chance: in 128 characters of base64url a 7-letter word turns up, in any case mix,
+#: with probability under 128 × (2/64)^7 < 4·10^-9.
 PLACEHOLDER_MARKERS = (
     b"changeme",
     b"change-me",
@@ -98,35 +101,61 @@ PLACEHOLDER_MARKERS = (
     b"replace_me",
     b"placeholder",
     b"example",
-    b"secret",
     b"password",
     b"insecure",
-    b"your-",
-    b"your_",
-    b"xxxx",
+    b"xxxxxxxx",
 )
+#: Shorter placeholder words, matched only in the cases people type them ("secret",
+#: "Secret", "SECRET"), which keeps the odds for random text in the same range:
+#: 128 × 3 × 64^-6 < 6·10^-9.
+PLACEHOLDER_WORDS = (b"secret",)
+#: Placeholder openings ("your-256-bit-secret", "YOUR_KEY_HERE"), matched only at the
+#: start (3 × 64^-5 < 3·10^-9 for random text).
+PLACEHOLDER_OPENINGS = (b"your-", b"your_")
 #: A secret of ≥ 32 bytes with fewer distinct byte values was typed, not generated.
-#: 10, not 16: hex text has only 16 symbols, and a quarter of all 64-digit random hex
-#: strings miss one of them, while fewer than 10 happens to 32 random hex digits
-#: about once in 10^4 and never, in practice, to 32 random bytes.
-MIN_DISTINCT_SECRET_BYTES = 10
+#: 7, not 16: hex text has only 16 symbols (a quarter of all 64-digit random hex strings
+#: miss one), and 32 random hex digits, the shortest random encoding of an HS256 key,
+#: show fewer than 7 of them with probability 1.8·10^-10; 10 would refuse one random
+#: hex key in 10^4.
+MIN_DISTINCT_SECRET_BYTES = 7
+
+
+def _case_forms(word: bytes) -> tuple[bytes, bytes, bytes]:
+    return word, word.upper(), word.capitalize()
+
+
+def placeholder_in(secret: bytes) -> bytes | None:
+    """The placeholder word ``secret`` contains, if any (see the three lists above)."""
+    lowered = secret.lower()
+    for marker in PLACEHOLDER_MARKERS:
+        if marker in lowered:
+            return marker
+    for word in PLACEHOLDER_WORDS:
+        if any(form in secret for form in _case_forms(word)):
+            return word
+    for opening in PLACEHOLDER_OPENINGS:
+        if secret.startswith(_case_forms(opening)):
+            return opening
+    return None
 
 
 def check_hmac_secret(secret: bytes) -> None:
     """Refuse a secret that is guessable whatever its length (RFC 8725 §3.5).
+
+    The rules are tuned so that a random secret in a common encoding (raw bytes, hex,
+    base64, base64url) is refused with probability below 10^-8.
 
     Raises:
         UnsafeKey: a publicly listed secret, a placeholder, or too few distinct bytes.
     """
     if secret in _weak_secrets():
         raise UnsafeKey("this secret is on a public list of leaked JWT secrets")
-    lowered = secret.lower()
-    for marker in PLACEHOLDER_MARKERS:
-        if marker in lowered:
-            raise UnsafeKey(
-                f"this secret contains the placeholder word {marker.decode()!r}; use a "
-                "random one, e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
-            )
+    marker = placeholder_in(secret)
+    if marker is not None:
+        raise UnsafeKey(
+            f"this secret contains the placeholder word {marker.decode()!r}; use a "
+            "random one, e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
     if len(set(secret)) < MIN_DISTINCT_SECRET_BYTES:
         raise UnsafeKey(
             f"this secret has fewer than {MIN_DISTINCT_SECRET_BYTES} distinct characters, so "
