@@ -140,9 +140,25 @@ async def test_window_boundary_neither_ends_a_block_nor_grants_fresh_attempts(
     clock.advance(6)
     await throttle.check("alice", IP)
     await throttle.record_failure("alice", IP)
-    # The last window's nine failures still count (weighted: 8 of them 11 s in),
-    # so this tenth one is blocked for 2^(9 - 5) s, not let through as a first failure.
-    assert await retry_after(throttle, "alice") == 16
+    # The last window's nine failures still count (weighted 11 s in: 8.89, rounded
+    # up), so this tenth one is blocked for 2^(10 - 5) s, not let through as a first.
+    assert await retry_after(throttle, "alice") == 32
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("before", [1, 2, 3, 4])
+async def test_failures_straddling_a_window_boundary_all_count(
+    throttle: LoginThrottle, clock: FrozenClock, before: int
+) -> None:
+    # Five failures within 0.5 s, ``before`` of them just ahead of the boundary: the
+    # sixth attempt is blocked exactly as if they had all fallen in one window.
+    boundary = (int(clock.now()) // SETTINGS.window + 1) * SETTINGS.window
+    clock.set(boundary - 0.1 * before)
+    for _ in range(5):
+        await fail(throttle, "alice", 1)
+        clock.advance(0.1)
+    assert clock.now() > boundary
+    assert await retry_after(throttle, "alice") >= 1
 
 
 @pytest.mark.anyio

@@ -6,9 +6,9 @@ Rules, with ``limit = max_failures`` and ``window`` from
 
 * **Account.** ``n`` is the account's failures in the last ``window`` seconds,
   estimated as a sliding window over two fixed ones (the current window's count
-  plus the previous one's, weighted by how much of it still overlaps; the same
-  estimate as ``limits``' sliding-window-counter strategy). Once ``n >= limit`` the
-  account is blocked for ``min(backoff_base × 2^(n − limit), window)`` seconds after
+  plus the previous one's, weighted by how much of it still overlaps and rounded
+  up: ``limits``' sliding-window counter, rounded the cautious way). Once
+  ``n >= limit`` the account is blocked for ``min(backoff_base × 2^(n − limit), window)`` seconds after
   its latest failure: 1 s, 2 s, 4 s, … Every failure allowed through doubles the
   next wait, and a window boundary does not hand out a fresh set of attempts.
   Unknown usernames are counted exactly like real ones (the caller passes the
@@ -166,9 +166,10 @@ class LoginThrottle:
 
     def _estimate(self, current: int, previous: int, now: float) -> int:
         """Failures in the last ``window`` seconds: the previous window's count
-        weighted by its remaining overlap (sliding-window counter)."""
+        weighted by its remaining overlap (sliding-window counter), rounded up, so
+        the moment after a boundary counts every failure of the window before it."""
         elapsed = now / self._settings.window - self._window_number(now)
-        return current + math.floor(previous * (1.0 - elapsed))
+        return current + math.ceil(previous * (1.0 - elapsed))
 
     async def _account_wait(self, account_key: str, now: float) -> float:
         window = self._window_number(now)
