@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,15 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def environment_left_as_found() -> Iterator[None]:
+    """Each test gets the environment the previous one found: ``authgate serve`` run
+    in-process (CliRunner) writes its zero-configuration ``AUTHGATE_*`` defaults into
+    ``os.environ``, which would otherwise reach every later test's ``Settings``."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -8,9 +8,10 @@ Rules, with ``limit = max_failures`` and ``window`` from
   estimated as a sliding window over two fixed ones (the current window's count
   plus the previous one's, weighted by how much of it still overlaps and rounded
   up: ``limits``' sliding-window counter, rounded the cautious way). Once
-  ``n >= limit`` the account is blocked for ``min(backoff_base × 2^(n − limit), window)`` seconds after
-  its latest failure: 1 s, 2 s, 4 s, … Every failure allowed through doubles the
-  next wait, and a window boundary does not hand out a fresh set of attempts.
+  ``n >= limit`` the account is blocked for
+  ``min(backoff_base × 2^(n − limit), window)`` seconds after its latest failure:
+  1 s, 2 s, 4 s, … Every failure allowed through doubles the next wait, and a
+  window boundary does not hand out a fresh set of attempts.
   Unknown usernames are counted exactly like real ones (the caller passes the
   normalised name either way), so the throttle does not reveal which accounts exist.
 * **No permanent lockout.** A block ends at most ``window`` seconds after the last

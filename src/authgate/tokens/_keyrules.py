@@ -143,7 +143,7 @@ def check_hmac_secret(secret: bytes) -> None:
     """Refuse a secret that is guessable whatever its length (RFC 8725 §3.5).
 
     The rules are tuned so that a random secret in a common encoding (raw bytes, hex,
-    base64, base64url) is refused with probability below 10^-8.
+    base64, base64url; up to 86 characters) is refused with probability about 10^-8.
 
     Raises:
         UnsafeKey: a publicly listed secret, a placeholder, or too few distinct bytes.
