@@ -32,7 +32,11 @@ from authgate.tokens import (
     load_pem,
 )
 from authgate.tokens._encoding import b64url_encode
-from authgate.tokens._keyrules import MIN_DISTINCT_SECRET_BYTES
+from authgate.tokens._keyrules import (
+    MIN_DISTINCT_DECIMAL_DIGITS,
+    MIN_DISTINCT_HEX_DIGITS,
+    MIN_DISTINCT_SECRET_BYTES,
+)
 from authgate.tokens.keys import thumbprint
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -158,45 +162,66 @@ def test_placeholder_and_low_entropy_secrets_are_refused_in_every_mode(secret: b
         b"YOUR_JWT_KEY_GOES_HERE_Zq8Kw3Rt6Yu1Lm0",
         b"Your-Key-For-Signing-Tokens-Zq8Kw3Rt6",
         b"ChangeMe-ChangeMe-0123456789-Zq8Kw3Rt6",
+        # Wrapped the way .env files, templates and shell defaults leave them.
+        b'"your-jwt-signing-key-at-least-32-chars"',
+        b"<your-jwt-signing-key-min-32-characters>",
+        b"${YOUR_JWT_KEY:-dev-only-key-0123456789}",
+        b"enter-your-own-long-random-signing-key-here",
+        # Short typed patterns repeated up to the length rule.
+        b"passw0rd" * 4,
+        b"Passw0rd!" * 4,
+        b"abcd1234" * 4,
+        b"0123456" * 5,
         b"012345" * 6,  # 36 characters, 6 distinct
     ],
 )
-def test_placeholders_in_the_cases_people_type_them_are_refused(secret: bytes) -> None:
-    with pytest.raises(UnsafeKey, match=r"placeholder|distinct"):
+def test_placeholders_and_typed_patterns_are_refused(secret: bytes) -> None:
+    with pytest.raises(UnsafeKey, match=r"placeholder|distinct|pattern"):
         hmac_key(secret)
 
 
 @pytest.mark.parametrize(
     "secret",
     [
-        # What random base64url can hold by chance: a short word in a case mix, an
-        # opening away from the start, four x's, seven distinct hex digits.
+        # What random text can hold by chance: a short word in a case mix, an opening
+        # away from the start, four x's; few distinct digits in a small alphabet.
         b"Q7x2Lm9Pz4sEcReTk8Wq3Rt6Yu1Lm0Nb5Vc7Xz9Ad2",
         b"Q7x2Lm9Pz4your-k8Wq3Rt6Yu1Lm0Nb5Vc7Xz9Ad2",
         b"Q7x2Lm9Pz4xXxXk8Wq3Rt6Yu1Lm0Nb5Vc7Xz9Ad2",
-        b"0123456" * 5,
+        b"01234566543210024613513502466152",  # 32 hex digits, 7 distinct
+        b"01234432100241313420031241042301",  # 32 decimal digits, 5 distinct
     ],
 )
 def test_random_looking_text_with_short_words_by_chance_is_accepted(secret: bytes) -> None:
     assert hmac_key(secret).alg == "HS256"
 
 
-def test_too_few_distinct_hex_digits_happens_to_random_keys_under_once_in_a_billion() -> None:
-    """The bound behind MIN_DISTINCT_SECRET_BYTES, computed exactly: the chance that
-    32 random hex digits (an HS256 key written as hex) show fewer distinct digits."""
-    draws, symbols = 32, 16
+@functools.cache
+def _stirling(n: int, k: int) -> int:
+    """Ways to split n draws into k non-empty groups (second kind)."""
+    if n == k:
+        return 1
+    if n == 0 or k == 0:
+        return 0
+    return k * _stirling(n - 1, k) + _stirling(n - 1, k - 1)
 
-    @functools.cache
-    def stirling(n: int, k: int) -> int:  # ways to split n draws into k non-empty groups
-        if n == k:
-            return 1
-        if n == 0 or k == 0:
-            return 0
-        return k * stirling(n - 1, k) + stirling(n - 1, k - 1)
 
+@pytest.mark.parametrize(
+    ("draws", "symbols", "minimum"),
+    [
+        (32, 16, MIN_DISTINCT_HEX_DIGITS),  # an HS256 key written as hex
+        (32, 10, MIN_DISTINCT_DECIMAL_DIGITS),  # 32 random decimal digits
+        (43, 64, MIN_DISTINCT_SECRET_BYTES),  # secrets.token_urlsafe(32)
+        (32, 256, MIN_DISTINCT_SECRET_BYTES),  # raw bytes
+    ],
+)
+def test_too_few_distinct_characters_happens_to_random_keys_under_once_in_a_billion(
+    draws: int, symbols: int, minimum: int
+) -> None:
+    """The bounds behind the distinct-character minimums, computed exactly: the chance
+    that ``draws`` random characters of an alphabet of ``symbols`` show fewer."""
     refused = sum(
-        math.comb(symbols, d) * stirling(draws, d) * math.factorial(d)
-        for d in range(1, MIN_DISTINCT_SECRET_BYTES)
+        math.comb(symbols, d) * _stirling(draws, d) * math.factorial(d) for d in range(1, minimum)
     )
     assert refused / symbols**draws < 1e-9
 

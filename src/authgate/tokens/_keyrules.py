@@ -89,9 +89,9 @@ def _check_key_ops(jwk: Mapping[str, Any]) -> None:
 
 #: Words that mark a secret as a placeholder someone forgot to replace (OWASP Secrets
 #: Management CS; SECURITY.md #11/#44), matched case-insensitively anywhere in it.
-#: Each is at least 7 characters long, so that random text never contains one by
-#: chance: in 128 characters of base64url a 7-letter word turns up, in any case mix,
-#: with probability under 128 × (2/64)^7 < 4·10^-9.
+#: Each is at least 7 characters long, so that random text almost never contains one
+#: by chance: in 128 characters of base64url the whole list turns up, in any case mix,
+#: with probability under 5·10^-9 (7 letters: 122 × (2/64)^7; 8: 121 × (2/64)^8).
 PLACEHOLDER_MARKERS = (
     b"changeme",
     b"change-me",
@@ -104,20 +104,32 @@ PLACEHOLDER_MARKERS = (
     b"password",
     b"insecure",
     b"xxxxxxxx",
+    b"your-own",
+    b"your_own",
+    b"your-key",
+    b"your_key",
+    b"your-jwt",
+    b"your_jwt",
 )
 #: Shorter placeholder words, matched only in the cases people type them ("secret",
 #: "Secret", "SECRET"), which keeps the odds for random text in the same range:
-#: 128 × 3 × 64^-6 < 6·10^-9.
+#: 123 × 3 × 64^-6 < 6·10^-9.
 PLACEHOLDER_WORDS = (b"secret",)
-#: Placeholder openings ("your-256-bit-secret", "YOUR_KEY_HERE"), matched only at the
-#: start (3 × 64^-5 < 3·10^-9 for random text).
+#: Placeholder openings ("your-256-bit-key-goes-here", "<YOUR_KEY…>"), matched only at
+#: the start, after any quotes, brackets or ``${`` around it: 2 × 3 × 64^-5 < 6·10^-9.
 PLACEHOLDER_OPENINGS = (b"your-", b"your_")
+_WRAPPERS = b" \t\r\n\"'<[{($"
 #: A secret of ≥ 32 bytes with fewer distinct byte values was typed, not generated.
-#: 7, not 16: hex text has only 16 symbols (a quarter of all 64-digit random hex strings
-#: miss one), and 32 random hex digits, the shortest random encoding of an HS256 key,
-#: show fewer than 7 of them with probability 1.8·10^-10; 10 would refuse one random
-#: hex key in 10^4.
-MIN_DISTINCT_SECRET_BYTES = 7
+#: The minimum follows the alphabet the secret is written in, so that random keys pass:
+#: 32 random hex digits (the shortest hex HS256 key; a quarter of all 64-digit ones
+#: miss a digit) show fewer than 7 distinct with probability 1.8·10^-10 (fewer than 10:
+#: 10^-4), 32 random decimal digits fewer than 5 with 4·10^-11, and 43 characters of
+#: random base64url fewer than 10 with 6·10^-27.
+MIN_DISTINCT_SECRET_BYTES = 10
+MIN_DISTINCT_HEX_DIGITS = 7
+MIN_DISTINCT_DECIMAL_DIGITS = 5
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_DECIMAL_DIGITS = frozenset(b"0123456789")
 
 
 def _case_forms(word: bytes) -> tuple[bytes, bytes, bytes]:
@@ -133,10 +145,39 @@ def placeholder_in(secret: bytes) -> bytes | None:
     for word in PLACEHOLDER_WORDS:
         if any(form in secret for form in _case_forms(word)):
             return word
+    unwrapped = secret.lstrip(_WRAPPERS)
     for opening in PLACEHOLDER_OPENINGS:
-        if secret.startswith(_case_forms(opening)):
+        if unwrapped.startswith(_case_forms(opening)):
             return opening
     return None
+
+
+def min_distinct(secret: bytes) -> int:
+    """How many distinct characters a random secret in ``secret``'s alphabet shows."""
+    symbols = set(secret)
+    if symbols <= _DECIMAL_DIGITS:
+        return MIN_DISTINCT_DECIMAL_DIGITS
+    if symbols <= _HEX_DIGITS:
+        return MIN_DISTINCT_HEX_DIGITS
+    return MIN_DISTINCT_SECRET_BYTES
+
+
+def repeats_a_pattern(secret: bytes) -> bool:
+    """True when ``secret`` is a shorter pattern written at least twice
+    (``"abcd1234abcd1234…"``): its smallest period, from the KMP failure function,
+    is at most half its length. Random text of 32+ characters never is."""
+    n = len(secret)
+    if n < 2:
+        return False
+    border = [0] * n
+    k = 0
+    for i in range(1, n):
+        while k and secret[i] != secret[k]:
+            k = border[k - 1]
+        if secret[i] == secret[k]:
+            k += 1
+        border[i] = k
+    return n - border[-1] <= n // 2
 
 
 def check_hmac_secret(secret: bytes) -> None:
@@ -146,7 +187,8 @@ def check_hmac_secret(secret: bytes) -> None:
     base64, base64url; up to 86 characters) is refused with probability about 10^-8.
 
     Raises:
-        UnsafeKey: a publicly listed secret, a placeholder, or too few distinct bytes.
+        UnsafeKey: a publicly listed secret, a placeholder, a repeated pattern, or too
+            few distinct characters.
     """
     if secret in _weak_secrets():
         raise UnsafeKey("this secret is on a public list of leaked JWT secrets")
@@ -156,10 +198,16 @@ def check_hmac_secret(secret: bytes) -> None:
             f"this secret contains the placeholder word {marker.decode()!r}; use a "
             "random one, e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
-    if len(set(secret)) < MIN_DISTINCT_SECRET_BYTES:
+    minimum = min_distinct(secret)
+    if len(set(secret)) < minimum:
         raise UnsafeKey(
-            f"this secret has fewer than {MIN_DISTINCT_SECRET_BYTES} distinct characters, so "
+            f"this secret has fewer than {minimum} distinct characters, so "
             "it was not generated at random (RFC 8725 §3.5)"
+        )
+    if repeats_a_pattern(secret):
+        raise UnsafeKey(
+            "this secret repeats a shorter pattern, so it was not generated at random "
+            "(RFC 8725 §3.5)"
         )
 
 
