@@ -162,6 +162,22 @@ async def test_failures_straddling_a_window_boundary_all_count(
 
 
 @pytest.mark.anyio
+async def test_a_whole_weighted_overlap_is_not_rounded_up_by_float_error(
+    throttle: LoginThrottle, clock: FrozenClock
+) -> None:
+    # Six failures just before a boundary, then one a third of the way into the next
+    # window: 6 × 2/3 = 4 of them still count, so this is the fifth (2^0 s), not a sixth.
+    boundary = (int(clock.now()) // SETTINGS.window + 1) * SETTINGS.window
+    clock.set(boundary - 5.0)
+    await fail(throttle, "alice", 5)
+    clock.advance(await retry_after(throttle, "alice"))
+    await fail(throttle, "alice", 1)
+    clock.set(boundary + SETTINGS.window / 3)
+    await fail(throttle, "alice", 1)
+    assert await retry_after(throttle, "alice") == 1
+
+
+@pytest.mark.anyio
 async def test_old_failures_fade_out(throttle: LoginThrottle, clock: FrozenClock) -> None:
     await fail(throttle, "alice", 5)
     clock.advance(2 * SETTINGS.window)

@@ -169,9 +169,12 @@ class LoginThrottle:
         """Failures in the last ``window`` seconds: the previous window's count
         weighted by its remaining overlap (sliding-window counter), rounded up, so
         the moment after a boundary counts every failure of the window before it."""
-        elapsed = now / self._settings.window - self._window_number(now)
-        # Less a hair: float error on an exact whole overlap must not add a failure.
-        return current + math.ceil(previous * (1.0 - elapsed) - 1e-9)
+        window = self._settings.window
+        # The time left in this window, subtracted before dividing: exact at epoch scale
+        # (now / window would lose ~10^-10 of the fraction). Less a hair before rounding
+        # up, so float error on a whole overlap (6 × 2/3) never adds a failure.
+        overlap = ((self._window_number(now) + 1) * window - now) / window
+        return current + math.ceil(previous * overlap - 1e-9)
 
     async def _account_wait(self, account_key: str, now: float) -> float:
         window = self._window_number(now)
