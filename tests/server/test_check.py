@@ -156,6 +156,13 @@ def test_workers_without_redis_are_refused_in_production(tmp_path: Path) -> None
     assert [p.level for p in warnings if p.setting == "AUTHGATE_REDIS_URL"] == ["warning"]
 
 
+def test_a_redis_namespace_without_redis_is_a_warning(tmp_path: Path) -> None:
+    alone = check_settings(settings(tmp_path, redis_namespace="tenant-a"))
+    assert [(p.level, p.setting) for p in alone] == [("warning", "AUTHGATE_REDIS_NAMESPACE")]
+    with_redis = settings(tmp_path, redis_namespace="tenant-a", redis_url="redis://127.0.0.1/0")
+    assert "AUTHGATE_REDIS_NAMESPACE" not in {p.setting for p in check_settings(with_redis)}
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [

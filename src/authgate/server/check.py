@@ -218,6 +218,14 @@ def check_settings(
                 "reach the other workers only by database polling",
             )
         )
+    if "redis_namespace" in settings.model_fields_set and not settings.redis_url:
+        out.append(
+            Problem(
+                "warning",
+                "AUTHGATE_REDIS_NAMESPACE",
+                "is set but AUTHGATE_REDIS_URL is not: there is no Redis to keep apart",
+            )
+        )
     if settings.production and settings.database_url is None:
         out.append(Problem("warning", "AUTHGATE_DATABASE_URL", "SQLite in production"))
     out += _metrics_problems(settings)
