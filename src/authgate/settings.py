@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "DEFAULT_REDIS_NAMESPACE",
     "CookieSettings",
     "PasswordSettings",
     "SessionSettings",
@@ -20,6 +21,8 @@ __all__ = [
     "ThrottleSettings",
 ]
 
+#: The Redis namespace when none is set (``Settings.redis_namespace``).
+DEFAULT_REDIS_NAMESPACE = "authgate"
 #: RFC 9700 §2.3 / SECURITY.md A.4 #30: access tokens are short-lived, bounded.
 MAX_ACCESS_TOKEN_TTL = 3600
 
@@ -84,7 +87,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     #: Prefix of every Redis key and channel authgate uses (throttle counters,
     #: revocation fan-out), so deployments sharing one Redis never mix their state.
-    redis_namespace: str = Field("authgate", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    redis_namespace: str = Field(DEFAULT_REDIS_NAMESPACE, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "authgate"
     client_id: str = "authgate"

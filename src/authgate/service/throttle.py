@@ -47,7 +47,7 @@ import math
 from authgate.clock import Clock
 from authgate.errors import RateLimited
 from authgate.service.throttle_store import ThrottleStore
-from authgate.settings import ThrottleSettings
+from authgate.settings import DEFAULT_REDIS_NAMESPACE, ThrottleSettings
 
 __all__ = ["DEFAULT_KEY_PREFIX", "LoginThrottle", "key_prefix_for"]
 
@@ -57,7 +57,7 @@ def key_prefix_for(namespace: str) -> str:
     return f"{namespace}:throttle"
 
 
-DEFAULT_KEY_PREFIX = key_prefix_for("authgate")
+DEFAULT_KEY_PREFIX = key_prefix_for(DEFAULT_REDIS_NAMESPACE)
 _HOUR = 3600
 #: 2^40 s is beyond any window; bounding the exponent keeps the maths cheap.
 _MAX_EXPONENT = 40

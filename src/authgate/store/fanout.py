@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from authgate.settings import DEFAULT_REDIS_NAMESPACE
+
 __all__ = ["CHANNEL", "Fanout", "RedisFanout", "channel_for"]
 
 _log = logging.getLogger("authgate.store")
@@ -27,7 +29,7 @@ def channel_for(namespace: str) -> str:
 
 
 #: The channel under the default namespace.
-CHANNEL = channel_for("authgate")
+CHANNEL = channel_for(DEFAULT_REDIS_NAMESPACE)
 
 
 class Fanout(Protocol):
