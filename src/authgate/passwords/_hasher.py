@@ -26,6 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
@@ -38,6 +39,10 @@ __all__ = ["BCRYPT_MAX_BYTES", "PasswordHasher"]
 BCRYPT_MAX_BYTES = 72
 
 _T = TypeVar("_T")
+
+
+class _MalformedHash(Exception):
+    """A stored hash that looked like Argon2 or bcrypt but does not decode."""
 
 
 def usable_cpus() -> int:
@@ -93,13 +98,17 @@ class PasswordHasher:
             InvalidRequest: the password is longer than ``max_length``.
         """
         self.check_length(password)
-        if self._argon2.identify(stored_hash):
-            return await self._run(self._verify_argon2_sync, password, stored_hash)
-        if self._bcrypt.identify(stored_hash):
-            if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
-                return False, None
-            return await self._run(self._verify_bcrypt_sync, password, stored_hash)
-        # Unknown format: spend one ordinary verify, so a broken row is not a timing tell.
+        try:
+            if self._argon2.identify(stored_hash):
+                return await self._run(self._verify_argon2_sync, password, stored_hash)
+            if self._bcrypt.identify(stored_hash):
+                if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+                    return False, None
+                return await self._run(self._verify_bcrypt_sync, password, stored_hash)
+        except _MalformedHash:
+            pass
+        # Unknown or malformed: spend one ordinary verify, so a broken row is not a
+        # timing tell.
         await self.verify_dummy(password)
         return False, None
 
@@ -147,7 +156,13 @@ class PasswordHasher:
 
     def _verify_argon2_sync(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
         normalized = policy.normalize(password)
-        if not self._argon2.verify(normalized, stored_hash):
+        try:
+            ok = self._argon2.verify(normalized, stored_hash)
+        except (PwdlibError, ValueError) as exc:
+            # pwdlib ≥ 0.4 raises HashVerificationError for a hash that looks like
+            # Argon2 but does not decode; earlier versions returned False.
+            raise _MalformedHash from exc
+        if not ok:
             return False, None
         if self._argon2.check_needs_rehash(stored_hash):
             return True, self._argon2.hash(normalized)
@@ -156,8 +171,8 @@ class PasswordHasher:
     def _verify_bcrypt_sync(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
         try:
             ok = self._bcrypt.verify(password, stored_hash)
-        except ValueError:  # malformed salt or cost in a string that looked like bcrypt
-            return False, None
+        except (PwdlibError, ValueError) as exc:  # malformed salt or cost that looked like bcrypt
+            raise _MalformedHash from exc
         if not ok:
             return False, None
         return True, self._argon2.hash(policy.normalize(password))
