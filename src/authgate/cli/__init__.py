@@ -10,6 +10,8 @@ import importlib
 
 import typer
 
+from authgate.cli._common import add_server_placeholder, is_missing_extra
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -20,7 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# (module, attribute, group name); a group module that is not there yet is skipped.
+# (module, attribute, group name). The groups after ``token`` need the server extra;
+# without it each name answers with the install line (see add_server_placeholder).
 _GROUPS = [
     ("authgate.cli.keys", "app", "keys"),
     ("authgate.cli.token", "app", "token"),
@@ -28,8 +31,9 @@ _GROUPS = [
     ("authgate.cli.sessions", "app", "sessions"),
     ("authgate.cli.db", "app", "db"),
 ]
+# (module, function registering its commands, the commands' names)
 _COMMANDS = [
-    ("authgate.cli.serve", "register"),
+    ("authgate.cli.serve", "register", ("serve", "check")),
 ]
 
 
@@ -38,16 +42,19 @@ def _load() -> None:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if not is_missing_extra(exc):
                 raise
+            add_server_placeholder(app, name, str(exc))
             continue
         app.add_typer(getattr(mod, attr), name=name)
-    for module, attr in _COMMANDS:
+    for module, attr, names in _COMMANDS:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if not is_missing_extra(exc):
                 raise
+            for command in names:
+                add_server_placeholder(app, command, str(exc))
             continue
         getattr(mod, attr)(app)
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from authgate.cli._common import cli_errors, fail
+from authgate.cli._common import add_server_placeholder, cli_errors, fail, is_missing_extra
 from authgate.errors import UnsafeKey
 from authgate.tokens import SUPPORTED_ALGORITHMS, KeyRing, generate_key, load_jwk, load_pem
 from authgate.tokens.keys import Key
@@ -103,12 +103,18 @@ def jwks(
         typer.echo(json.dumps(ring.jwks(), indent=2))
 
 
+#: The commands of :mod:`authgate.cli.keys_admin`, which need the server extra.
+ADMIN_COMMANDS = ("list", "rotate")
+
+
 def _register_admin() -> None:
     try:
         from authgate.cli.keys_admin import register_keys_admin
     except ModuleNotFoundError as exc:  # the service layer is optional for these commands
-        if exc.name is None or not exc.name.startswith("authgate"):
+        if not is_missing_extra(exc):
             raise
+        for name in ADMIN_COMMANDS:
+            add_server_placeholder(app, name, str(exc))
         return
     register_keys_admin(app)
 

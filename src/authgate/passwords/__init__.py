@@ -7,6 +7,7 @@ and the rules for new passwords. Framework-free (imports no FastAPI).
 
 from __future__ import annotations
 
+import authgate._requires_server  # noqa: F401  (the server extra; one clear error)
 from authgate.passwords._hasher import BCRYPT_MAX_BYTES, PasswordHasher
 from authgate.passwords._policy import normalize
 

@@ -4,6 +4,7 @@
 :class:`AuthServiceProtocol`.
 """
 
+import authgate._requires_server  # noqa: F401  (the server extra; one clear error)
 from authgate.service.protocol import AUDIT_LOGGER, AuthServiceProtocol
 from authgate.service.service import AuthService, open_service
 from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User

@@ -4,6 +4,7 @@ Alembic migrations, signing keys sealed at rest, and Redis fan-out.
 No driver exception leaves this package: failures become ``StoreUnavailable``.
 """
 
+import authgate._requires_server  # noqa: F401  (the server extra; one clear error)
 from authgate.store.errors import store_errors
 from authgate.store.migrate import current_revision, head_revision, upgrade
 from authgate.store.url import create_engine, normalize_url

@@ -74,7 +74,7 @@ refresh_tokens = Table(
     "refresh_tokens",
     metadata,
     # SHA-256 of the token: the plaintext is never stored (SECURITY.md A.4 #24); the
-    # lookup is an index hit on the hash, never a comparison of secrets (A.1 #9).
+    # lookup is an index hit on the hash, never a comparison of secrets (A.2 #9).
     Column("token_hash", LargeBinary(32), primary_key=True),
     Column("session_id", String(32), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
     Column("parent_hash", LargeBinary(32), nullable=True),
