@@ -27,6 +27,7 @@ _GROUPS = [
     ("authgate.cli.users", "app", "users"),
     ("authgate.cli.sessions", "app", "sessions"),
     ("authgate.cli.db", "app", "db"),
+    ("authgate.cli.audit", "app", "audit"),
 ]
 _COMMANDS = [
     ("authgate.cli.serve", "register"),
