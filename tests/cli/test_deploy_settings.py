@@ -92,3 +92,17 @@ def test_private_paths_ignore_the_umask(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "a" / "data").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "b" / "authgate.db").stat().st_mode) == 0o600
+
+
+def test_audit_list_creates_no_database(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from authgate.cli import app
+
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AUTHGATE_")}
+    env["AUTHGATE_DATA_DIR"] = str(tmp_path / "missing")
+    result = CliRunner().invoke(app, ["audit", "list"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "no database at" in result.stderr
+    assert not (tmp_path / "missing").exists()

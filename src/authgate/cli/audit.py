@@ -18,12 +18,12 @@ import typer
 
 from authgate.cli._common import cli_errors, fail
 from authgate.cli._service import load_settings
-from authgate.errors import InvalidRequest
+from authgate.errors import ConfigError, InvalidRequest
 from authgate.service.users import normalize_username
 from authgate.settings import Settings
 from authgate.store.audit import AuditRow, list_events
 from authgate.store.errors import store_errors
-from authgate.store.url import READ_ONLY, create_engine, normalize_url
+from authgate.store.url import READ_ONLY, create_engine, normalize_url, sqlite_path
 
 __all__ = ["app", "parse_since"]
 
@@ -72,7 +72,11 @@ async def _list(
             _, key = normalize_username(user)
         except InvalidRequest:
             key = None  # not a username: maybe a user id
-    engine = create_engine(normalize_url(settings.resolved_database_url()))
+    url = normalize_url(settings.resolved_database_url())
+    path = sqlite_path(url)
+    if path is not None and not path.exists():  # reading creates nothing
+        raise ConfigError(f"no database at {path} (AUTHGATE_DATA_DIR, AUTHGATE_DATABASE_URL)")
+    engine = create_engine(url)
     try:
         with store_errors():
             async with engine.connect() as conn:
