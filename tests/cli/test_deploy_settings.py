@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from authgate.cli import app
 from authgate.cli.audit import parse_since
 from authgate.cli.serve import proxy_options
 from authgate.server.check import check_settings
@@ -95,10 +97,6 @@ def test_private_paths_ignore_the_umask(tmp_path: Path) -> None:
 
 
 def test_audit_list_creates_no_database(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from authgate.cli import app
-
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AUTHGATE_")}
     env["AUTHGATE_DATA_DIR"] = str(tmp_path / "missing")
     result = CliRunner().invoke(app, ["audit", "list"], env=env)
