@@ -229,7 +229,7 @@ def check_settings(
     if settings.production and settings.database_url is None:
         out.append(Problem("warning", "AUTHGATE_DATABASE_URL", "SQLite in production"))
     out += _metrics_problems(settings)
-    out += deployment_problems(settings)
+    out += _deployment_problems(settings)
     return out
 
 
@@ -245,7 +245,7 @@ def _metrics_problems(settings: Settings) -> list[Problem]:
     return []
 
 
-def deployment_problems(settings: Settings) -> list[Problem]:
+def _deployment_problems(settings: Settings) -> list[Problem]:
     """SECURITY.md A.7 #52: data files other local users can read (also on a deployment
     made before files were created private); A.7 #51: a proxy list that trusts anyone."""
     from authgate.store.files import loose_modes, sqlite_companions
