@@ -69,10 +69,15 @@ def audit_json(server: AuthgateServer, *args: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def login_through_proxy_header(server: AuthgateServer) -> tuple[str, str]:
-    """Register, log in with a spoofed X-Forwarded-For; (username, session ip)."""
+def login_through_proxy_header(
+    server: AuthgateServer, source: str = "127.0.0.1"
+) -> tuple[str, str]:
+    """From ``source`` (a loopback address the connection is bound to, as a proxy's
+    would be): register, then log in with a spoofed X-Forwarded-For, once wrong and
+    once right; (username, the session's ip)."""
     user = unique("xff")
-    with server.client() as client:
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=server.url, timeout=15, transport=transport) as client:
         assert register(client, user).status_code == 201
         form = {"grant_type": "password", "username": user, "password": "wrong-Password-1!"}
         assert client.post("/auth/token", data=form, headers=XFF).status_code == 400
@@ -101,14 +106,26 @@ def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path: Path) ->
     stored = b"".join(p.read_bytes() for p in plain.data_dir.glob("authgate.db*"))
     assert SPOOFED.encode() not in stored  # nowhere: sessions, audit, anything
 
-    proxied = AuthgateServer(tmp_path / "proxied", {"AUTHGATE_TRUSTED_PROXIES": "127.0.0.0/8"})
+    # The proxy connects from 127.0.0.2; 127.0.0.1, loopback too, is not a proxy.
+    proxies = {"AUTHGATE_TRUSTED_PROXIES": "127.0.0.2, 10.0.0.0/8"}
+    proxied = AuthgateServer(tmp_path / "proxied", proxies)
     with contextlib.ExitStack() as stack:
         stack.callback(proxied.stop)
         proxied.start()
-        user, ip = login_through_proxy_header(proxied)
+        user, ip = login_through_proxy_header(proxied, source="127.0.0.2")
         assert ip == SPOOFED
         events = audit_json(proxied, "--user", user)
         assert {e["ip"] for e in events if e["event"].startswith("login")} == {SPOOFED}
+        user, ip = login_through_proxy_header(proxied, source="127.0.0.1")
+        assert ip == "127.0.0.1"
+        events = audit_json(proxied, "--user", user)
+        assert {e["ip"] for e in events if e["event"].startswith("login")} == {"127.0.0.1"}
+
+    cidr = AuthgateServer(tmp_path / "cidr", {"AUTHGATE_TRUSTED_PROXIES": "127.0.0.0/8"})
+    with contextlib.ExitStack() as stack:
+        stack.callback(cidr.stop)
+        cidr.start()
+        assert login_through_proxy_header(cidr)[1] == SPOOFED
 
 
 def test_a_bad_trusted_proxy_list_is_one_line_and_exit_1(tmp_path: Path) -> None:
