@@ -57,7 +57,8 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     uvicorn believes ``X-Forwarded-For`` from 127.0.0.1 and ::1 by default (and from
     ``$FORWARDED_ALLOW_IPS``), so anything that reaches a loopback listener could pick
     the client IP that the per-IP throttle, the sessions list and the audit log record.
-    Here the headers are read only when ``AUTHGATE_TRUSTED_PROXIES`` names the proxies.
+    Here the headers are read only when ``AUTHGATE_TRUSTED_PROXIES`` names the proxies
+    (networks in that list need uvicorn 0.31 or newer, the minimum in pyproject.toml).
     """
     if not settings.trusted_proxies:
         return {"proxy_headers": False, "forwarded_allow_ips": ""}
