@@ -7,18 +7,22 @@ nested sections use ``__``, e.g. ``AUTHGATE_THROTTLE__MAX_FAILURES=5``.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_REDIS_NAMESPACE",
+    "AuditSettings",
     "CookieSettings",
     "PasswordSettings",
     "SessionSettings",
     "Settings",
     "ThrottleSettings",
+    "parse_trusted_proxies",
 ]
 
 #: The Redis namespace when none is set (``Settings.redis_namespace``).
@@ -74,6 +78,50 @@ class CookieSettings(BaseModel):
     csrf_header: str = "X-CSRF-Token"
 
 
+class AuditSettings(BaseModel):
+    """Bounded audit storage (SECURITY.md A.7 #53; OWASP Logging CS, log flooding).
+
+    Failures that need no credentials (``refresh_failed``, ``login_throttled``,
+    ``registration_throttled``) get a row each only up to ``rows_per_ip`` per client IP
+    and ``rows_per_event`` in all per ``window`` seconds; the rest are counted in memory
+    and written as one summary row per event when the window closes (or the server
+    stops), so the count is always recorded.
+    """
+
+    #: Rows older than this are deleted by the maintenance pass.
+    retention_days: int = Field(90, ge=1, le=36_500)
+    window: int = Field(60, ge=1, le=86_400)
+    rows_per_ip: int = Field(5, ge=1)
+    rows_per_event: int = Field(100, ge=1)
+    #: Client IPs counted one by one in a window; beyond, they share one counter.
+    max_tracked_ips: int = Field(1000, ge=1)
+
+
+def parse_trusted_proxies(value: str) -> list[str]:
+    """Addresses or CIDRs, separated by commas or spaces, normalised (``10.0.0.1``,
+    ``10.0.0.0/8``, ``fd00::/8``). A hostname, ``*`` or a CIDR with host bits set is
+    refused (SECURITY.md A.7 #51: trust is given to named proxies only).
+
+    Raises:
+        ValueError: an entry is not an IP address or network.
+    """
+    out: list[str] = []
+    for item in re.split(r"[,\s]+", value.strip()):
+        if not item:
+            continue
+        try:
+            if "/" in item:
+                net = ipaddress.ip_network(item, strict=True)
+                out.append(str(net.network_address) if net.num_addresses == 1 else str(net))
+            else:
+                out.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ValueError(
+                f"{item[:64]!r} is not an IP address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8)"
+            ) from None
+    return out
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTHGATE_",
@@ -109,10 +157,20 @@ class Settings(BaseSettings):
     #: ``bearer_token_file``). Unset: ``/metrics`` is open (``authgate check`` warns
     #: in production, where the counters tell an outsider how logins are going).
     metrics_token: SecretStr | None = None
+    #: SECURITY.md A.7 #51: the reverse proxies (addresses or CIDRs, comma-separated)
+    #: whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` ``authgate serve`` believes.
+    #: Empty: proxy headers are ignored and the client IP is the TCP peer's.
+    trusted_proxies: str = ""
     passwords: PasswordSettings = Field(default_factory=PasswordSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     cookies: CookieSettings = Field(default_factory=CookieSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        return ",".join(parse_trusted_proxies(value))
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in ``data_dir``."""

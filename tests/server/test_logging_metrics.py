@@ -126,3 +126,22 @@ def test_an_empty_metrics_token_closes_metrics_rather_than_opening_it(tmp_path: 
     with TestClient(create_app(test_settings(tmp_path, metrics_token=""))) as c:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401
+
+
+def test_a_summary_row_counts_the_failures_it_stands_for() -> None:
+    """SECURITY.md A.7 #53: failures that got no audit row of their own still count."""
+    from authgate.server.metrics import AuditEventCounter, Metrics
+    from authgate.service.audit import log_event
+
+    metrics = Metrics()
+    counter = AuditEventCounter(metrics)
+    counter.attach()
+    try:
+        log_event("login_throttled", ip="192.0.2.1")
+        log_event("login_throttled", ip="192.0.2.1", suppressed=995, by_ip={"192.0.2.1": 995})
+    finally:
+        counter.detach()
+    value = metrics.registry.get_sample_value(
+        "authgate_security_events_total", {"event": "login_throttled"}
+    )
+    assert value == 996

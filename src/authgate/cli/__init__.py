@@ -30,6 +30,7 @@ _GROUPS = [
     ("authgate.cli.users", "app", "users"),
     ("authgate.cli.sessions", "app", "sessions"),
     ("authgate.cli.db", "app", "db"),
+    ("authgate.cli.audit", "app", "audit"),
 ]
 # (module, function registering its commands, the commands' names)
 _COMMANDS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,7 @@ from authgate.cli._common import cli_errors, fail
 from authgate.cli._service import load_settings
 from authgate.server.check import Problem, check_settings, errors_of
 from authgate.settings import Settings
+from authgate.store.files import make_private_dir
 
 __all__ = ["register"]
 
@@ -50,13 +51,30 @@ def zero_config_defaults(settings: Settings, host: str, port: int) -> dict[str, 
     return defaults
 
 
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options (SECURITY.md A.7 #51; ASVS 5.0 6.1.1).
+
+    uvicorn believes ``X-Forwarded-For`` from 127.0.0.1 and ::1 by default (and from
+    ``$FORWARDED_ALLOW_IPS``), so anything that reaches a loopback listener could pick
+    the client IP that the per-IP throttle, the sessions list and the audit log record.
+    Here the headers are read only when ``AUTHGATE_TRUSTED_PROXIES`` names the proxies
+    (networks in that list need uvicorn 0.31 or newer, the minimum in pyproject.toml).
+    """
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
+
+
 async def _prepare(settings: Settings) -> None:
     # Once, before any worker starts: create and migrate the database and generate the
     # first signing key, so several workers never race to do it.
     from authgate.service import open_service
 
     service = await open_service(settings)
-    await service.aclose()
+    try:
+        await service.maintenance()  # e.g. the audit retention, before serving
+    finally:
+        await service.aclose()
 
 
 def serve(
@@ -71,6 +89,9 @@ def serve(
 
     from authgate.server.logging import log_config
 
+    # SECURITY.md A.7 #52: whatever this process creates (the data directory, SQLite's
+    # -wal and -shm files, the KEK file) is private, whatever umask it was started with.
+    os.umask(0o077)
     settings = load_settings()
     defaults = zero_config_defaults(settings, host, port)
     if defaults:
@@ -90,7 +111,7 @@ def serve(
     _report(problems)
     with cli_errors():
         if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(settings.data_dir)
         asyncio.run(_prepare(settings))
     shown = f"[{host}]" if ":" in host else host
     typer.echo(
@@ -105,6 +126,7 @@ def serve(
         log_config=log_config(log_level),
         log_level=log_level,
         server_header=False,
+        **proxy_options(settings),
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from authgate.errors import UnsafeKey
+from authgate.errors import ConfigError, UnsafeKey
 from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
 from authgate.tokens import SUPPORTED_ALGORITHMS, hmac_key, load_pem
 
@@ -229,6 +229,7 @@ def check_settings(
     if settings.production and settings.database_url is None:
         out.append(Problem("warning", "AUTHGATE_DATABASE_URL", "SQLite in production"))
     out += _metrics_problems(settings)
+    out += _deployment_problems(settings)
     return out
 
 
@@ -242,6 +243,44 @@ def _metrics_problems(settings: Settings) -> list[Problem]:
     if _placeholder(token) or len(token) < 32:
         return [Problem("error", "AUTHGATE_METRICS_TOKEN", "is a placeholder or shorter than 32")]
     return []
+
+
+def _deployment_problems(settings: Settings) -> list[Problem]:
+    """SECURITY.md A.7 #52: data files other local users can read (also on a deployment
+    made before files were created private); A.7 #51: a proxy list that trusts anyone."""
+    from authgate.store.files import loose_modes, sqlite_companions
+    from authgate.store.url import normalize_url, sqlite_path
+
+    paths = [settings.data_dir]
+    try:
+        db = sqlite_path(normalize_url(settings.resolved_database_url()))
+    except ConfigError:  # a bad URL is open_service's error to report
+        db = None
+    if db is not None:
+        paths += [db.parent, *sqlite_companions(db)]
+    if settings.key_encryption_key is None:
+        paths.append(settings.key_encryption_key_file or settings.data_dir / "kek.key")
+    if settings.signing_key_file is not None:
+        paths.append(Path(settings.signing_key_file))
+    out = [
+        Problem(
+            "warning",
+            "AUTHGATE_DATA_DIR",
+            f"{path} is mode {mode:04o}: other local users can read it "
+            f"(chmod {'700' if path.is_dir() else '600'})",
+        )
+        for path, mode in loose_modes(dict.fromkeys(paths))
+    ]
+    for entry in filter(None, settings.trusted_proxies.split(",")):
+        if entry.endswith("/0"):
+            out.append(
+                Problem(
+                    "warning",
+                    "AUTHGATE_TRUSTED_PROXIES",
+                    f"{entry} trusts every client to name its own IP address",
+                )
+            )
+    return out
 
 
 def errors_of(problems: list[Problem]) -> list[Problem]:

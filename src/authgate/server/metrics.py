@@ -80,7 +80,11 @@ class AuditEventCounter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "event", None)
         name = event if isinstance(event, str) and event in _EVENTS else "other"
-        self.metrics.security_events.labels(event=name).inc()
+        # A summary row (SECURITY.md A.7 #53) stands for the events it counted.
+        detail = getattr(record, "detail", None)
+        count = detail.get("suppressed") if isinstance(detail, dict) else None
+        amount = count if isinstance(count, int) and count > 0 else 1
+        self.metrics.security_events.labels(event=name).inc(amount)
 
     def attach(self) -> None:
         logger = logging.getLogger(AUDIT_LOGGER)

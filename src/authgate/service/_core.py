@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authgate.clock import Clock
 from authgate.errors import InvalidGrant
 from authgate.passwords import PasswordHasher
+from authgate.service.audit_limit import FailureAudit
 from authgate.service.keystore import KeyStore
 from authgate.service.revocation import (
     KIND_SID,
@@ -85,6 +86,7 @@ class ServiceCore:
         self.sync = sync
         self.thread_engine = thread_engine
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self.failure_audit = FailureAudit(settings.audit, self._write)
         # Cut-offs and ended sessions must outlive every token issued before them.
         self.horizon = cutoff_horizon(max(MAX_ACCESS_TOKEN_TTL, settings.access_token_ttl))
 

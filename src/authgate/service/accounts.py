@@ -80,8 +80,7 @@ class AccountOps(PasswordChangeOps):
         try:
             await self.throttle.hit_registration(ip)
         except RateLimited:
-            async with self._write() as conn:
-                await audit(conn, "registration_throttled", now=self.clock.now(), ip=ip)
+            await self.failure_audit.record("registration_throttled", now=self.clock.now(), ip=ip)
             raise
         async with self._read() as conn:
             taken = (

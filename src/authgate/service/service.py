@@ -135,6 +135,7 @@ class AuthService(SessionOps, AccountOps):
                 or_(sessions.c.ended_at.is_not(None), sessions.c.absolute_expires_at <= now)
             )
             await conn.execute(delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(dead)))
+        await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
 
     async def ready(self) -> bool:
         try:
@@ -145,6 +146,7 @@ class AuthService(SessionOps, AccountOps):
         return True
 
     async def aclose(self) -> None:
+        await self._flush_failure_audit()
         await self.sync.aclose()
         if self.sync.fanout is not None:
             await self.sync.fanout.aclose()
@@ -153,6 +155,13 @@ class AuthService(SessionOps, AccountOps):
         await self.engine.dispose()
         if self.thread_engine is not None:
             self.thread_engine.dispose()
+
+    async def _flush_failure_audit(self) -> None:
+        """SECURITY.md A.7 #53: the counts of open windows are written before closing."""
+        try:
+            await self.failure_audit.flush(self.clock.now(), everything=True)
+        except AuthError as exc:
+            _log.warning("audit summaries not written at close: %s", exc)
 
 
 _check: type[AuthServiceProtocol] = AuthService

@@ -70,8 +70,7 @@ class SessionOps(RotationOps):
         try:
             await self.throttle.check(account, client.ip)
         except RateLimited:
-            async with self._write() as conn:
-                await audit(conn, "login_throttled", now=now, ip=client.ip)
+            await self.failure_audit.record("login_throttled", now=now, ip=client.ip)
             raise
         row = None
         if key is not None:
@@ -133,8 +132,10 @@ class SessionOps(RotationOps):
             raise  # audited as refresh_reuse
         except InvalidGrant as exc:
             # A.6 #45: unknown, expired, ended or in-grace reuse; never the token itself.
-            async with self._write() as conn:
-                await audit(conn, "refresh_failed", now=now, ip=client.ip, reason=exc.message)
+            # A.7 #53: rows bounded per IP and window, the rest counted.
+            await self.failure_audit.record(
+                "refresh_failed", now=now, ip=client.ip, reason=exc.message
+            )
             raise
         return self._pair(row.user_id, row.session_id, granted, new_token)
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from authgate.errors import ConfigError, UnsafeKey
+from authgate.store.files import make_private_dir
 
 __all__ = ["KeyEncryptionKey", "load_or_create_kek"]
 
@@ -79,7 +80,7 @@ def load_or_create_kek(path: Path) -> KeyEncryptionKey:
     Raises:
         ConfigError: the file is readable by group or others, or is not a KEK.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # SECURITY.md A.7 #52
     if not path.exists():
         # Write a private temp file, then link it into place: atomic, and a second
         # instance starting at the same time reads the winner's complete file.

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from authgate.errors import ConfigError
+from authgate.store.files import create_private_file
 
 __all__ = [
     "READ_ONLY",
@@ -80,7 +81,8 @@ def create_engine(url: URL) -> AsyncEngine:
         return create_async_engine(url, pool_size=20, max_overflow=20)
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # SECURITY.md A.7 #52: 0600 before SQLite opens it, so -wal/-shm follow.
+        create_private_file(path)
     extra: dict[str, Any] = {}
     if path is None:  # in-memory: one shared connection, or each would see its own DB
         extra = {"poolclass": StaticPool}
@@ -95,8 +97,10 @@ def create_sqlite_thread_engine(url: URL) -> Engine | None:
     """For a SQLite file: a blocking engine (stdlib sqlite3) on which a whole hot-path
     transaction runs in one worker-thread hop, where aiosqlite takes three or four
     hops per statement. None for other databases and in-memory SQLite."""
-    if sqlite_path(url) is None:
+    path = sqlite_path(url)
+    if path is None:
         return None
+    create_private_file(path)
     engine = create_blocking_engine(
         url.set(drivername="sqlite+pysqlite"),
         connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
