@@ -211,3 +211,28 @@ async def test_instances_starting_at_once_with_a_new_key_end_with_one_active_key
     assert len(events) == 1
     await first.sync.poll_once()  # the running instance reloads from the log
     assert first.keyring.active.kid in kids
+
+
+@pytest.mark.anyio
+async def test_configuring_the_active_key_withdraws_a_published_next_key(
+    make_service: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    """A next key left by an earlier ``keys rotate`` must not be promoted over the
+    configured key by maintenance."""
+    a: AuthService = await make_service(make_settings(signing_algorithm="ES256"))
+    published = await a.rotate_keys()
+    pem = tmp_path / "active.pem"
+    pem.write_bytes(a.keyring.active.private_pem())
+    b: AuthService = await make_service(
+        make_settings(signing_algorithm="ES256", signing_key_file=pem)
+    )
+    assert b.keyring.next is None
+    assert published not in await stored(b)
+    clock.advance(b.keystore.publish_delay)
+    await b.maintenance()
+    await a.sync.poll_once()  # the other instance drops it from its JWK Set too
+    assert a.keyring.get(published) is None
+    assert b.keyring.active.kid == a.keyring.active.kid

@@ -46,6 +46,7 @@ __all__ = [
     "PendingChange",
     "configured_key",
     "configured_setting",
+    "is_configured",
     "load_kek",
     "pending_replacement",
     "replacement_message",
@@ -83,6 +84,13 @@ def configured_key(settings: Settings) -> Key | None:
     if alg in HMAC_ALGORITHMS and settings.secret_key is not None:
         return hmac_key(settings.secret_key.get_secret_value(), alg)
     return None
+
+
+def is_configured(settings: Settings) -> bool:
+    """Whether the signing key comes from the settings (without reading it)."""
+    return settings.signing_key_file is not None or (
+        settings.signing_algorithm in HMAC_ALGORITHMS and settings.secret_key is not None
+    )
 
 
 def configured_setting(settings: Settings) -> str:
@@ -139,7 +147,14 @@ class KeyStore:
                 raise UnsafeKey(_tombstone_message(self.settings, key.kid))
             await rows.insert_key(conn, self.kek, key, KeyState.ACTIVE, now=now)
             return
-        if configured is None or ring.active.kid == configured.kid:
+        if configured is None:
+            return
+        if ring.active.kid == configured.kid:
+            # A next key left by a rotation before the key was configured would be
+            # promoted over it: withdraw it (it never signed).
+            if ring.next is not None:
+                await rows.delete_keys(conn, [ring.next.key.kid])
+                await log.append(conn, "keys", ring.next.key.kid, now, now + _EVENT_TTL, now)
             return
         if configured.kid in await rows.retired_kids(conn):
             raise UnsafeKey(_tombstone_message(self.settings, configured.kid))
@@ -184,7 +199,7 @@ class KeyStore:
         Raises:
             ConfigError: the signing key is configured (replace it there instead).
         """
-        if configured_key(self.settings) is not None:
+        if is_configured(self.settings):
             raise ConfigError(
                 f"the signing key is configured by {configured_setting(self.settings)}; "
                 "replace the key there and restart (SECURITY.md A.7 #49)"
@@ -210,6 +225,8 @@ class KeyStore:
     async def promote_due(self) -> KeyChange | None:
         """Promote the next key once it has been published for :attr:`publish_delay`
         (the maintenance pass); None when none is due."""
+        if is_configured(self.settings):
+            return None  # the configured key signs; bootstrap withdrew any next key
         now = self.clock.now()
         with store_errors():
             async with self.engine.begin() as conn:
