@@ -23,7 +23,7 @@ def stored_key_problems(settings: Settings) -> list[Problem]:
     when it was retired as compromised; nothing when the database cannot be read (the
     settings rules report bad key material)."""
     try:
-        from authgate.service.keystore import configured_setting, pending_replacement
+        from authgate.service.keyconfig import configured_setting, pending_replacement
     except ModuleNotFoundError:  # the service layer is optional for ``authgate check``
         return []
     try:

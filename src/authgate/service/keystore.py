@@ -29,28 +29,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authgate.clock import Clock
 from authgate.errors import ConfigError, NotFound, UnsafeKey
 from authgate.service.audit import audit
+from authgate.service.keyconfig import (
+    configured_key,
+    configured_setting,
+    is_configured,
+    replacement_message,
+    tombstone_message,
+)
 from authgate.settings import Settings
 from authgate.store import keys as rows
 from authgate.store import revocations as log
 from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey, load_or_create_kek
-from authgate.store.migrate import current_revision
-from authgate.store.url import READ_ONLY, create_engine, is_sqlite, normalize_url, sqlite_path
-from authgate.tokens import KeyRing, KeyState, generate_key, hmac_key, load_pem
-from authgate.tokens.keys import HMAC_ALGORITHMS, Key
+from authgate.store.url import READ_ONLY
+from authgate.tokens import KeyRing, KeyState, generate_key
 
-__all__ = [
-    "PROPAGATION",
-    "KeyChange",
-    "KeyStore",
-    "PendingChange",
-    "configured_key",
-    "configured_setting",
-    "is_configured",
-    "load_kek",
-    "pending_replacement",
-    "replacement_message",
-]
+__all__ = ["PROPAGATION", "KeyChange", "KeyStore", "load_kek"]
 
 #: Seconds the other instances may take to show a newly published key in their JWK
 #: Set (the revocation poller's backstop is 2 s): added to ``jwks_max_age``.
@@ -65,39 +59,6 @@ def load_kek(settings: Settings) -> KeyEncryptionKey:
         return KeyEncryptionKey.from_text(settings.key_encryption_key.get_secret_value())
     path = settings.key_encryption_key_file or settings.data_dir / "kek.key"
     return load_or_create_kek(path)
-
-
-def configured_key(settings: Settings) -> Key | None:
-    """The configured signing key (PEM file, or HMAC secret), or None (generated keys).
-
-    Raises:
-        UnsafeKey: the configured key material is weak or does not match the algorithm.
-        ConfigError: the key file cannot be read.
-    """
-    alg = settings.signing_algorithm
-    if settings.signing_key_file is not None:
-        try:
-            data = settings.signing_key_file.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read signing_key_file: {exc.strerror}") from exc
-        return load_pem(data, alg=alg)
-    if alg in HMAC_ALGORITHMS and settings.secret_key is not None:
-        return hmac_key(settings.secret_key.get_secret_value(), alg)
-    return None
-
-
-def is_configured(settings: Settings) -> bool:
-    """Whether the signing key comes from the settings (without reading it)."""
-    return settings.signing_key_file is not None or (
-        settings.signing_algorithm in HMAC_ALGORITHMS and settings.secret_key is not None
-    )
-
-
-def configured_setting(settings: Settings) -> str:
-    """The variable that configures the key, for messages."""
-    if settings.signing_key_file is not None:
-        return "AUTHGATE_SIGNING_KEY_FILE"
-    return "AUTHGATE_SECRET_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +105,7 @@ class KeyStore:
         if ring is None:
             key = configured or generate_key(self.settings.signing_algorithm)
             if key.kid in await rows.retired_kids(conn):
-                raise UnsafeKey(_tombstone_message(self.settings, key.kid))
+                raise UnsafeKey(tombstone_message(self.settings, key.kid))
             await rows.insert_key(conn, self.kek, key, KeyState.ACTIVE, now=now)
             return
         if configured is None:
@@ -157,7 +118,7 @@ class KeyStore:
                 await log.append(conn, "keys", ring.next.key.kid, now, now + _EVENT_TTL, now)
             return
         if configured.kid in await rows.retired_kids(conn):
-            raise UnsafeKey(_tombstone_message(self.settings, configured.kid))
+            raise UnsafeKey(tombstone_message(self.settings, configured.kid))
         old = ring.active
         dropped = ring.install(configured, now=now, retire_after=self.retire_after)
         await rows.save_ring(conn, self.kek, ring, now=now)
@@ -292,76 +253,3 @@ class KeyStore:
         transaction."""
         await log.append(conn, "keys", change.kid, now, now + _EVENT_TTL, now)
         await audit(conn, change.event, now=now, **change.detail)
-
-
-@dataclass(frozen=True, slots=True)
-class PendingChange:
-    """What the next start does to the stored keys."""
-
-    message: str
-    #: The configured key was retired as compromised: the start will be refused.
-    refused: bool = False
-
-
-async def pending_replacement(settings: Settings) -> PendingChange | None:
-    """What the next start will do to the stored keys, for ``authgate check``: None
-    when the configured key is the active stored key (or nothing is configured or
-    stored yet). Reads the database without creating or migrating it.
-
-    Raises:
-        UnsafeKey: the configured key material is unusable.
-        ConfigError: the key file cannot be read, or a bad database URL.
-        StoreUnavailable: the database cannot be reached.
-    """
-    configured = configured_key(settings)
-    if configured is None:
-        return None
-    url = normalize_url(settings.resolved_database_url())
-    path = sqlite_path(url)
-    if is_sqlite(url) and (path is None or not path.exists()):
-        return None
-    engine = create_engine(url)
-    try:
-        if await current_revision(engine) is None:
-            return None
-        with store_errors():
-            async with engine.connect() as conn:
-                states = await rows.stored_states(conn)
-    finally:
-        await engine.dispose()
-    if states.get(configured.kid, ("", ""))[0] == rows.RETIRED:
-        return PendingChange(_tombstone_message(settings, configured.kid), refused=True)
-    active = [(kid, alg) for kid, (state, alg) in states.items() if state == KeyState.ACTIVE]
-    if not active or active[0][0] == configured.kid:
-        return None
-    old, old_alg = active[0]
-    # KeyRing.install: HMAC secrets, and keys of the other family, go at once.
-    retired_now = configured.symmetric or old_alg in HMAC_ALGORITHMS
-    return PendingChange(
-        replacement_message(settings, configured.kid, old, retired_now=retired_now)
-    )
-
-
-def replacement_message(settings: Settings, kid: str, old_kid: str, *, retired_now: bool) -> str:
-    """What installing the configured key ``kid`` over the active ``old_kid`` does."""
-    head = (
-        f"the signing key configured by {configured_setting(settings)} ({kid}) "
-        f"replaces the active key {old_kid}: "
-    )
-    if retired_now:
-        return head + (
-            f"{old_kid} is retired at once (a key no longer configured is treated as "
-            "compromised; its tokens are refused)"
-        )
-    ttl = settings.access_token_ttl + settings.leeway
-    return head + (
-        f"{old_kid} stays verify-only for {ttl:g} s, until the tokens it signed expire; "
-        f"after a leak run `authgate keys retire {old_kid} --now`"
-    )
-
-
-def _tombstone_message(settings: Settings, kid: str) -> str:
-    return (
-        f"the key configured by {configured_setting(settings)} ({kid}) was retired as "
-        "compromised; configure a new key (SECURITY.md A.7 #49)"
-    )
