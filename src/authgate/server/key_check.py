@@ -17,6 +17,8 @@ from authgate.settings import Settings
 
 __all__ = ["stored_key_problems"]
 
+_TIMEOUT = 10.0
+
 
 def stored_key_problems(settings: Settings) -> list[Problem]:
     """A warning when the configured key will replace the active stored key, an error
@@ -26,9 +28,9 @@ def stored_key_problems(settings: Settings) -> list[Problem]:
         from authgate.service.keyconfig import configured_setting, pending_replacement
     except ModuleNotFoundError:  # the service layer is optional for ``authgate check``
         return []
-    try:
-        pending = asyncio.run(pending_replacement(settings))
-    except AuthError:
+    try:  # bounded: an unreachable database must not hang ``authgate check``
+        pending = asyncio.run(asyncio.wait_for(pending_replacement(settings), _TIMEOUT))
+    except (AuthError, TimeoutError):
         return []
     if pending is None:
         return []

@@ -103,7 +103,9 @@ class KeyStore:
         configured = configured_key(self.settings)
         ring = await rows.load_ring(conn, self.kek)
         if ring is None:
-            key = configured or generate_key(self.settings.signing_algorithm)
+            key = configured
+            if key is None:
+                key = generate_key(self.settings.signing_algorithm)
             if key.kid in await rows.retired_kids(conn):
                 raise UnsafeKey(tombstone_message(self.settings, key.kid))
             await rows.insert_key(conn, self.kek, key, KeyState.ACTIVE, now=now)
