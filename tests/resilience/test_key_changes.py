@@ -164,7 +164,7 @@ def test_replaced_key_file_verifies_until_retired_now(tmp_path: Path) -> None:
 def test_rotated_key_signs_only_after_it_was_in_the_jwks_for_the_max_age(
     tmp_path: Path,
 ) -> None:
-    max_age = 2
+    max_age = 3  # the window before promotion is max_age + PROPAGATION (8 s)
     server = AuthgateServer(
         tmp_path / "data",
         {"AUTHGATE_JWKS_MAX_AGE": str(max_age), "AUTHGATE_MAINTENANCE_INTERVAL": "0.2"},
