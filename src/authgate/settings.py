@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     #: Hard bound (SECURITY.md A.4 #30): a longer TTL is a startup error, in every mode.
     access_token_ttl: int = Field(900, ge=30, le=MAX_ACCESS_TOKEN_TTL)
     leeway: float = Field(30.0, ge=0.0, le=60.0)
+    #: The JWK Set's ``Cache-Control: max-age``. A key published by ``keys rotate``
+    #: signs only after it has been in the JWK Set this long (SECURITY.md A.7 #49).
+    jwks_max_age: int = Field(300, ge=1, le=86_400)
+    #: Seconds between maintenance passes (purges, promotion of a published next key).
+    maintenance_interval: float = Field(30.0, ge=0.1, le=3600.0)
     allow_registration: bool = True
     default_scopes: list[str] = Field(default_factory=list)
     production: bool = False

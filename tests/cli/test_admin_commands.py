@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from authgate.cli import app
 from authgate.cli.keys_admin import register_keys_admin
+from authgate.tokens import generate_key
 
 PASSWORD = "wobbly-lantern-orchid-73"
 
@@ -90,21 +91,80 @@ def test_bad_setting_is_a_one_line_error(env: dict[str, str]) -> None:
 
 
 def test_keys_list_and_rotate(env: dict[str, str]) -> None:
+    """SECURITY.md A.7 #49: ``rotate`` publishes a next key (the server promotes it
+    after the JWK Set max-age); ``rotate --now`` promotes it at once."""
     code, before, _ = run(env, "keys", "list")  # wired into the keys group by cli/keys.py
     assert code == 0, before
     assert "active" in before
-    code, rotated, _ = run(env, "keys", "rotate")
+    old_kid = before.split()[0]
+    code, published, _ = run(env, "keys", "rotate")
     assert code == 0
-    kid = rotated.strip().rsplit(" ", 1)[-1]
+    assert published.startswith("published next key ")
+    kid = published.split()[3].rstrip(";")
+    _, listed, _ = run(env, "keys", "list")
+    assert f"{old_kid}  EdDSA  active" in listed
+    assert f"{kid}  EdDSA  next  signs from " in listed
+    code, rotated, _ = run(env, "keys", "rotate", "--now")
+    assert code == 0
+    assert rotated.strip() == f"rotated: new active key {kid}"  # the published one
     _, after, _ = run(env, "keys", "list")
     assert f"{kid}  EdDSA  active" in after
-    assert "retiring" in after
+    assert f"{old_kid}  EdDSA  retiring  retires " in after
 
 
-def test_register_keys_admin_adds_two_commands() -> None:
+def test_keys_retire_a_retiring_key_at_once(env: dict[str, str]) -> None:
+    _, before, _ = run(env, "keys", "list")
+    old_kid = before.split()[0]
+    assert run(env, "keys", "rotate", "--now")[0] == 0
+    code, out, err = run(env, "keys", "retire", old_kid, "--now")
+    assert (code, err) == (0, "")
+    assert out.strip() == f"retired {old_kid}: its tokens are refused now"
+    _, after, _ = run(env, "keys", "list")
+    assert old_kid not in after
+    code, _, err = run(env, "keys", "retire", old_kid, "--now")
+    assert code == 1
+    assert err == f"error: not_found: key {old_kid!r} is already retired\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("keys", "retire", "no-such-kid", "--now"), "not_found: no key 'no-such-kid'"),
+        (("keys", "retire", "no-such-kid"), "not_found: no key 'no-such-kid'"),
+        (("keys", "retire", "ACTIVE", "--now"), "is the active key"),
+        (("keys", "retire", "ACTIVE"), "is the active key"),
+    ],
+)
+def test_keys_retire_errors_are_one_line(
+    env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    active = run(env, "keys", "list")[1].split()[0]
+    code, out, err = run(env, *(active if a == "ACTIVE" else a for a in args))
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_keys_rotate_is_refused_when_the_key_is_configured(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The configured key is the source of truth (SECURITY.md A.7 #49): rotating
+    would be undone by the next start."""
+    pem = tmp_path / "signing.pem"
+    pem.write_bytes(generate_key("EdDSA").private_pem())
+    code, _, err = run({**env, "AUTHGATE_SIGNING_KEY_FILE": str(pem)}, "keys", "rotate")
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "configured by AUTHGATE_SIGNING_KEY_FILE" in err
+
+
+def test_register_keys_admin_adds_three_commands() -> None:
     keys = typer.Typer()
     register_keys_admin(keys)
-    assert sorted(c.name or "" for c in keys.registered_commands) == ["list", "rotate"]
+    assert sorted(c.name or "" for c in keys.registered_commands) == ["list", "retire", "rotate"]
 
 
 def test_check_exit_codes(env: dict[str, str]) -> None:

@@ -103,7 +103,7 @@ async def test_key_rotation_is_persisted_and_reaches_other_instances(
     await a.register("dave", PASSWORD)
     old = await a.login("dave", PASSWORD, scope=None, client=CLIENT)
     old_kid = a.keyring.active.kid
-    new_kid = await a.rotate_keys()
+    new_kid = await a.rotate_keys(now=True)
     assert new_kid != old_kid
     fresh = await a.login("dave", PASSWORD, scope=None, client=CLIENT)
     assert (await a.verify_access_token(fresh.access_token)).kid == new_kid
@@ -115,7 +115,7 @@ async def test_key_rotation_is_persisted_and_reaches_other_instances(
     assert c.keyring.active.kid == new_kid
     # Past its retirement time the old key leaves the ring and the database.
     clock.advance(a.settings.access_token_ttl + a.settings.leeway + 1)
-    await a.rotate_keys()
+    await a.rotate_keys(now=True)
     assert a.keyring.get(old_kid) is None
     async with a.engine.connect() as conn:
         kids = set((await conn.execute(select(signing_keys.c.kid))).scalars())

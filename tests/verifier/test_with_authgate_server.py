@@ -92,23 +92,24 @@ async def test_rotate_keys_on_the_server_is_picked_up(authgate_server: Running) 
         authgate_server.url, audience=AUDIENCE, clock=clock
     ) as verifier:
         await verifier.verify_access_token(old)
+        # The server publishes a rotated key before it signs (SECURITY.md A.7 #49):
+        # after a scheduled refresh the verifier knows it, and needs no fetch when
+        # it is promoted.
         kid = await service.rotate_keys()
-        token = await authgate_server.user_token("carol")
-        assert (await verifier.verify_access_token(token)).kid == kid
-        # The server publishes its next key before it signs (SECURITY.md #43): after
-        # a scheduled refresh, the following rotation needs no fetch at all.
+        assert (
+            await verifier.verify_access_token(await authgate_server.user_token("carol"))
+        ).kid != kid
         await verifier.refresh(force=True)
         fetches = verifier.status().fetches
-        kid = await service.rotate_keys()
         assert kid in verifier.status().kids
+        assert await service.rotate_keys(now=True) == kid  # promotes the published key
         token = await authgate_server.user_token("dave")
         assert (await verifier.verify_access_token(token)).kid == kid
         assert verifier.status().fetches == fetches
-        # Two rotations in a row: the active key is one this verifier never saw; its
-        # kid triggers one refetch.
+        # ``--now`` without a published key: the active key is one this verifier never
+        # saw; its kid triggers one refetch.
         clock.advance(31)
-        await service.rotate_keys()
-        kid = await service.rotate_keys()
+        kid = await service.rotate_keys(now=True)
         assert kid not in verifier.status().kids
         token = await authgate_server.user_token("erin")
         assert (await verifier.verify_access_token(token)).kid == kid
@@ -116,8 +117,7 @@ async def test_rotate_keys_on_the_server_is_picked_up(authgate_server: Running) 
         assert (await verifier.verify_access_token(old)).sub  # retiring keys stay published
         # Again within the refetch interval: the kid stays unknown until the interval
         # has passed (CVE-2026-48524 rate limit), then it verifies.
-        await service.rotate_keys()
-        kid = await service.rotate_keys()
+        kid = await service.rotate_keys(now=True)
         token = await authgate_server.user_token("frank")
         with pytest.raises(UnknownKey):
             await verifier.verify_access_token(token)
@@ -171,7 +171,7 @@ async def test_example_resource_server_accepts_authgate_tokens(authgate_server: 
 
 
 async def test_cli_key_rotation_is_picked_up(authgate_server: Running, tmp_path: Path) -> None:
-    """``authgate keys rotate`` in another process, on the same data dir: the server
+    """``authgate keys rotate --now`` in another process, on the same data dir: the server
     reloads its keys from the database, and this verifier learns the new kid."""
     clock = clock_now()
     async with JWKSVerifier.from_issuer(
@@ -184,6 +184,7 @@ async def test_cli_key_rotation_is_picked_up(authgate_server: Running, tmp_path:
             str(Path(sys.executable).with_name("authgate")),
             "keys",
             "rotate",
+            "--now",
             env=env,
             cwd=tmp_path,
             stdout=asyncio.subprocess.PIPE,

@@ -12,6 +12,7 @@ import typer
 from authgate.cli._common import cli_errors, fail
 from authgate.cli._service import load_settings
 from authgate.server.check import Problem, check_settings, errors_of
+from authgate.server.key_check import stored_key_problems
 from authgate.settings import Settings
 from authgate.store.files import make_private_dir
 
@@ -137,6 +138,7 @@ def check(
     """Check the settings; exit 1 on any unsafe one."""
     settings = load_settings()
     problems = check_settings(settings, host=host, workers=workers)
+    problems += stored_key_problems(settings)
     _report(problems)
     errors = errors_of(problems)
     if errors:

@@ -7,6 +7,7 @@ prints them, and ``authgate serve`` refuses to start on any error when
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,34 @@ def _key_file_problems(settings: Settings, hs: bool) -> list[Problem]:
     return []
 
 
+#: NIST SP 800-57 Pt 1 Rev. 5 §5.6.1.1: 2048-bit RSA gives 112-bit security (accepted
+#: through 2030); 3072 bits give 128 (SECURITY.md A.7 #49).
+RECOMMENDED_RSA_BITS = 3072
+
+
+def _rsa_size_problems(settings: Settings) -> list[Problem]:
+    """A warning (not an error: 2048 bits are still accepted) for a short RSA key."""
+    path = settings.signing_key_file
+    if path is None or not settings.signing_algorithm.startswith(("RS", "PS")):
+        return []
+    try:
+        jwk = load_pem(Path(path).read_bytes(), alg=settings.signing_algorithm).public_jwk()
+    except (OSError, UnsafeKey):
+        return []  # reported by _key_file_problems
+    n = str(jwk["n"])
+    bits = int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4)), "big").bit_length()
+    if bits >= RECOMMENDED_RSA_BITS:
+        return []
+    return [
+        Problem(
+            "warning",
+            "AUTHGATE_SIGNING_KEY_FILE",
+            f"a {bits}-bit RSA key; use at least {RECOMMENDED_RSA_BITS} bits "
+            "(NIST SP 800-57 Pt 1 §5.6.1.1)",
+        )
+    ]
+
+
 def check_settings(
     settings: Settings, *, host: str | None = "127.0.0.1", workers: int = 1
 ) -> list[Problem]:
@@ -163,6 +192,7 @@ def check_settings(
     hs = alg.startswith("HS")
     out += _secret_problems(settings, hs)
     out += _key_file_problems(settings, hs)
+    out += _rsa_size_problems(settings)
     if settings.access_token_ttl > MAX_ACCESS_TOKEN_TTL:
         out.append(
             Problem(

@@ -126,8 +126,22 @@ class AuthServiceProtocol(Protocol):
         """Raises NotFound when the session is not the user's or not active."""
         ...
 
-    async def rotate_keys(self) -> str:
-        """Publish-next → promote → retire-expired in one step; returns the new kid."""
+    async def rotate_keys(self, *, now: bool = False) -> str:
+        """Publish a next key; the maintenance pass promotes it once it has been in the
+        JWK Set for the max-age. ``now``: promote at once. Returns its kid.
+
+        Raises:
+            ConfigError: the signing key is configured (replace it there instead).
+        """
+        ...
+
+    async def retire_key(self, kid: str, *, now: bool = False) -> None:
+        """Stop verifying with ``kid``: at once with ``now``, else when its tokens expire.
+
+        Raises:
+            NotFound: no such key.
+            UnsafeKey: ``kid`` is the active key.
+        """
         ...
 
     async def ready(self) -> bool:

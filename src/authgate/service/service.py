@@ -18,8 +18,7 @@ from authgate.errors import AuthError, TokenError
 from authgate.passwords import PasswordHasher
 from authgate.service._core import hash_refresh_token
 from authgate.service.accounts import AccountOps
-from authgate.service.audit import audit
-from authgate.service.keystore import KeyStore, load_kek
+from authgate.service.keystore import KeyChange, KeyStore, load_kek
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.revocation import KIND_KEYS, RevocationEvent, RevocationState
 from authgate.service.sessions import SessionOps
@@ -110,14 +109,31 @@ class AuthService(SessionOps, AccountOps):
             "sid": row.session_id,
         }
 
-    async def rotate_keys(self) -> str:
-        ring, kid = await self.keystore.rotate()
-        self._install_ring(ring)
+    async def rotate_keys(self, *, now: bool = False) -> str:
+        """Publish a next key (promoted by maintenance after the JWK Set max-age), or
+        with ``now`` promote at once; returns its kid (SECURITY.md A.7 #49)."""
+        return await self._key_changed(await self.keystore.rotate(at_once=now))
+
+    async def retire_key(self, kid: str, *, now: bool = False) -> None:
+        """Stop verifying with ``kid``: at once with ``now`` (after a leak), else once
+        the tokens it signed have expired (SECURITY.md A.7 #49)."""
+        await self._key_changed(await self.keystore.retire(kid, at_once=now))
+
+    async def promote_due_keys(self) -> None:
+        """Maintenance: promote a next key published for at least the JWK Set max-age.
+        The in-memory ring answers first, so a pass with nothing due costs no I/O."""
+        if self.keyring.due_next(now=self.clock.now(), delay=self.keystore.publish_delay):
+            change = await self.keystore.promote_due()
+            if change is not None:
+                await self._key_changed(change)
+
+    async def _key_changed(self, change: KeyChange) -> str:
+        """Sign with the changed ring here, and tell the other instances to reload."""
         now = self.clock.now()
-        async with self._write() as conn:
-            await audit(conn, "key_rotated", now=now, kid=kid)
-        await self.sync.emit([RevocationEvent(KIND_KEYS, kid, now, now + 3600.0)])
-        return kid
+        change.ring.retire_expired(now)
+        self._install_ring(change.ring)
+        await self.sync.emit([RevocationEvent(KIND_KEYS, change.kid, now, now + 3600.0)])
+        return change.kid
 
     async def reload_keys(self) -> None:
         """Pick up keys rotated by another instance."""
@@ -129,6 +145,7 @@ class AuthService(SessionOps, AccountOps):
         now = self.clock.now()
         self.revocation.purge(now, self.horizon)
         self.keyring.retire_expired(now)
+        await self.promote_due_keys()
         async with self._write() as conn:
             await log.purge_expired(conn, now)
             dead = select(sessions.c.id).where(
@@ -216,7 +233,13 @@ async def open_service(settings: Settings, *, clock: Clock | None = None) -> Aut
             await holder[0].maintenance()
 
         sync = RevocationSync(
-            engine, state, clock=clock, fanout=fanout, on_keys=on_keys, maintenance=maintenance
+            engine,
+            state,
+            clock=clock,
+            fanout=fanout,
+            on_keys=on_keys,
+            maintenance=maintenance,
+            maintenance_interval=settings.maintenance_interval,
         )
         service = AuthService(
             settings,
@@ -233,6 +256,8 @@ async def open_service(settings: Settings, *, clock: Clock | None = None) -> Aut
         holder.append(service)
         await sync.load()
         sync.start()
+        if keystore.replaced is not None:  # the configured key replaced another
+            await service._key_changed(keystore.replaced)
     except BaseException:
         if throttle is not None:
             await throttle.aclose()

@@ -1,9 +1,15 @@
-"""Signing keys at rest: private JWKs sealed with the KEK, one row per key."""
+"""Signing keys at rest: private JWKs sealed with the KEK, one row per key.
+
+A key retired as compromised (SECURITY.md A.7 #49) leaves a *tombstone*: its row
+keeps the kid with state ``retired`` and no key material, so no instance started
+with a stale configuration can make it active again. Every change to the keys runs
+under :func:`lock_keys`, so instances changing them at once are serialised.
+"""
 
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.store.kek import KeyEncryptionKey
@@ -11,7 +17,30 @@ from authgate.store.schema import signing_keys
 from authgate.tokens import KeyRing, KeyState, ManagedKey, load_jwk
 from authgate.tokens.keys import Key
 
-__all__ = ["delete_keys", "insert_key", "load_ring", "set_key_state"]
+__all__ = [
+    "RETIRED",
+    "delete_keys",
+    "insert_key",
+    "load_ring",
+    "lock_keys",
+    "retired_kids",
+    "save_ring",
+    "set_key_state",
+    "stored_states",
+    "tombstone_keys",
+]
+
+#: The state of a tombstone row (never loaded into a ring).
+RETIRED = "retired"
+#: pg_advisory_xact_lock key for key changes: "ag-keys" as an int64.
+_KEYS_LOCK = int.from_bytes(b"ag-keys", "big")
+
+
+async def lock_keys(conn: AsyncConnection) -> None:
+    """Serialise key changes until the transaction ends. PostgreSQL: an advisory
+    transaction lock; SQLite: write transactions already start ``BEGIN IMMEDIATE``."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEYS_LOCK})
 
 
 async def load_ring(conn: AsyncConnection, kek: KeyEncryptionKey) -> KeyRing | None:
@@ -20,15 +49,52 @@ async def load_ring(conn: AsyncConnection, kek: KeyEncryptionKey) -> KeyRing | N
     Raises:
         UnsafeKey: a row cannot be decrypted (wrong KEK) or is not a valid key.
     """
-    rows = (await conn.execute(select(signing_keys))).all()
+    stmt = select(signing_keys).where(signing_keys.c.state != RETIRED)
+    rows = (await conn.execute(stmt)).all()
     if not rows:
         return None
     managed = []
     for row in rows:
         jwk = orjson.loads(kek.open(row.encrypted_jwk, row.kid.encode()))
         key = load_jwk(jwk, alg=row.alg)
-        managed.append(ManagedKey(key, KeyState(row.state), row.retire_at))
+        managed.append(ManagedKey(key, KeyState(row.state), row.retire_at, row.created_at))
     return KeyRing(managed)
+
+
+async def stored_states(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
+    """Every stored kid with its (state, alg), tombstones included; no key material."""
+    stmt = select(signing_keys.c.kid, signing_keys.c.state, signing_keys.c.alg)
+    rows = (await conn.execute(stmt)).all()
+    return {row.kid: (row.state, row.alg) for row in rows}
+
+
+async def retired_kids(conn: AsyncConnection) -> set[str]:
+    """The kids of keys retired as compromised (tombstones)."""
+    stmt = select(signing_keys.c.kid).where(signing_keys.c.state == RETIRED)
+    return set((await conn.execute(stmt)).scalars())
+
+
+async def save_ring(
+    conn: AsyncConnection, kek: KeyEncryptionKey, ring: KeyRing, *, now: float
+) -> None:
+    """Write every key of ``ring``: new keys inserted, the others' state updated."""
+    stored = set((await conn.execute(select(signing_keys.c.kid))).scalars())
+    for m in ring.entries():
+        if m.key.kid in stored:
+            await set_key_state(conn, m.key.kid, m.state, m.retire_at)
+        else:
+            when = m.published_at if m.published_at is not None else now
+            await insert_key(conn, kek, m.key, m.state, now=when, retire_at=m.retire_at)
+
+
+async def tombstone_keys(conn: AsyncConnection, kids: list[str], *, now: float) -> None:
+    """Retire ``kids`` as compromised: the key material is erased, the kid is kept."""
+    if kids:
+        await conn.execute(
+            update(signing_keys)
+            .where(signing_keys.c.kid.in_(kids))
+            .values(state=RETIRED, encrypted_jwk=b"", retire_at=now)
+        )
 
 
 async def insert_key(

@@ -4,6 +4,11 @@ Rotation follows RFC 7517 practice and SECURITY.md A.6 #43:
 publish the next key (it appears in the JWKS before it signs anything), promote
 it (it signs; the old active key becomes verify-only), and retire the old key
 once the longest token lifetime plus leeway has passed.
+SECURITY.md A.7 #49 (RFC 8725 §3.5, NIST SP 800-57 Pt 1 §5.3): a *configured* key is
+the source of truth; :meth:`KeyRing.install` makes it active, drops every HMAC secret
+that is no longer configured at once (compromised), and keeps a replaced asymmetric
+key verify-only until its tokens expire. :meth:`KeyRing.due_next` says when a
+published next key has been in the JWK Set for long enough to sign.
 RFC 8725 §3.1: HMAC and asymmetric keys never share one ring, so no verifier can
 be confused into treating a public key as an HMAC secret.
 """
@@ -32,6 +37,8 @@ class ManagedKey:
     key: Key
     state: KeyState
     retire_at: float | None = None
+    #: When the key entered the JWK Set (None: unknown, e.g. a verifier's ring).
+    published_at: float | None = None
 
 
 class KeyRing:
@@ -112,28 +119,86 @@ class KeyRing:
     def entries(self) -> list[ManagedKey]:
         return list(self._keys.values())
 
-    def publish_next(self, key: Key) -> None:
+    @property
+    def next(self) -> ManagedKey | None:
+        """The published next key, if any."""
+        return next((m for m in self._keys.values() if m.state is KeyState.NEXT), None)
+
+    def publish_next(self, key: Key, *, now: float | None = None) -> None:
         """Publish ``key`` so verifiers learn it before it signs anything."""
-        if any(m.state is KeyState.NEXT for m in self._keys.values()):
+        if self.next is not None:
             raise UnsafeKey("a next key is already published")
-        self._add(ManagedKey(key, KeyState.NEXT))
+        self._add(ManagedKey(key, KeyState.NEXT, published_at=now))
+
+    def due_next(self, *, now: float, delay: float) -> ManagedKey | None:
+        """The next key if it has been published for at least ``delay`` seconds.
+
+        ``delay`` is the JWK Set ``max-age`` (plus propagation): a verifier holding
+        a cached JWK Set then already knows the key when it starts signing
+        (RFC 7517 key rollover; SECURITY.md A.7 #49).
+        """
+        nxt = self.next
+        if nxt is None or nxt.published_at is None or nxt.published_at + delay > now:
+            return None
+        return nxt
 
     def promote_next(self, *, now: float, retire_after: float) -> Key:
         """The next key becomes active; the old active key verifies until ``now + retire_after``.
 
         ``retire_after`` should be the longest token lifetime plus the leeway.
         """
-        nxt = next((m for m in self._keys.values() if m.state is KeyState.NEXT), None)
+        nxt = self.next
         if nxt is None:
             raise UnsafeKey("no next key to promote; publish one first")
         if not nxt.key.has_private:
             raise UnsafeKey("the next key has no private part")
+        self._retire_active(now + retire_after)
+        nxt.state = KeyState.ACTIVE
+        return nxt.key
+
+    def install(self, key: Key, *, now: float, retire_after: float) -> list[str]:
+        """Make the configured ``key`` the active key. Returns the kids dropped at once.
+
+        SECURITY.md A.7 #49: the configured key is the source of truth (RFC 8725 §3.5).
+
+        - An HMAC secret that is no longer configured is treated as compromised and
+          dropped at once: its tokens, and any token forged with it, fail.
+        - A replaced asymmetric key stays verify-only until ``now + retire_after``
+          (its tokens' lifetime plus leeway).
+        - A published next key is withdrawn: it never signed, and it must not be
+          promoted over the configured key later.
+        - Keys of the other family (HMAC vs asymmetric) cannot share the ring
+          (RFC 8725 §3.1) and are dropped.
+
+        Raises:
+            UnsafeKey: ``key`` has no private part.
+        """
+        if not key.has_private:
+            raise UnsafeKey("the active key must have its private part")
+        current = self._keys.get(key.kid)
+        if current is not None and current.state is KeyState.ACTIVE:
+            return []
+        dropped = [
+            kid
+            for kid, m in self._keys.items()
+            if kid != key.kid and (m.key.symmetric or key.symmetric or m.state is KeyState.NEXT)
+        ]
+        for kid in dropped:
+            del self._keys[kid]
+        self._retire_active(now + retire_after)
+        if not self._keys:
+            self._symmetric = None
+        if current is None:
+            self._add(ManagedKey(key, KeyState.ACTIVE, published_at=now))
+        else:
+            current.state, current.retire_at = KeyState.ACTIVE, None
+        return dropped
+
+    def _retire_active(self, retire_at: float) -> None:
         old = self._active()
         if old is not None:
             old.state = KeyState.RETIRING
-            old.retire_at = now + retire_after
-        nxt.state = KeyState.ACTIVE
-        return nxt.key
+            old.retire_at = retire_at
 
     def retire_expired(self, now: float) -> list[str]:
         """Drop verify-only keys whose retirement time has passed. Returns their kids."""

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 __all__ = ["JWKS_MAX_AGE", "meta_routes", "server_metadata"]
 
-#: Short, so verifiers pick up a published next key well before it signs
-#: (SECURITY.md #43: publish before use).
+#: The default ``Settings.jwks_max_age``. Short, so verifiers pick up a published
+#: next key soon; a rotated key signs only after this long (SECURITY.md A.7 #49).
 JWKS_MAX_AGE = 300
 
 
@@ -48,7 +48,7 @@ def meta_routes(gate: AuthGate) -> APIRouter:
         """Active, next and not-yet-retired public keys; never a private member."""
         return JSONResponse(
             gate.service.keyring.jwks(),
-            headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"},
+            headers={"Cache-Control": f"public, max-age={gate.settings.jwks_max_age}"},
         )
 
     @router.get(
