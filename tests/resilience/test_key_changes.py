@@ -178,6 +178,12 @@ def test_rotated_key_signs_only_after_it_was_in_the_jwks_for_the_max_age(
         assert published.stdout.startswith("published next key ")
         kid = published.stdout.split()[3].rstrip(";")
 
+        # The CLI wrote the next key to the database; the running server serves it once
+        # it has read the revocation log's ``keys`` event (bounded wait).
+        def jwks_lists_it() -> bool:
+            return kid in {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+
+        assert wait_until(jwks_lists_it, timeout=20)
         response = client.get("/.well-known/jwks.json")
         assert response.headers["cache-control"] == f"public, max-age={max_age}"
         earlier = response.json()  # what a verifier caches now

@@ -104,7 +104,7 @@ def jwks(
 
 
 #: The commands of :mod:`authgate.cli.keys_admin`, which need the server extra.
-ADMIN_COMMANDS = ("list", "rotate")
+ADMIN_COMMANDS = ("list", "rotate", "retire")
 
 
 def _register_admin() -> None:
