@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import socket
@@ -16,7 +17,7 @@ import pytest
 
 from authgate.clock import FrozenClock
 from authgate.errors import RateLimited
-from authgate.service.throttle import LoginThrottle
+from authgate.service.throttle import Attempt, LoginThrottle
 from authgate.service.throttle_store import ThrottleStore
 from authgate.settings import ThrottleSettings
 
@@ -474,5 +475,72 @@ async def test_registration_limit_holds_while_redis_is_down(clock: FrozenClock) 
         await throttle.hit_registration(IP)
         with pytest.raises(RateLimited):
             await throttle.hit_registration(IP)
+    finally:
+        await throttle.aclose()
+
+
+# -- reservations (SECURITY.md A.7 #47) ------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def any_throttle(
+    request: pytest.FixtureRequest, clock: FrozenClock, redis_prefix: str
+) -> AsyncIterator[LoginThrottle]:
+    uri = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    instance = LoginThrottle(SETTINGS, storage_uri=uri, clock=clock, key_prefix=redis_prefix)
+    yield instance
+    await instance.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_reservations_for_one_account_lets_exactly_one_through(
+    any_throttle: LoginThrottle,
+) -> None:
+    async def try_reserve() -> Attempt | None:
+        try:
+            return await any_throttle.reserve("alice", IP)
+        except RateLimited:
+            return None
+
+    # More than can wait: all but one are refused, after their brief wait at most.
+    attempts = await asyncio.gather(*(try_reserve() for _ in range(40)))
+    granted = [a for a in attempts if a is not None]
+    assert len(granted) == 1
+    await granted[0].failed()
+    await allowed(any_throttle, "alice")  # the lease is back once settled
+
+
+@pytest.mark.anyio
+async def test_a_waiting_attempt_gets_the_lease_when_the_one_in_flight_settles(
+    any_throttle: LoginThrottle,
+) -> None:
+    first = await any_throttle.reserve("alice", IP)
+    second = asyncio.create_task(any_throttle.reserve("alice", IP))
+    await asyncio.sleep(0)  # the second one is now waiting for the lease
+    await first.failed()
+    async with await second as attempt:
+        await attempt.failed()
+
+
+@pytest.mark.anyio
+async def test_a_reservation_counts_at_once_and_a_release_gives_it_back(
+    any_throttle: LoginThrottle,
+) -> None:
+    await fail(any_throttle, "alice", 4)
+    attempt = await any_throttle.reserve("alice", IP)
+    await attempt.release()  # no verdict: not a failure
+    await fail(any_throttle, "alice", 1)  # the fifth failure, not the sixth
+    assert await retry_after(any_throttle, "alice") == 1
+
+
+@pytest.mark.anyio
+async def test_ip_reservations_in_flight_count_against_its_limit(clock: FrozenClock) -> None:
+    throttle = LoginThrottle(ThrottleSettings(per_ip_max_failures=3), storage_uri=None, clock=clock)
+    try:
+        held = [await throttle.reserve(f"user-{n}", IP) for n in range(3)]
+        assert await retry_after(throttle, "user-9") >= 1
+        for attempt in held:
+            await attempt.succeeded()  # successes give the address its count back
+        await allowed(throttle, "user-9")
     finally:
         await throttle.aclose()
