@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import secrets
@@ -31,15 +32,19 @@ import time
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
+import bcrypt
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _load as L
 
+from authgate.errors import AuthError
 from authgate.service import AuthService, ClientInfo, open_service
 from authgate.service.revocation import KIND_JTI, KIND_SID, KIND_SUB, RevocationEvent
 from authgate.settings import Settings, ThrottleSettings
+from authgate.store.schema import users
 
 PASSWORD = "plum-otter-harbour-47"
 CLIENT = ClientInfo(ip="127.0.0.1", user_agent="bench")
@@ -133,6 +138,28 @@ async def refreshes(service: AuthService, seconds: float, chains: int = 16) -> f
     return await closed_loop(chains, seconds, step)
 
 
+async def failed_login_times(service: AuthService, samples: int = 7) -> dict[str, float]:
+    """Median seconds of a failed login (SECURITY.md A.7 #54): an unknown user, and a
+    legacy bcrypt account (cost 10) with a wrong password of ≤ 72 and > 72 bytes."""
+    user = await service.register("bench-legacy", PASSWORD)
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=10)).decode()
+    async with service.engine.begin() as conn:
+        await conn.execute(update(users).where(users.c.id == user.id).values(password_hash=legacy))
+    kinds = {
+        "unknown user": ("bench-nobody", "wrong-" + PASSWORD),
+        "bcrypt account, ≤ 72 bytes": ("bench-legacy", "wrong-" + PASSWORD),
+        "bcrypt account, > 72 bytes": ("bench-legacy", "wrong-" + PASSWORD * 4),
+    }
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for _ in range(samples):  # interleaved, so load drift hits every kind alike
+        for kind, (name, password) in kinds.items():
+            started = time.perf_counter()
+            with contextlib.suppress(AuthError):
+                await service.login(name, password, scope=None, client=ClientInfo())
+            times[kind].append(time.perf_counter() - started)
+    return {kind: statistics.median(found) for kind, found in times.items()}
+
+
 async def revocation_check(service: AuthService) -> tuple[float, float]:
     """(is_revoked µs, cached verify_access_token µs) with 3 × 10,000 entries."""
     now = service.clock.now()
@@ -187,6 +214,14 @@ async def run(seconds: float) -> str:
             per_check, per_verify = await revocation_check(sqlite)
         finally:
             await sqlite.aclose()
+        # The throttle off here: these failures would soon block the accounts.
+        quiet = settings_for(Path(tmp) / "timing", None)
+        quiet.throttle = ThrottleSettings(enabled=False)
+        timing_service = await open_service(quiet)
+        try:
+            failed = await failed_login_times(timing_service)
+        finally:
+            await timing_service.aclose()
         pg_refresh = await with_postgres(seconds, Path(tmp) / "pg")
     rows: list[list[object]] = [
         ["Argon2id verify, alone", f"{single * 1000:.1f} ms", ""],
@@ -214,6 +249,10 @@ async def run(seconds: float) -> str:
         ],
         ["revocation check (is_revoked, 3 × 10k entries)", f"{per_check:.2f} µs", "no I/O"],
         ["verify_access_token, cached token", f"{per_verify:.2f} µs", "incl. revocation"],
+    ]
+    rows[7:7] = [
+        [f"failed login: {kind}", f"{seconds * 1000:.1f} ms", "median (A.7 #54)"]
+        for kind, seconds in failed.items()
     ]
     return L.table(["measure", "result", "note"], rows)
 
@@ -256,7 +295,10 @@ def main() -> None:
         "old token's hash, the new hash, the session's idle expiry and an audit row "
         "(on SQLite run whole in one worker-thread hop; on PostgreSQL two statements, "
         "UPDATE … FROM … RETURNING and a data-modifying CTE), then an EdDSA access "
-        "token. The revocation check is three dict lookups."
+        "token. The revocation check is three dict lookups. The failed-login rows "
+        "(throttle off, interleaved samples): a password over 72 bytes costs a legacy "
+        "bcrypt account one bcrypt run at its own cost factor, like any other wrong "
+        "password (SECURITY.md A.7 #54); an unknown user costs one Argon2id verify."
     )
     L.write_section("Service", body)
     print(f"\nwrote the Service section of {L.BENCHMARKS_MD}")
