@@ -22,7 +22,6 @@ _SERVER_PACKAGES = (
     "pwdlib",
     "argon2",
     "zxcvbn",
-    "limits",
     "redis",
     "uvicorn",
     "jinja2",

@@ -19,7 +19,7 @@ import httpx
 from authgate.tokens import KeyRing, TokenCodec, generate_key
 
 SERVER_ONLY = ["sqlalchemy", "alembic", "asyncpg", "aiosqlite", "redis", "zxcvbn", "jinja2"]
-SERVER_ONLY += ["argon2", "pwdlib", "uvicorn", "limits"]
+SERVER_ONLY += ["argon2", "pwdlib", "uvicorn"]
 AUDIENCE = "orders"
 
 

@@ -13,6 +13,7 @@ from authgate.clock import FrozenClock
 from authgate.errors import InvalidCredentials, InvalidGrant, NotFound, Revoked
 from authgate.service import AuthService, ClientInfo, TokenPair
 from authgate.service.revocation import (
+    KIND_GEN,
     KIND_JTI,
     KIND_SID,
     KIND_SUB,
@@ -230,3 +231,49 @@ def test_subject_cut_off_handles_one_second_iat_granularity() -> None:
     assert state.is_revoked(_token(2000, "s-new", jti="j2"))
     assert state.purge(10_000.0, sub_horizon=1.0) == 3
     assert not state.is_revoked(_token(0, "s-old", jti="j2"))
+
+
+def _versioned(iat: float, generation: int | None, sid: str = "s-live") -> VerifiedToken:
+    claims = {} if generation is None else {"gen": generation}
+    return VerifiedToken(
+        sub="u1",
+        jti="j",
+        iat=iat,
+        exp=iat + 900,
+        client_id="c",
+        scope=frozenset(),
+        sid=sid,
+        typ="at+jwt",
+        kid="k",
+        claims=MappingProxyType(claims),
+    )
+
+
+def test_credential_version_cut_off_is_exact_whatever_the_iat() -> None:
+    """SECURITY.md A.7 #48: the ``gen`` rule needs no rounding: a token of the old
+    version dies even when issued after the cut-off's second (a login that raced it),
+    one of the new version lives even when its iat is earlier (another clock)."""
+    state = RevocationState()
+    state.apply(RevocationEvent(KIND_SUB, "u1", 1000.4, 9999.0))
+    state.apply(RevocationEvent(KIND_GEN, "u1", 3.0, 9999.0))
+    assert state.is_revoked(_versioned(1001, 2))
+    assert not state.is_revoked(_versioned(999, 3))
+    assert state.is_revoked(_versioned(999, None))  # no gen: the iat rule still holds
+    state.apply(RevocationEvent(KIND_GEN, "u1", 2.0, 9999.0))  # an older one, late
+    assert state.is_revoked(_versioned(1001, 2))
+    assert state.purge(10_000.0, sub_horizon=1.0) == 2
+
+
+@pytest.mark.anyio
+async def test_access_tokens_carry_the_credential_version_and_die_with_it(
+    service: AuthService,
+) -> None:
+    await service.register("victor", PASSWORD)
+    pair = await service.login("victor", PASSWORD, scope=None, client=PHONE)
+    before = await service.verify_access_token(pair.access_token)
+    assert before.claims["gen"] == 0
+    await service.logout_all(pair.user_id)
+    fresh = await service.login("victor", PASSWORD, scope=None, client=PHONE)
+    assert (await service.verify_access_token(fresh.access_token)).claims["gen"] == 1
+    refreshed = await service.refresh(fresh.refresh_token, scope=None, client=PHONE)
+    assert (await service.verify_access_token(refreshed.access_token)).claims["gen"] == 1

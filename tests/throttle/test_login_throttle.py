@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import socket
@@ -16,7 +17,7 @@ import pytest
 
 from authgate.clock import FrozenClock
 from authgate.errors import RateLimited
-from authgate.service.throttle import LoginThrottle
+from authgate.service.throttle import Attempt, LoginThrottle
 from authgate.service.throttle_store import ThrottleStore
 from authgate.settings import ThrottleSettings
 
@@ -33,13 +34,24 @@ async def throttle(clock: FrozenClock) -> AsyncIterator[LoginThrottle]:
 
 async def fail(throttle: LoginThrottle, account: str, times: int, ip: str | None = IP) -> None:
     for _ in range(times):
-        await throttle.check(account, ip)
-        await throttle.record_failure(account, ip)
+        async with await throttle.reserve(account, ip) as attempt:
+            await attempt.failed()
+
+
+async def succeed(throttle: LoginThrottle, account: str, ip: str | None = IP) -> None:
+    async with await throttle.reserve(account, ip) as attempt:
+        await attempt.succeeded()
+
+
+async def allowed(throttle: LoginThrottle, account: str, ip: str | None = IP) -> None:
+    """An attempt may be reserved now (it is released unsettled: no verdict)."""
+    async with await throttle.reserve(account, ip):
+        pass
 
 
 async def retry_after(throttle: LoginThrottle, account: str, ip: str | None = IP) -> int:
     with pytest.raises(RateLimited) as caught:
-        await throttle.check(account, ip)
+        await throttle.reserve(account, ip)
     return caught.value.retry_after
 
 
@@ -52,7 +64,7 @@ async def test_five_failures_block_the_sixth_attempt(throttle: LoginThrottle) ->
 @pytest.mark.anyio
 async def test_four_failures_do_not_block(throttle: LoginThrottle) -> None:
     await fail(throttle, "alice", 4)
-    await throttle.check("alice", IP)
+    await allowed(throttle, "alice", IP)
 
 
 @pytest.mark.anyio
@@ -68,13 +80,13 @@ async def test_failures_under_the_limit_never_block_even_mid_millisecond(
 ) -> None:
     clock.set(1_700_000_000.0004)  # not on a millisecond boundary
     await fail(throttle, "alice", 4)
-    await throttle.check("alice", IP)
+    await allowed(throttle, "alice", IP)
 
 
 @pytest.mark.anyio
 async def test_other_accounts_are_not_affected(throttle: LoginThrottle) -> None:
     await fail(throttle, "alice", 5)
-    await throttle.check("bob", IP)
+    await allowed(throttle, "bob", IP)
 
 
 @pytest.mark.anyio
@@ -84,7 +96,7 @@ async def test_block_ends_after_the_backoff(throttle: LoginThrottle, clock: Froz
     clock.advance(wait - 0.5)
     await retry_after(throttle, "alice")
     clock.advance(0.5)
-    await throttle.check("alice", IP)
+    await allowed(throttle, "alice", IP)
 
 
 @pytest.mark.anyio
@@ -119,7 +131,7 @@ async def test_victim_is_never_locked_out_longer_than_a_window(
         clock.advance(await retry_after(throttle, "alice"))
         await fail(throttle, "alice", 1)
     clock.advance(SETTINGS.window)  # the attacker stops
-    await throttle.check("alice", IP)
+    await allowed(throttle, "alice", IP)
 
 
 @pytest.mark.anyio
@@ -138,8 +150,7 @@ async def test_window_boundary_neither_ends_a_block_nor_grants_fresh_attempts(
     assert clock.now() > boundary
     assert await retry_after(throttle, "alice") == 6
     clock.advance(6)
-    await throttle.check("alice", IP)
-    await throttle.record_failure("alice", IP)
+    await fail(throttle, "alice", 1)
     # The last window's nine failures still count (weighted 11 s in: 8.89, rounded
     # up), so this tenth one is blocked for 2^(10 - 5) s, not let through as a first.
     assert await retry_after(throttle, "alice") == 32
@@ -182,16 +193,16 @@ async def test_old_failures_fade_out(throttle: LoginThrottle, clock: FrozenClock
     await fail(throttle, "alice", 5)
     clock.advance(2 * SETTINGS.window)
     await fail(throttle, "alice", 4)
-    await throttle.check("alice", IP)
+    await allowed(throttle, "alice", IP)
 
 
 @pytest.mark.anyio
-async def test_success_resets_the_account(throttle: LoginThrottle) -> None:
+async def test_success_resets_the_account(throttle: LoginThrottle, clock: FrozenClock) -> None:
     await fail(throttle, "alice", 5)
-    await throttle.reset("alice")
+    clock.advance(await retry_after(throttle, "alice"))
+    await succeed(throttle, "alice")
     await fail(throttle, "alice", 4)
-    await throttle.check("alice", IP)
-    await throttle.record_failure("alice", IP)
+    await fail(throttle, "alice", 1)
     assert await retry_after(throttle, "alice") == 1  # not a stale, longer block
 
 
@@ -203,10 +214,10 @@ async def test_per_ip_limit_spans_accounts(clock: FrozenClock) -> None:
         await fail(throttle, f"user-{number}", 1)
     wait = await retry_after(throttle, "someone-new")
     assert 1 <= wait <= settings.window
-    await throttle.check("someone-new", "198.51.100.1")  # another address is fine
-    await throttle.check("someone-new", None)
+    await allowed(throttle, "someone-new", "198.51.100.1")  # another address is fine
+    await allowed(throttle, "someone-new", None)
     clock.advance(wait)
-    await throttle.check("someone-new", IP)
+    await allowed(throttle, "someone-new", IP)
     await throttle.aclose()
 
 
@@ -214,8 +225,8 @@ async def test_per_ip_limit_spans_accounts(clock: FrozenClock) -> None:
 async def test_disabled_throttle_is_a_no_op(clock: FrozenClock) -> None:
     throttle = LoginThrottle(ThrottleSettings(enabled=False), storage_uri=None, clock=clock)
     await fail(throttle, "alice", 50)
-    await throttle.check("alice", IP)
-    await throttle.reset("alice")
+    await allowed(throttle, "alice", IP)
+    await succeed(throttle, "alice")
     await throttle.aclose()
 
 
@@ -249,8 +260,9 @@ async def test_instances_sharing_redis_see_each_others_failures(
         clock.advance(1)
         await fail(second, "alice", 1)
         assert await retry_after(first, "alice") == 2
-        await first.reset("alice")
-        await second.check("alice", IP)
+        clock.advance(2)
+        await succeed(first, "alice")
+        await allowed(second, "alice", IP)
     finally:
         await first.aclose()
         await second.aclose()
@@ -272,7 +284,7 @@ async def test_redis_backoff_and_expiry_follow_the_clock(
             await fail(throttle, "ghost-user", 1)
         assert waits == [1, 2, 4]
         clock.advance(SETTINGS.window)
-        await throttle.check("ghost-user", IP)
+        await allowed(throttle, "ghost-user", IP)
     finally:
         await throttle.aclose()
 
@@ -288,7 +300,8 @@ async def test_redis_keys_are_namespaced_and_expire(
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
         await fail(throttle, "alice", 5)
-        await throttle.record_failure("alice", IP)
+        clock.advance(1)
+        await fail(throttle, "alice", 1)
         keys = [key async for key in client.scan_iter(match=f"{redis_prefix}:*")]
         assert keys
         assert not any(b"alice" in key for key in keys)  # usernames are hashed
@@ -315,8 +328,9 @@ async def test_unreachable_redis_still_throttles_in_memory(
             clock.advance(1)
             await fail(throttle, "alice", 1)
             assert await retry_after(throttle, "alice") == 2  # back-off still doubles
-            await throttle.reset("alice")
-            await throttle.check("alice", IP)
+            clock.advance(2)
+            await succeed(throttle, "alice")
+            await allowed(throttle, "alice", IP)
         warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
         assert len(warnings) == 1  # once per outage, not once per request
     finally:
@@ -461,5 +475,72 @@ async def test_registration_limit_holds_while_redis_is_down(clock: FrozenClock) 
         await throttle.hit_registration(IP)
         with pytest.raises(RateLimited):
             await throttle.hit_registration(IP)
+    finally:
+        await throttle.aclose()
+
+
+# -- reservations (SECURITY.md A.7 #47) ------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def any_throttle(
+    request: pytest.FixtureRequest, clock: FrozenClock, redis_prefix: str
+) -> AsyncIterator[LoginThrottle]:
+    uri = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    instance = LoginThrottle(SETTINGS, storage_uri=uri, clock=clock, key_prefix=redis_prefix)
+    yield instance
+    await instance.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_reservations_for_one_account_lets_exactly_one_through(
+    any_throttle: LoginThrottle,
+) -> None:
+    async def try_reserve() -> Attempt | None:
+        try:
+            return await any_throttle.reserve("alice", IP)
+        except RateLimited:
+            return None
+
+    # More than can wait: all but one are refused, after their brief wait at most.
+    attempts = await asyncio.gather(*(try_reserve() for _ in range(40)))
+    granted = [a for a in attempts if a is not None]
+    assert len(granted) == 1
+    await granted[0].failed()
+    await allowed(any_throttle, "alice")  # the lease is back once settled
+
+
+@pytest.mark.anyio
+async def test_a_waiting_attempt_gets_the_lease_when_the_one_in_flight_settles(
+    any_throttle: LoginThrottle,
+) -> None:
+    first = await any_throttle.reserve("alice", IP)
+    second = asyncio.create_task(any_throttle.reserve("alice", IP))
+    await asyncio.sleep(0)  # the second one is now waiting for the lease
+    await first.failed()
+    async with await second as attempt:
+        await attempt.failed()
+
+
+@pytest.mark.anyio
+async def test_a_reservation_counts_at_once_and_a_release_gives_it_back(
+    any_throttle: LoginThrottle,
+) -> None:
+    await fail(any_throttle, "alice", 4)
+    attempt = await any_throttle.reserve("alice", IP)
+    await attempt.release()  # no verdict: not a failure
+    await fail(any_throttle, "alice", 1)  # the fifth failure, not the sixth
+    assert await retry_after(any_throttle, "alice") == 1
+
+
+@pytest.mark.anyio
+async def test_ip_reservations_in_flight_count_against_its_limit(clock: FrozenClock) -> None:
+    throttle = LoginThrottle(ThrottleSettings(per_ip_max_failures=3), storage_uri=None, clock=clock)
+    try:
+        held = [await throttle.reserve(f"user-{n}", IP) for n in range(3)]
+        assert await retry_after(throttle, "user-9") >= 1
+        for attempt in held:
+            await attempt.succeeded()  # successes give the address its count back
+        await allowed(throttle, "user-9")
     finally:
         await throttle.aclose()

@@ -7,7 +7,8 @@
   Argon2 hash whose parameters differ from the configured ones (``needs_rehash``).
 * bcrypt only reads 72 bytes, and pyca/bcrypt 5 raises ``ValueError`` beyond that.
   Longer passwords never match a bcrypt hash (SECURITY.md #35: never truncate), so two
-  passwords sharing a 72-byte prefix cannot cross-verify.
+  passwords sharing a 72-byte prefix cannot cross-verify; they still cost one bcrypt
+  verification at the stored hash's cost factor (A.7 #54: no timing tell).
 * Passwords are NFKC-normalised before Argon2 (see :func:`authgate.passwords.normalize`).
   Legacy bcrypt hashes are checked against the password as typed, since that is
   what passlib hashed.
@@ -103,6 +104,9 @@ class PasswordHasher:
                 return await self._run(self._verify_argon2_sync, password, stored_hash)
             if self._bcrypt.identify(stored_hash):
                 if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+                    # Never a match, but the same cost as one (SECURITY.md A.7 #54):
+                    # a fast answer would tell a legacy account from the others.
+                    await self._run(self._bcrypt_dummy_sync, stored_hash)
                     return False, None
                 return await self._run(self._verify_bcrypt_sync, password, stored_hash)
         except _MalformedHash:
@@ -176,6 +180,14 @@ class PasswordHasher:
         if not ok:
             return False, None
         return True, self._argon2.hash(policy.normalize(password))
+
+    def _bcrypt_dummy_sync(self, stored_hash: str) -> None:
+        """One bcrypt verification against ``stored_hash`` (so at its cost factor) of
+        a random 72-byte input, whose result is ignored."""
+        try:
+            self._bcrypt.verify(secrets.token_hex(36), stored_hash)
+        except (PwdlibError, ValueError) as exc:
+            raise _MalformedHash from exc
 
     # -- plumbing -------------------------------------------------------------------
 

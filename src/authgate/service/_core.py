@@ -19,7 +19,10 @@ from authgate.passwords import PasswordHasher
 from authgate.service.audit_limit import FailureAudit
 from authgate.service.keystore import KeyStore
 from authgate.service.revocation import (
+    GENERATION_CLAIM,
+    KIND_GEN,
     KIND_SID,
+    KIND_SUB,
     RevocationEvent,
     RevocationState,
     cutoff_horizon,
@@ -185,15 +188,39 @@ class ServiceCore:
         await self._log(conn, events)
         return events
 
+    async def _cut_off(
+        self, conn: AsyncConnection, user_id: str, version: int, now: float
+    ) -> list[RevocationEvent]:
+        """Log the cut-off that kills every token the user holds: by ``iat`` (A.4 #33)
+        and exactly, by credential version: ``version`` is the first still valid
+        (A.7 #48). The caller has already bumped ``users.credential_version``."""
+        events = [
+            RevocationEvent(KIND_SUB, user_id, now, now + self.horizon),
+            RevocationEvent(KIND_GEN, user_id, float(version), now + self.horizon),
+        ]
+        await self._log(conn, events)
+        return events
+
     # -- tokens -------------------------------------------------------------------
 
     def _pair(
-        self, user_id: str, session_id: str, scope: frozenset[str], refresh_token: str
+        self,
+        user_id: str,
+        session_id: str,
+        scope: frozenset[str],
+        refresh_token: str,
+        generation: int,
     ) -> TokenPair:
-        """RFC 9068 §2.2 access token bound to the session by ``sid``."""
+        """RFC 9068 §2.2 access token bound to the session by ``sid``, and to the
+        user's credential version by ``gen`` (A.7 #48)."""
         s = self.settings
         token, _ = self.codec.issue(
-            sub=user_id, ttl=s.access_token_ttl, client_id=s.client_id, scope=scope, sid=session_id
+            sub=user_id,
+            ttl=s.access_token_ttl,
+            client_id=s.client_id,
+            scope=scope,
+            sid=session_id,
+            extra={GENERATION_CLAIM: generation},
         )
         return TokenPair(
             access_token=token,

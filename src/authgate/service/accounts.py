@@ -1,9 +1,9 @@
 """Users and their sessions: registration, admin, password change, sign-out everywhere.
 
-Global invalidation (SECURITY.md A.4 #33, ASVS 5.0 7.4.2–7.4.5): ``logout_all``,
-``change_password`` and ``disable_user`` set ``tokens_valid_after`` = now and end the
-user's sessions; see :mod:`authgate.service.revocation` for how the one-second
-``iat`` granularity is handled.
+Global invalidation (SECURITY.md A.4 #33, A.7 #48, ASVS 5.0 7.4.2–7.4.5):
+``logout_all``, ``change_password`` and ``disable_user`` bump the user's credential
+version, set ``tokens_valid_after`` = now and end the user's sessions, in one
+transaction; see :mod:`authgate.service.revocation` for how tokens are cut off.
 
 The password change itself is in :mod:`authgate.service.password_change`.
 """
@@ -11,9 +11,11 @@ The password change itself is in :mod:`authgate.service.password_change`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.errors import (
     InvalidRequest,
@@ -24,7 +26,6 @@ from authgate.errors import (
 )
 from authgate.service.audit import audit
 from authgate.service.password_change import PasswordChangeOps
-from authgate.service.revocation import KIND_SUB, RevocationEvent
 from authgate.service.types import ClientInfo, SessionInfo, User
 from authgate.service.users import (
     new_id,
@@ -157,34 +158,53 @@ class AccountOps(PasswordChangeOps):
         return await self.get_user(user_id)
 
     async def logout_all(self, user_id: str) -> None:
+        """End every session and token of the user (A.4 #33, A.7 #48)."""
         now = self.clock.now()
         async with self._write() as conn:
-            done = await conn.execute(
-                update(users).where(users.c.id == user_id).values(tokens_valid_after=now)
-            )
-            if done.rowcount != 1:
-                raise NotFound("no such user")
-            cut = RevocationEvent(KIND_SUB, user_id, now, now + self.horizon)
-            await self._log(conn, [cut])
-            events = [cut, *await self._end_sessions(conn, user_id=user_id, reason="logout_all")]
+            version = await self._bump(conn, user_id, now)
+            events = await self._cut_off(conn, user_id, version, now)
+            events += await self._end_sessions(conn, user_id=user_id, reason="logout_all")
             await audit(conn, "logout_all", now=now, user_id=user_id)
         await self.sync.emit(events)
 
     async def disable_user(self, user_id: str) -> None:
+        """Disable the user and end every session and token (A.4 #33, A.7 #48)."""
         now = self.clock.now()
         async with self._write() as conn:
-            done = await conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(disabled=True, tokens_valid_after=now)
-            )
-            if done.rowcount != 1:
-                raise NotFound("no such user")
-            cut = RevocationEvent(KIND_SUB, user_id, now, now + self.horizon)
-            await self._log(conn, [cut])
-            events = [cut, *await self._end_sessions(conn, user_id=user_id, reason="disabled")]
+            version = await self._bump(conn, user_id, now, disable=True)
+            events = await self._cut_off(conn, user_id, version, now)
+            events += await self._end_sessions(conn, user_id=user_id, reason="disabled")
             await audit(conn, "user_disabled", now=now, user_id=user_id)
         await self.sync.emit(events)
+
+    async def _bump(
+        self, conn: AsyncConnection, user_id: str, now: float, *, disable: bool = False
+    ) -> int:
+        """Bump the credential version, locking the user row before the sessions to
+        end are selected (A.7 #48: a racing login either committed before, and its
+        session is ended, or it waits for this commit and fails its version check).
+        Returns the new version.
+
+        Raises:
+            NotFound: no such user.
+        """
+        values: dict[str, Any] = {
+            "tokens_valid_after": now,
+            "credential_version": users.c.credential_version + 1,
+        }
+        if disable:
+            values["disabled"] = True
+        version = (
+            await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(**values)
+                .returning(users.c.credential_version)
+            )
+        ).scalar()
+        if version is None:
+            raise NotFound("no such user")
+        return int(version)
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         now = self.clock.now()

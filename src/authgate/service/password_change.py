@@ -1,5 +1,6 @@
 """Changing a password: the current-password check behind the login throttle, then
-a new hash and global invalidation (SECURITY.md A.4 #33, A.5 #38, A.6 #45).
+a new hash and global invalidation (SECURITY.md A.4 #33, A.5 #38, A.6 #45, A.7 #47,
+#48).
 
 ``change_password(..., current_session=sid)`` keeps that session alive but gives it
 a **new id**: its refresh-token family moves to the new session, and the old id is
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from authgate.errors import InvalidCredentials, InvalidRequest, RateLimited
 from authgate.service._core import ServiceCore
 from authgate.service.audit import audit
-from authgate.service.revocation import KIND_SUB, RevocationEvent
+from authgate.service.revocation import RevocationEvent
 from authgate.service.types import ClientInfo
 from authgate.service.users import new_id
 from authgate.store.schema import refresh_tokens, sessions, users
@@ -36,11 +37,17 @@ class PasswordChangeOps(ServiceCore):
     ) -> None:
         """Check the current password, store the new one, end every other session.
 
-        The current-password check is a login in disguise, so it goes through the
-        login throttle: same account key (the normalised username) and the
-        ``client`` IP, checked before any hashing (A.5 #38, ASVS 5.0 6.3.1). A
-        wrong password counts as a failed login and is audited as
-        ``password_change_failed`` (A.6 #45).
+        The current-password check is a login in disguise, so it is an attempt of
+        the login throttle: same account key (the normalised username) and the
+        ``client`` IP, reserved before any hashing (A.5 #38, A.7 #47, ASVS 5.0
+        6.3.1). A wrong password counts as a failed login and is audited as
+        ``password_change_failed`` (A.6 #45). The new password is judged first, so
+        a rejected one never tells whether the current password was right.
+
+        The user row is updated (and so locked) first, only if its credential
+        version is still the one checked, and the version is bumped before the
+        sessions to end are selected: a login that committed earlier is ended, and
+        one that commits later sees the new version and fails (A.7 #48).
 
         Raises:
             InvalidCredentials: unknown or disabled user, or a wrong current password.
@@ -50,40 +57,73 @@ class PasswordChangeOps(ServiceCore):
         if not isinstance(current_password, str) or not isinstance(new_password, str):
             raise InvalidRequest("passwords are required")
         self.hasher.check_length(current_password)
+        self.hasher.check_length(new_password)
         async with self._read() as conn:
             row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        if row is not None:
+            self.hasher.check_policy(new_password, username=row.username)
         account = row.username_key if row is not None else f"user-id:{user_id}"
         ip = client.ip if client is not None else None
         now = self.clock.now()
         try:
-            await self.throttle.check(account, ip)
+            attempt = await self.throttle.reserve(account, ip)
         except RateLimited:
             await self._password_change_failed(user_id, ip, now, "throttled")
             raise
-        if row is None or row.disabled:
-            await self.hasher.verify_dummy(current_password)
-            ok, reason = False, "unknown_user" if row is None else "disabled"
-        else:
-            ok, _ = await self.hasher.verify(current_password, row.password_hash)
-            reason = "bad_password"
-        if not ok:
-            await self.throttle.record_failure(account, ip)
-            await self._password_change_failed(user_id, ip, now, reason)
-            raise InvalidCredentials("invalid username or password")
-        assert row is not None
-        await self.throttle.reset(account)
-        self.hasher.check_length(new_password)
-        self.hasher.check_policy(new_password, username=row.username)
-        new_hash = await self.hasher.hash(new_password)
-        now = self.clock.now()
-        async with self._write() as conn:
-            await conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(password_hash=new_hash, tokens_valid_after=now)
+        async with attempt:
+            if row is None or row.disabled:
+                await self.hasher.verify_dummy(current_password)
+                ok, reason = False, "unknown_user" if row is None else "disabled"
+            else:
+                ok, _ = await self.hasher.verify(current_password, row.password_hash)
+                reason = "bad_password"
+            if not ok:
+                await attempt.failed()
+                await self._password_change_failed(user_id, ip, now, reason)
+                raise InvalidCredentials("invalid username or password")
+            assert row is not None
+            new_hash = await self.hasher.hash(new_password)
+            now = self.clock.now()
+            events = await self._store_new_password(
+                user_id, row.credential_version, new_hash, current_session, now
             )
-            cut = RevocationEvent(KIND_SUB, user_id, now, now + self.horizon)
-            await self._log(conn, [cut])
+            if events is None:  # another change, a disable or a logout-all came first
+                await attempt.failed()
+                await self._password_change_failed(user_id, ip, now, "credentials_changed")
+                raise InvalidCredentials("invalid username or password")
+            await attempt.succeeded()
+        await self.sync.emit(events)
+
+    async def _store_new_password(
+        self,
+        user_id: str,
+        version: int,
+        new_hash: str,
+        current_session: str | None,
+        now: float,
+    ) -> list[RevocationEvent] | None:
+        """One transaction: the new hash and version (row locked first), the
+        cut-off, the kept session's new id, every other session ended. None when the
+        version or status moved since the current password was checked."""
+        async with self._write() as conn:
+            bumped = (
+                await conn.execute(
+                    update(users)
+                    .where(
+                        users.c.id == user_id,
+                        users.c.credential_version == version,
+                        users.c.disabled.is_(False),
+                    )
+                    .values(
+                        password_hash=new_hash,
+                        tokens_valid_after=now,
+                        credential_version=version + 1,
+                    )
+                )
+            ).rowcount
+            if bumped != 1:
+                return None
+            cut = await self._cut_off(conn, user_id, version + 1, now)
             keep = None
             if current_session is not None:
                 keep = await self._rekey(conn, user_id, current_session, now)
@@ -91,7 +131,7 @@ class PasswordChangeOps(ServiceCore):
                 conn, user_id=user_id, keep=keep, reason="password_changed"
             )
             await audit(conn, "password_changed", now=now, user_id=user_id, session_id=keep)
-        await self.sync.emit([cut, *ended])
+        return [*cut, *ended]
 
     async def _password_change_failed(
         self, user_id: str, ip: str | None, now: float, reason: str

@@ -17,6 +17,14 @@ session kept by a password change, which gets a new id) works even within the sa
 second. Tokens without a ``sid`` (none are issued by authgate) get the conservative
 ``iat < ceil(valid_after)``: one issued in the cut-off second fails.
 
+The ``iat`` rule alone cannot tell a token of a login that raced the cut-off from one
+issued just after it. So every access token also carries ``gen``, the user's
+credential version the login was checked against (``users.credential_version``), and
+every cut-off also logs a ``gen`` event: the first version still valid. A token with
+``gen`` is judged by it alone (``gen < cut``): exact, whatever the clocks say
+(SECURITY.md A.7 #48). The ``iat`` rule remains for tokens without ``gen`` and for
+users whose only cut-off predates it.
+
 The database log (``revocations`` table) is the source of truth: it is loaded on
 open and replayed by :mod:`authgate.service.sync`.
 """
@@ -31,12 +39,24 @@ import orjson
 from authgate.tokens import VerifiedToken
 from authgate.tokens.claims import MAX_LEEWAY
 
-__all__ = ["KIND_JTI", "KIND_KEYS", "KIND_SID", "KIND_SUB", "RevocationEvent", "RevocationState"]
+__all__ = [
+    "GENERATION_CLAIM",
+    "KIND_GEN",
+    "KIND_JTI",
+    "KIND_KEYS",
+    "KIND_SID",
+    "KIND_SUB",
+    "RevocationEvent",
+    "RevocationState",
+]
 
 KIND_JTI = "jti"
 KIND_SID = "sid"
 KIND_SUB = "sub"
+KIND_GEN = "gen"
 KIND_KEYS = "keys"
+#: The access-token claim with the user's credential version at login.
+GENERATION_CLAIM = "gen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +77,7 @@ class RevocationEvent:
         except (orjson.JSONDecodeError, ValueError, TypeError):
             return None
         if not (
-            kind in (KIND_JTI, KIND_SID, KIND_SUB, KIND_KEYS)
+            kind in (KIND_JTI, KIND_SID, KIND_SUB, KIND_GEN, KIND_KEYS)
             and isinstance(key, str)
             and isinstance(value, int | float)
             and isinstance(expires_at, int | float)
@@ -74,12 +94,14 @@ def cutoff_horizon(max_ttl: int) -> float:
 class RevocationState:
     """Implements :class:`authgate.tokens.RevocationCheck`. One per process."""
 
-    __slots__ = ("jti", "sid", "sub")
+    __slots__ = ("gen", "jti", "sid", "sub")
 
     def __init__(self) -> None:
         self.jti: dict[str, float] = {}
         self.sid: dict[str, float] = {}
         self.sub: dict[str, float] = {}
+        #: user id → (first valid credential version, when the entry may go).
+        self.gen: dict[str, tuple[int, float]] = {}
 
     def is_revoked(self, token: VerifiedToken) -> bool:
         if token.jti in self.jti:
@@ -87,6 +109,11 @@ class RevocationState:
         sid = token.sid
         if sid is not None and sid in self.sid:
             return True
+        first_valid = self.gen.get(token.sub)
+        if first_valid is not None:
+            generation = token.claims.get(GENERATION_CLAIM)
+            if type(generation) is int:
+                return generation < first_valid[0]
         valid_after = self.sub.get(token.sub)
         if valid_after is None:
             return False
@@ -100,6 +127,9 @@ class RevocationState:
             self.sid[event.key] = event.expires_at
         elif event.kind == KIND_SUB and event.value > self.sub.get(event.key, -math.inf):
             self.sub[event.key] = event.value
+        elif event.kind == KIND_GEN:
+            old = self.gen.get(event.key, (-1, -math.inf))
+            self.gen[event.key] = (max(old[0], int(event.value)), max(old[1], event.expires_at))
 
     def purge(self, now: float, sub_horizon: float) -> int:
         """Drop entries that can no longer match an unexpired token. Returns the count."""
@@ -112,7 +142,11 @@ class RevocationState:
         gone = [k for k, va in self.sub.items() if va + sub_horizon <= now]
         for k in gone:
             del self.sub[k]
+        dropped += len(gone)
+        gone = [k for k, (_, until) in self.gen.items() if until <= now]
+        for k in gone:
+            del self.gen[k]
         return dropped + len(gone)
 
     def __len__(self) -> int:
-        return len(self.jti) + len(self.sid) + len(self.sub)
+        return len(self.jti) + len(self.sid) + len(self.sub) + len(self.gen)

@@ -2,6 +2,9 @@
 blocking code, run in one worker-thread hop on SQLite or through ``run_sync`` on
 PostgreSQL (see ``ServiceCore._write_blocking``).
 
+SECURITY.md A.7 #48: a login's session is inserted only after the user row is locked
+and found at the credential version the password was checked against.
+
 RFC 9700 §4.14.2: the refresh token is consumed by a compare-and-set
 (``UPDATE … WHERE used_at IS NULL``); any refusal after it raises inside the
 transaction, so the rollback leaves the token unused.
@@ -23,6 +26,7 @@ from authgate.store.statements import (
     CONSUME_REFRESH,
     INSERT_REFRESH,
     INSERT_SESSION,
+    LOCK_USER,
     PG_CONSUME_REFRESH,
     PG_ROTATE,
     TOKEN_BY_HASH,
@@ -43,8 +47,19 @@ class RotationOps(ServiceCore):
         new_hash: str | None,
         now: float,
         client: ClientInfo,
-    ) -> None:
+    ) -> bool:
+        """Create the session, unless the user's credential version or status moved
+        since ``user`` was read (SECURITY.md A.7 #48): checked under the row lock, so
+        a password change, disable or logout-all either sees this session (and ends
+        it) or makes this check fail. Returns False (nothing written) then."""
         s = self.settings.sessions
+        current = conn.execute(LOCK_USER, {"id": user.id}).first()
+        if (
+            current is None
+            or current.disabled
+            or current.credential_version != user.credential_version
+        ):
+            return False
         if new_hash is not None:  # legacy bcrypt or weaker Argon2 → Argon2id now
             conn.execute(update(users).where(users.c.id == user.id).values(password_hash=new_hash))
         conn.execute(
@@ -73,6 +88,7 @@ class RotationOps(ServiceCore):
             ip=client.ip,
             rehashed=new_hash is not None,
         )
+        return True
 
     def _rotate(
         self,

@@ -27,6 +27,7 @@ from authgate.service._core import hash_refresh_token, new_refresh_token
 from authgate.service.audit import audit
 from authgate.service.revocation import KIND_JTI, RevocationEvent
 from authgate.service.rotation import RotationOps
+from authgate.service.throttle import Attempt
 from authgate.service.types import ClientInfo, TokenPair
 from authgate.service.users import new_id, normalize_username, parse_scope
 from authgate.store.statements import (
@@ -58,8 +59,12 @@ class SessionOps(RotationOps):
 
         Unknown user, wrong password and disabled account cost exactly one hash
         verification each and raise the same error (OWASP Authentication CS, A.5 #37).
-        The throttle is asked first, so a blocked account is refused even with the
-        right password (A.5 #38).
+        The attempt is reserved with the throttle before the hash, so a blocked or
+        busy account is refused even with the right password, and a burst cannot
+        outrun the count (A.5 #38, A.7 #47). A scope the user lacks is judged after
+        the password and counts as a failure: no free password oracle (A.7 #54).
+        The session is created only if the user's credential version and status are
+        still those the password was checked against (A.7 #48).
         """
         if not isinstance(password, str):
             raise InvalidRequest("password is required")
@@ -68,46 +73,58 @@ class SessionOps(RotationOps):
         requested = parse_scope(scope)
         now = self.clock.now()
         try:
-            await self.throttle.check(account, client.ip)
+            attempt = await self.throttle.reserve(account, client.ip)
         except RateLimited:
             await self.failure_audit.record("login_throttled", now=now, ip=client.ip)
             raise
-        row = None
-        if key is not None:
-            row = await self._read_blocking(lambda c: c.execute(USER_BY_KEY, {"key": key}).first())
-        new_hash: str | None = None
-        if row is None:
-            await self.hasher.verify_dummy(password)
-            ok, reason = False, "unknown_user"
-        else:
-            ok, new_hash = await self.hasher.verify(password, row.password_hash)
-            reason = "bad_password"
-            if ok and row.disabled:
-                ok, reason = False, "disabled"
-        if not ok:
-            await self.throttle.record_failure(account, client.ip)
-            async with self._write() as conn:
-                await audit(
-                    conn,
-                    "login_failed",
-                    now=now,
-                    user_id=row.id if row is not None else None,
-                    ip=client.ip,
-                    reason=reason,
+        async with attempt:
+            row = None
+            if key is not None:
+                row = await self._read_blocking(
+                    lambda c: c.execute(USER_BY_KEY, {"key": key}).first()
                 )
-            raise InvalidCredentials("invalid username or password")
-        assert row is not None
-        allowed = frozenset(row.scopes.split())
-        granted = allowed if requested is None else requested & allowed
-        if requested and not granted:
-            raise InvalidScope("none of the requested scopes is allowed for this user")
-        await self.throttle.reset(account)
-        refresh, digest = new_refresh_token()
-        sid = new_id()
-        await self._write_blocking(
-            lambda c: self._open_session(c, row, sid, digest, granted, new_hash, now, client)
-        )
-        return self._pair(row.id, sid, granted, refresh)
+            new_hash: str | None = None
+            if row is None:
+                await self.hasher.verify_dummy(password)
+                ok, reason = False, "unknown_user"
+            else:
+                ok, new_hash = await self.hasher.verify(password, row.password_hash)
+                reason = "bad_password"
+                if ok and row.disabled:
+                    ok, reason = False, "disabled"
+            if not ok:
+                await self._login_failed(attempt, row, now, client, reason)
+                raise InvalidCredentials("invalid username or password")
+            assert row is not None
+            allowed = frozenset(row.scopes.split())
+            granted = allowed if requested is None else requested & allowed
+            if requested and not granted:
+                await self._login_failed(attempt, row, now, client, "invalid_scope")
+                raise InvalidScope("none of the requested scopes is allowed for this user")
+            refresh, digest = new_refresh_token()
+            sid = new_id()
+            opened = await self._write_blocking(
+                lambda c: self._open_session(c, row, sid, digest, granted, new_hash, now, client)
+            )
+            if not opened:  # a password change, disable or logout-all came first
+                await self._login_failed(attempt, row, now, client, "credentials_changed")
+                raise InvalidCredentials("invalid username or password")
+            await attempt.succeeded()
+        return self._pair(row.id, sid, granted, refresh, row.credential_version)
+
+    async def _login_failed(
+        self, attempt: Attempt, row: Any, now: float, client: ClientInfo, reason: str
+    ) -> None:
+        await attempt.failed()
+        async with self._write() as conn:
+            await audit(
+                conn,
+                "login_failed",
+                now=now,
+                user_id=row.id if row is not None else None,
+                ip=client.ip,
+                reason=reason,
+            )
 
     async def refresh(
         self, refresh_token: str, *, scope: str | None, client: ClientInfo
@@ -137,7 +154,7 @@ class SessionOps(RotationOps):
                 "refresh_failed", now=now, ip=client.ip, reason=exc.message
             )
             raise
-        return self._pair(row.user_id, row.session_id, granted, new_token)
+        return self._pair(row.user_id, row.session_id, granted, new_token, row.credential_version)
 
     async def _reused(self, row: Any, now: float, client: ClientInfo) -> NoReturn:
         if row.ended_at is not None or now - row.used_at <= self.settings.sessions.reuse_grace:

@@ -1,9 +1,17 @@
 """Failed-login throttling per account and per client IP (OWASP Authentication CS
-"Account lockout", ASVS 5.0 6.1.1 / 6.3.1, SECURITY.md A.5 #38).
+"Account lockout", ASVS 5.0 6.1.1 / 6.3.1, SECURITY.md A.5 #38, A.7 #47).
 
-Rules, with ``limit = max_failures`` and ``window`` from
-:class:`~authgate.settings.ThrottleSettings`:
+Every password verification (login, the current password of a password change) is
+an :class:`Attempt`: **reserved** before the hash, then settled once after it:
+``failed()``, ``succeeded()`` or ``release()`` (no verdict: an error came first).
+The reservation is one atomic operation of the store (a Lua script in Redis, one
+synchronous step in memory; never read-then-write, A.7 #47), so a burst of
+concurrent requests cannot all pass a check made before any of them is counted:
 
+* **One verification per account in flight.** The reservation takes the account's
+  lease; another attempt for the account waits briefly for it (a few per process,
+  at most ``BUSY_WAIT`` seconds) or gets ``RateLimited``. Different accounts never
+  wait for each other: there is no global lock.
 * **Account.** ``n`` is the account's failures in the last ``window`` seconds,
   estimated as a sliding window over two fixed ones (the current window's count
   plus the previous one's, weighted by how much of it still overlaps and rounded
@@ -11,45 +19,52 @@ Rules, with ``limit = max_failures`` and ``window`` from
   ``n >= limit`` the account is blocked for
   ``min(backoff_base × 2^(n − limit), window)`` seconds after its latest failure:
   1 s, 2 s, 4 s, … Every failure allowed through doubles the next wait, and a
-  window boundary does not hand out a fresh set of attempts.
+  window boundary does not hand out a fresh set of attempts. The reserved attempt
+  is counted at once and given back by a release, so a crash mid-hash still counts.
   Unknown usernames are counted exactly like real ones (the caller passes the
   normalised name either way), so the throttle does not reveal which accounts exist.
 * **No permanent lockout.** A block ends at most ``window`` seconds after the last
   failure, and counts fade out after two windows, so an attacker cannot lock a
   victim out for longer than they keep trying (OWASP: lockout must expire).
-* **IP.** ``per_ip_max_failures`` failures from one address in a fixed window block
-  that address, across all accounts, until the window ends (password spraying).
-* A successful login resets the account's count (not the IP's).
+* **IP.** ``per_ip_max_failures`` failures and attempts in flight from one address
+  in a fixed window block that address, across all accounts, until the window ends
+  (password spraying). A success or a release gives its IP count back.
+* A success resets the account's count (not the IP's failures).
 * **Registration.** ``registrations_per_ip_per_hour`` sign-ups from one address in a
   fixed hour, then ``RateLimited`` until the hour ends: each one costs an Argon2 hash.
 
-Storage is :class:`~authgate.service.throttle_store.ThrottleStore`: in-process
-memory, or Redis shared by every instance with a per-instance memory fallback while
-Redis is unreachable (still throttled, never unlimited), used only for its atomic
-``incr`` with expiry and ``get``.
-The window maths runs on the injected :class:`~authgate.clock.Clock`, not on
-``limits``' own wall-clock strategies: the window number is part of each key, so a
-new window is simply a new key, and storage expiry (2 × window) only collects
-garbage. Each failure stores the time its back-off ends under a key named by its
-sequence number in its window (unique, because ``incr`` is atomic), so concurrent
-failures on several app instances never overwrite each other's state.
-
-The memory storage is per process (each uvicorn worker counts alone) and sweeps all
-its keys for expiry after writes; it suits one worker and development. Production
-with several workers or hosts uses Redis.
+Storage is :class:`~authgate.service.throttle_store.ThrottleStore`: Redis shared by
+every instance, or per-instance memory (one worker, development, and the fallback
+while Redis is unreachable: still throttled, never unlimited). The window maths runs
+on the injected :class:`~authgate.clock.Clock`: the window number is part of each
+key, so a new window is simply a new key, and storage expiry only collects garbage.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import math
+import secrets
+from types import TracebackType
 
 from authgate.clock import Clock
 from authgate.errors import RateLimited
-from authgate.service.throttle_store import ThrottleStore
+from authgate.service.throttle_store import (
+    BLOCKED,
+    BUSY,
+    FAILURE,
+    RELEASE,
+    RESERVED,
+    SUCCESS,
+    AttemptKeys,
+    Reservation,
+    ThrottleStore,
+)
 from authgate.settings import DEFAULT_REDIS_NAMESPACE, ThrottleSettings
 
-__all__ = ["DEFAULT_KEY_PREFIX", "LoginThrottle", "key_prefix_for"]
+__all__ = ["BUSY_WAIT", "DEFAULT_KEY_PREFIX", "Attempt", "LoginThrottle", "key_prefix_for"]
 
 
 def key_prefix_for(namespace: str) -> str:
@@ -61,6 +76,82 @@ DEFAULT_KEY_PREFIX = key_prefix_for(DEFAULT_REDIS_NAMESPACE)
 _HOUR = 3600
 #: 2^40 s is beyond any window; bounding the exponent keeps the maths cheap.
 _MAX_EXPONENT = 40
+#: Seconds an attempt waits for the account's verification in flight before 429.
+BUSY_WAIT = 1.0
+#: Attempts of one account waiting in one process; more get 429 at once, so a burst
+#: holds no more than this many requests (and Redis polls) per account.
+_MAX_WAITERS = 8
+#: How often a waiter looks again when the lease is held elsewhere (another instance).
+_POLL = 0.05
+#: The lease outlives any sane verification (the hash queue included); it only
+#: matters when an instance dies holding it.
+_LEASE_MS = 15_000
+
+
+class Attempt:
+    """One reserved password verification. Settle it exactly once; leaving the
+    ``async with`` block unsettled releases it (A.7 #47)."""
+
+    __slots__ = ("_keys", "_reservation", "_settled", "_throttle", "_token")
+
+    def __init__(
+        self,
+        throttle: LoginThrottle | None,
+        keys: AttemptKeys | None = None,
+        token: str = "",
+        reservation: Reservation | None = None,
+    ) -> None:
+        self._throttle = throttle
+        self._keys = keys
+        self._token = token
+        self._reservation = reservation
+        self._settled = throttle is None
+
+    async def failed(self) -> None:
+        """The password was wrong (or the account unusable): the attempt counts,
+        and the account's back-off is raised to match its failures."""
+        if self._settled:
+            return
+        assert self._throttle is not None
+        assert self._reservation is not None
+        now = self._throttle.clock.now()
+        failures = self._throttle.estimate(
+            self._reservation.current, self._reservation.previous, now
+        )
+        # Rounded down: under the limit the back-off is 0, and rounding up would block
+        # the account for the sub-millisecond rest (Retry-After: 1 on a frozen clock).
+        until = math.floor((now + self._throttle.backoff(failures)) * 1000)
+        await self._settle(FAILURE, until)
+
+    async def succeeded(self) -> None:
+        """The password was right: the account's failures are forgotten."""
+        await self._settle(SUCCESS)
+
+    async def release(self) -> None:
+        """No verdict (an error before it): the attempt is given back."""
+        await self._settle(RELEASE)
+
+    async def _settle(self, outcome: int, until_ms: int = 0) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        assert self._throttle is not None
+        assert self._keys is not None
+        assert self._reservation is not None
+        await self._throttle.settle(self._keys, self._token, outcome, until_ms, self._reservation)
+
+    async def __aenter__(self) -> Attempt:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._settled:
+            # Shielded: a cancelled request must still give its lease back.
+            await asyncio.shield(self.release())
 
 
 class LoginThrottle:
@@ -85,56 +176,87 @@ class LoginThrottle:
         key_prefix: str = DEFAULT_KEY_PREFIX,
     ) -> None:
         self._settings = settings
-        self._clock = clock
+        self.clock = clock
         self._store = ThrottleStore(storage_uri, clock=clock, key_prefix=key_prefix)
+        # Per account key: (event set when a local attempt settles, waiters).
+        self._waiting: dict[str, tuple[asyncio.Event, int]] = {}
 
-    async def check(self, account: str, ip: str | None) -> None:
-        """Refuse an attempt while the account or the IP is blocked.
+    async def reserve(self, account: str, ip: str | None) -> Attempt:
+        """Reserve one password verification for ``account`` from ``ip``, before
+        the hash (A.7 #47). Use the result as ``async with`` and settle it.
 
         Raises:
-            RateLimited: with ``retry_after``, whole seconds until unblocked (≥ 1).
+            RateLimited: the account is blocked or busy, or the IP is at its limit;
+                ``retry_after`` is whole seconds (≥ 1).
         """
         if not self._settings.enabled:
-            return
-        now = self._clock.now()
-        wait = await self._account_wait(self._account_key(account), now)
-        if ip is not None:
-            wait = max(wait, await self._ip_wait(self._ip_key(ip), now))
-        if wait > 0:
-            raise RateLimited(math.ceil(wait))
+            return Attempt(None)
+        account_key = f"account:{_digest(account)}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUSY_WAIT
+        waiting = False
+        try:
+            while True:
+                now = self.clock.now()
+                window = self._window_number(now)
+                keys = AttemptKeys(
+                    busy=f"{account_key}:busy",
+                    until=f"{account_key}:until",
+                    current=f"{account_key}:{window}",
+                    previous=f"{account_key}:{window - 1}",
+                    ip=f"ip:{_digest(ip)}:{window}" if ip is not None else None,
+                )
+                token = secrets.token_hex(8)
+                answer = await self._store.reserve(
+                    keys,
+                    now_ms=now * 1000,
+                    token=token,
+                    lease_ms=_LEASE_MS,
+                    expiry=2 * self._settings.window,  # the next window looks back here
+                    ip_limit=self._settings.per_ip_max_failures,
+                    ip_expiry=self._settings.window,
+                )
+                if answer.verdict == RESERVED:
+                    return Attempt(self, keys, token, answer)
+                left = deadline - loop.time()
+                if answer.verdict != BUSY or answer.ip_full or left <= 0:
+                    # Busy: "try again shortly"; the lease's own end says nothing.
+                    wait = answer.wait_ms / 1000 if answer.verdict == BLOCKED else 1.0
+                    if answer.ip_full:
+                        wait = max(wait, (window + 1) * self._settings.window - now)
+                    raise RateLimited(math.ceil(wait))
+                if not waiting:
+                    if not self._enter_wait(account_key):
+                        raise RateLimited(1)
+                    waiting = True
+                await self._wait_release(account_key, min(left, _POLL))
+        finally:
+            if waiting:
+                self._leave_wait(account_key)
 
-    async def record_failure(self, account: str, ip: str | None) -> None:
-        """Count one failed login for the account (existing or not) and the IP."""
-        if not self._settings.enabled:
-            return
-        now = self._clock.now()
-        window = self._window_number(now)
-        expiry = 2 * self._settings.window  # the next window still looks back at this one
-        account_key = self._account_key(account)
-        count = await self._incr(f"{account_key}:{window}", expiry)
-        previous = await self._get(f"{account_key}:{window - 1}")
-        failures = self._estimate(count, previous, now)
-        # Each failure records when the account may try again (0 s under the limit).
-        # The key is named by the failure's sequence number, so no one else writes it;
-        # a value left from before a reset() is overwritten by the correction.
-        until_key = f"{account_key}:{window}:{count}:until"
-        # Rounded down: under the limit the back-off is 0, and rounding up would block
-        # the account for the sub-millisecond rest (Retry-After: 1 on a frozen clock).
-        until = math.floor((now + self.backoff(failures)) * 1000)
-        stored = await self._incr(until_key, expiry, until)
-        if stored != until:
-            await self._incr(until_key, expiry, until - stored)
-        if ip is not None:
-            await self._incr(f"{self._ip_key(ip)}:{window}", self._settings.window)
-
-    async def reset(self, account: str) -> None:
-        """Forget the account's failures after a successful login."""
-        if not self._settings.enabled:
-            return
-        window = self._window_number(self._clock.now())
-        account_key = self._account_key(account)
-        for number in (window, window - 1):
-            await self._store.clear(f"{account_key}:{number}")
+    async def settle(
+        self,
+        keys: AttemptKeys,
+        token: str,
+        outcome: int,
+        until_ms: int,
+        reservation: Reservation,
+    ) -> None:
+        """Store an attempt's outcome and drop its lease (see :class:`Attempt`)."""
+        try:
+            await self._store.settle(
+                keys,
+                token=token,
+                outcome=outcome,
+                until_ms=until_ms,
+                until_expiry=self._settings.window,  # a back-off never exceeds it
+                in_memory=reservation.in_memory,
+            )
+        finally:
+            account_key = keys.busy.removesuffix(":busy")
+            entry = self._waiting.get(account_key)
+            if entry is not None:
+                entry[0].set()
 
     async def hit_registration(self, ip: str | None) -> None:
         """Count one registration from ``ip``; refuse it past the hourly limit.
@@ -145,17 +267,17 @@ class LoginThrottle:
         """
         if not self._settings.enabled or ip is None:
             return
-        now = self._clock.now()
+        now = self.clock.now()
         hour = math.floor(now / _HOUR)
         count = await self._store.incr(f"register:{_digest(ip)}:{hour}", _HOUR)
         if count > self._settings.registrations_per_ip_per_hour:
             raise RateLimited(max(1, math.ceil((hour + 1) * _HOUR - now)))
 
     async def aclose(self) -> None:
-        """Release the storage connections (Redis) and the expiry task (memory)."""
+        """Release the storage connections (Redis)."""
         await self._store.aclose()
 
-    # -- internals ------------------------------------------------------------------
+    # -- the maths ----------------------------------------------------------------
 
     def backoff(self, failures: int) -> float:
         """Seconds an account stays blocked after its ``failures``-th failure."""
@@ -165,7 +287,7 @@ class LoginThrottle:
         seconds = self._settings.backoff_base * 2 ** min(extra, _MAX_EXPONENT)
         return float(min(seconds, self._settings.window))
 
-    def _estimate(self, current: int, previous: int, now: float) -> int:
+    def estimate(self, current: int, previous: int, now: float) -> int:
         """Failures in the last ``window`` seconds: the previous window's count
         weighted by its remaining overlap (sliding-window counter), rounded up, so
         the moment after a boundary counts every failure of the window before it."""
@@ -176,42 +298,33 @@ class LoginThrottle:
         overlap = ((self._window_number(now) + 1) * window - now) / window
         return current + math.ceil(previous * overlap - 1e-9)
 
-    async def _account_wait(self, account_key: str, now: float) -> float:
-        window = self._window_number(now)
-        current = await self._get(f"{account_key}:{window}")
-        previous = await self._get(f"{account_key}:{window - 1}")
-        if not current and not previous:
-            return 0.0
-        # The latest failure set the back-off: the current window's last one, or else
-        # the previous window's (a block carries over a window boundary).
-        latest = f"{window}:{current}" if current else f"{window - 1}:{previous}"
-        until = await self._get(f"{account_key}:{latest}:until") / 1000
-        if not until:  # that failure is being recorded right now by another request
-            until = now + self.backoff(self._estimate(current, previous, now))
-        return until - now
-
-    async def _ip_wait(self, ip_key: str, now: float) -> float:
-        window = self._window_number(now)
-        if await self._get(f"{ip_key}:{window}") < self._settings.per_ip_max_failures:
-            return 0.0
-        return (window + 1) * self._settings.window - now
-
     def _window_number(self, now: float) -> int:
         return math.floor(now / self._settings.window)
 
-    def _account_key(self, account: str) -> str:
-        # Hashed: usernames stay out of Redis, and any length or byte is a safe key.
-        return f"account:{_digest(account)}"
+    # -- waiting for the account's attempt in flight --------------------------------
 
-    def _ip_key(self, ip: str) -> str:
-        return f"ip:{_digest(ip)}"
+    def _enter_wait(self, account_key: str) -> bool:
+        event, count = self._waiting.get(account_key, (None, 0))
+        if count >= _MAX_WAITERS:
+            return False
+        self._waiting[account_key] = (event or asyncio.Event(), count + 1)
+        return True
 
-    async def _incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        return await self._store.incr(key, expiry, amount)
+    def _leave_wait(self, account_key: str) -> None:
+        event, count = self._waiting[account_key]
+        if count <= 1:
+            del self._waiting[account_key]
+        else:
+            self._waiting[account_key] = (event, count - 1)
 
-    async def _get(self, key: str) -> int:
-        return await self._store.get(key)
+    async def _wait_release(self, account_key: str, seconds: float) -> None:
+        event = self._waiting[account_key][0]
+        event.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()
 
 
 def _digest(value: str) -> str:
+    # Hashed: usernames stay out of Redis, and any length or byte is a safe key.
     return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()

@@ -50,6 +50,10 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("tokens_valid_after", Double, nullable=False, default=0.0),
     Column("created_at", Double, nullable=False),
+    # Bumped by every password change, disable and logout-all, in the transaction
+    # that ends the sessions; a login commits only if it is still what the password
+    # was checked against, and access tokens carry it as ``gen`` (SECURITY.md A.7 #48).
+    Column("credential_version", Integer, nullable=False, default=0, server_default="0"),
 )
 
 sessions = Table(

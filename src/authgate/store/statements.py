@@ -16,6 +16,7 @@ __all__ = [
     "INSERT_AUDIT",
     "INSERT_REFRESH",
     "INSERT_SESSION",
+    "LOCK_USER",
     "PG_CONSUME_REFRESH",
     "PG_ROTATE",
     "TOKEN_BY_HASH",
@@ -25,6 +26,17 @@ __all__ = [
 
 #: Parameters: key.
 USER_BY_KEY = select(users).where(users.c.username_key == bindparam("key"))
+
+#: The user's credential version and status, locked until the transaction ends
+#: (PostgreSQL ``FOR SHARE``: a concurrent password change, disable or logout-all
+#: waits for this login to commit, or this login waits for it and reads its new
+#: version; SQLite has one writer at a time anyway). SECURITY.md A.7 #48.
+#: Parameters: id.
+LOCK_USER = (
+    select(users.c.credential_version, users.c.disabled)
+    .where(users.c.id == bindparam("id"))
+    .with_for_update(read=True)
+)
 
 #: RFC 9700 §4.14.2 compare-and-set. Parameters: hash, now. rowcount 1 = this caller won.
 CONSUME_REFRESH = (
@@ -45,6 +57,7 @@ _TOKEN_COLUMNS = (
     users.c.scopes.label("user_scopes"),
     users.c.username,
     users.c.disabled,
+    users.c.credential_version,
 )
 
 #: A refresh token with its session and user. Parameters: hash.

@@ -115,8 +115,10 @@ def oauth_routes(gate: "AuthGate") -> APIRouter:
                 client=client,
             )
         elif grant == "refresh_token":
+            # Bounded like /revoke's token: anything up to it is judged as a token
+            # (an access token sent here is invalid_grant, whatever its claims).
             pair = await gate.service.refresh(
-                form.require("refresh_token", max_length=512), scope=scope, client=client
+                form.require("refresh_token", max_length=16384), scope=scope, client=client
             )
         else:
             return oauth_error(
