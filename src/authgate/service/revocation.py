@@ -94,10 +94,13 @@ class RevocationState:
         return token.iat < cut
 
     def apply(self, event: RevocationEvent) -> None:
+        """Add one log row. Only ever grows (SECURITY.md A.7 #50): a smaller expiry
+        never shortens a jti or sid entry, an earlier cut-off never replaces a later
+        one, so no replay or out-of-order row can un-revoke (RFC 7009 §2.2)."""
         if event.kind == KIND_JTI:
-            self.jti[event.key] = event.expires_at
+            _grow(self.jti, event.key, event.expires_at)
         elif event.kind == KIND_SID:
-            self.sid[event.key] = event.expires_at
+            _grow(self.sid, event.key, event.expires_at)
         elif event.kind == KIND_SUB and event.value > self.sub.get(event.key, -math.inf):
             self.sub[event.key] = event.value
 
@@ -116,3 +119,11 @@ class RevocationState:
 
     def __len__(self) -> int:
         return len(self.jti) + len(self.sid) + len(self.sub)
+
+
+def _grow(table: dict[str, float], key: str, until: float) -> None:
+    """Keep the later of two expiries; a first entry is kept whatever its value
+    (NaN included: an entry that never purges is safe, a dropped one is not)."""
+    current = table.get(key)
+    if current is None or until > current:
+        table[key] = until
