@@ -26,8 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import orjson
-
 from authgate.tokens import VerifiedToken
 from authgate.tokens.claims import MAX_LEEWAY
 
@@ -41,29 +39,13 @@ KIND_KEYS = "keys"
 
 @dataclass(frozen=True, slots=True)
 class RevocationEvent:
+    """One row of the revocation log, made by this service or read from the
+    database; never decoded from a Redis message (SECURITY.md A.7 #50)."""
+
     kind: str
     key: str
     value: float
     expires_at: float
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps([self.kind, self.key, self.value, self.expires_at])
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> RevocationEvent | None:
-        """None for anything that is not a well-formed event."""
-        try:
-            kind, key, value, expires_at = orjson.loads(data)
-        except (orjson.JSONDecodeError, ValueError, TypeError):
-            return None
-        if not (
-            kind in (KIND_JTI, KIND_SID, KIND_SUB, KIND_KEYS)
-            and isinstance(key, str)
-            and isinstance(value, int | float)
-            and isinstance(expires_at, int | float)
-        ):
-            return None
-        return cls(kind, key, float(value), float(expires_at))
 
 
 def cutoff_horizon(max_ttl: int) -> float:
