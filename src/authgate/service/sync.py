@@ -68,6 +68,9 @@ class SyncCounts:
 
 
 class RevocationSync:
+    """Replays the revocation log into one instance's :class:`RevocationState`;
+    Redis messages only make it read sooner (see the module docstring)."""
+
     def __init__(
         self,
         engine: AsyncEngine,
