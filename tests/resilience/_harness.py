@@ -91,13 +91,19 @@ class AuthgateServer:
     """One ``authgate serve`` subprocess on a free loopback port."""
 
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, *, with_resource: bool = False
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        *,
+        with_resource: bool = False,
+        factory: str = "build",
     ) -> None:
-        """``with_resource``: serve ``_app.build`` (the auth server plus a protected
-        ``GET /resource`` that needs no database) with uvicorn instead of
+        """``with_resource``: serve ``_app.<factory>`` (the auth server plus a
+        protected ``GET /resource`` that needs no database) with uvicorn instead of
         ``authgate serve``."""
         self.data_dir = data_dir
         self.with_resource = with_resource
+        self.factory = factory
         self.port = free_port()
         self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
@@ -145,7 +151,7 @@ class AuthgateServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [str(AUTHGATE), "serve", "--host", LOOPBACK, "--port", str(self.port)]
         if self.with_resource:
-            argv = [sys.executable, "-m", "uvicorn", "--factory", "resilience._app:build"]
+            argv = [sys.executable, "-m", "uvicorn", "--factory", f"resilience._app:{self.factory}"]
             argv += ["--app-dir", str(Path(__file__).parent.parent)]
             argv += ["--host", LOOPBACK, "--port", str(self.port)]
         with self.log_path.open("ab") as log:

@@ -8,7 +8,7 @@ is on), ``/healthz`` (liveness), ``/readyz`` (the database answers) and ``/metri
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -17,13 +17,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from authgate.clock import Clock
-from authgate.errors import AuthError, ConfigError
+from authgate.errors import AuthError, ConfigError, StoreUnavailable
 from authgate.server.check import check_settings, errors_of
 from authgate.server.docs import install_docs
 from authgate.server.metrics import (
     AuditEventCounter,
     Metrics,
     MetricsMiddleware,
+    RevocationSyncCollector,
     check_metrics_token,
 )
 from authgate.service.protocol import AuthServiceProtocol
@@ -64,6 +65,14 @@ def create_app(
     gate = AuthGate(settings, service, clock=clock, max_body_bytes=max_body_bytes)
     metrics = Metrics()
     counter = AuditEventCounter(metrics)
+
+    def sync_counts() -> Mapping[str, int]:
+        try:
+            return gate.service.sync_counts()
+        except StoreUnavailable:  # scraped before the service opened or after it closed
+            return {}
+
+    metrics.registry.register(RevocationSyncCollector(sync_counts))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,12 @@ global one, so several apps in a process, as in tests, do not collide).
   path, so label cardinality stays bounded.
 - ``authgate_security_events_total{event}``: a logging handler on ``authgate.audit``
   counts the service's security events.
+- ``authgate_revocation_messages_total{outcome}`` and
+  ``authgate_revocation_log_reads_total``: the revocation fan-out's counters, read
+  from the service at scrape time (:class:`RevocationSyncCollector`). Each message on
+  the Redis channel is only a hint to read the database log (SECURITY.md A.7 #50):
+  ``outcome="read"`` queued a read, ``outcome="coalesced"`` was ignored because one
+  was already queued. A flood shows as a growing ``coalesced`` count.
 
 With ``AUTHGATE_METRICS_TOKEN`` set, ``/metrics`` answers only a request carrying it
 as a bearer token (:func:`check_metrics_token`; RFC 6750 §3 401 otherwise).
@@ -17,15 +23,24 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.errors import BadSignature
 from authgate.service.protocol import AUDIT_LOGGER
 from authgate.web.transports import header_token
 
-__all__ = ["AuditEventCounter", "Metrics", "MetricsMiddleware", "check_metrics_token"]
+__all__ = [
+    "AuditEventCounter",
+    "Metrics",
+    "MetricsMiddleware",
+    "RevocationSyncCollector",
+    "check_metrics_token",
+]
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _EVENTS = frozenset(
@@ -94,6 +109,40 @@ class AuditEventCounter(logging.Handler):
 
     def detach(self) -> None:
         logging.getLogger(AUDIT_LOGGER).removeHandler(self)
+
+
+class RevocationSyncCollector:
+    """Exports the service's fan-out counters when ``/metrics`` is scraped. The
+    service keeps plain integers (it imports no Prometheus); counting a message is two
+    additions, never a log line, so a flood of messages is not a flood of logs."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self.counts = counts
+
+    def describe(self) -> list[Metric]:
+        return list(self._families({}))
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(self.counts())
+
+    @staticmethod
+    def _families(counts: Mapping[str, int]) -> Iterator[Metric]:
+        messages = counts.get("messages", 0)
+        coalesced = counts.get("coalesced", 0)
+        family = CounterMetricFamily(
+            "authgate_revocation_messages",
+            "Messages on the revocation channel (hints only): read = queued a read of "
+            "the database log, coalesced = ignored, a read was already queued.",
+            labels=["outcome"],
+        )
+        family.add_metric(["read"], messages - coalesced)
+        family.add_metric(["coalesced"], coalesced)
+        yield family
+        yield CounterMetricFamily(
+            "authgate_revocation_log_reads",
+            "Reads of the revocation log (poll, Redis message or reconnect).",
+            value=counts.get("reads", 0),
+        )
 
 
 class MetricsMiddleware:

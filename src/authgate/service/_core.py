@@ -93,6 +93,9 @@ class ServiceCore:
         # Cut-offs and ended sessions must outlive every token issued before them.
         self.horizon = cutoff_horizon(max(MAX_ACCESS_TOKEN_TTL, settings.access_token_ttl))
 
+    def sync_counts(self) -> dict[str, int]:
+        return self.sync.counts.snapshot()
+
     # -- database -----------------------------------------------------------------
 
     @asynccontextmanager

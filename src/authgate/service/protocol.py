@@ -14,7 +14,7 @@ password); the web layer counts them for ``/metrics``. Event names:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User
@@ -146,6 +146,12 @@ class AuthServiceProtocol(Protocol):
 
     async def ready(self) -> bool:
         """True when the database answers."""
+        ...
+
+    def sync_counts(self) -> Mapping[str, int]:
+        """Counters of the revocation fan-out, for ``/metrics``: ``messages`` received
+        on the Redis channel, ``coalesced`` (a read of the log was already queued, so
+        the message added nothing) and ``reads`` of the revocation log."""
         ...
 
     async def aclose(self) -> None: ...

@@ -34,8 +34,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import orjson
-
 from authgate.tokens import VerifiedToken
 from authgate.tokens.claims import MAX_LEEWAY
 
@@ -61,29 +59,13 @@ GENERATION_CLAIM = "gen"
 
 @dataclass(frozen=True, slots=True)
 class RevocationEvent:
+    """One row of the revocation log, made by this service or read from the
+    database; never decoded from a Redis message (SECURITY.md A.7 #50)."""
+
     kind: str
     key: str
     value: float
     expires_at: float
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps([self.kind, self.key, self.value, self.expires_at])
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> RevocationEvent | None:
-        """None for anything that is not a well-formed event."""
-        try:
-            kind, key, value, expires_at = orjson.loads(data)
-        except (orjson.JSONDecodeError, ValueError, TypeError):
-            return None
-        if not (
-            kind in (KIND_JTI, KIND_SID, KIND_SUB, KIND_GEN, KIND_KEYS)
-            and isinstance(key, str)
-            and isinstance(value, int | float)
-            and isinstance(expires_at, int | float)
-        ):
-            return None
-        return cls(kind, key, float(value), float(expires_at))
 
 
 def cutoff_horizon(max_ttl: int) -> float:
@@ -121,10 +103,13 @@ class RevocationState:
         return token.iat < cut
 
     def apply(self, event: RevocationEvent) -> None:
+        """Add one log row. Only ever grows (SECURITY.md A.7 #50): a smaller expiry
+        never shortens a jti or sid entry, an earlier cut-off never replaces a later
+        one, so no replay or out-of-order row can un-revoke (RFC 7009 §2.2)."""
         if event.kind == KIND_JTI:
-            self.jti[event.key] = event.expires_at
+            _grow(self.jti, event.key, event.expires_at)
         elif event.kind == KIND_SID:
-            self.sid[event.key] = event.expires_at
+            _grow(self.sid, event.key, event.expires_at)
         elif event.kind == KIND_SUB and event.value > self.sub.get(event.key, -math.inf):
             self.sub[event.key] = event.value
         elif event.kind == KIND_GEN:
@@ -150,3 +135,11 @@ class RevocationState:
 
     def __len__(self) -> int:
         return len(self.jti) + len(self.sid) + len(self.sub) + len(self.gen)
+
+
+def _grow(table: dict[str, float], key: str, until: float) -> None:
+    """Keep the later of two expiries; a first entry is kept whatever its value
+    (NaN included: an entry that never purges is safe, a dropped one is not)."""
+    current = table.get(key)
+    if current is None or until > current:
+        table[key] = until

@@ -1,9 +1,17 @@
 """Keeps every instance's in-memory revocation state in step with the database log.
 
+The database log is the only source of revocations. Redis carries hints, never
+truth (SECURITY.md A.7 #50): a message on the channel is a *nudge* that makes this
+instance read the log after the last ``seq`` it has seen, sooner than its poller
+would; the message body is never parsed, so no message can un-revoke, shorten a
+revocation, revoke beyond the database (RFC 7009 §2.2) or reload keys that the log
+does not name. Nudges are coalesced: at most one read in flight and one queued,
+so a flood of messages costs at most one read at a time.
+
 Two background tasks, started on open and stopped in ``aclose()``:
 
-* the Redis subscriber (when ``redis_url`` is set) applies events within
-  milliseconds, and catches up from the database on every (re)connect;
+* the Redis subscriber (when ``redis_url`` is set) nudges on every message and on
+  every (re)connect;
 * the database poller replays new log rows by ``seq``: every 0.5 s while Redis is
   absent or unreachable, every 2 s as a backstop while it is healthy. PostgreSQL
   sequences can commit out of order, so a skipped ``seq`` is re-read for 10 s before
@@ -20,6 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,14 +41,36 @@ from authgate.store.errors import store_errors
 from authgate.store.fanout import Fanout
 from authgate.store.url import READ_ONLY
 
-__all__ = ["RevocationSync"]
+__all__ = ["NUDGE", "RevocationSync", "SyncCounts"]
 
 _log = logging.getLogger("authgate.service")
 _GAP_TTL = 10.0
 _MAX_GAPS = 10_000
 
+#: What an instance publishes after a revocation commits. Receivers never read it:
+#: every message, whatever its bytes, is the same nudge (SECURITY.md A.7 #50).
+NUDGE = b"revocations"
+
+
+@dataclass(slots=True)
+class SyncCounts:
+    """Plain counters for ``/metrics`` (the server layer exports them)."""
+
+    #: Messages received on the revocation channel.
+    messages: int = 0
+    #: Messages that added nothing: a read of the log was already queued.
+    coalesced: int = 0
+    #: Reads of the revocation log, whatever triggered them (poll, nudge, reconnect).
+    reads: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return asdict(self)
+
 
 class RevocationSync:
+    """Replays the revocation log into one instance's :class:`RevocationState`;
+    Redis messages only make it read sooner (see the module docstring)."""
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -65,8 +96,11 @@ class RevocationSync:
         self._seq = 0
         self._gaps: dict[int, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Task[bool]] = set()
         self._poll_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._reading = False
+        self.counts = SyncCounts()
 
     async def load(self) -> None:
         """Load every unexpired revocation (the database is the source of truth)."""
@@ -83,8 +117,11 @@ class RevocationSync:
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="authgate-revocation-poll"))
         if self.fanout is not None:
             self._tasks.append(
+                asyncio.create_task(self._nudge_loop(), name="authgate-revocation-nudge")
+            )
+            self._tasks.append(
                 asyncio.create_task(
-                    self.fanout.run(self._on_message, self.poll_once), name="authgate-fanout"
+                    self.fanout.run(self._on_message, self._on_connected), name="authgate-fanout"
                 )
             )
 
@@ -100,30 +137,59 @@ class RevocationSync:
         self._tasks.clear()
 
     async def emit(self, events: Iterable[RevocationEvent]) -> None:
-        """Apply committed events locally now, then tell the other instances."""
+        """Apply committed events locally now, then nudge the other instances."""
         events = list(events)
         for event in events:
             self.state.apply(event)
         if self.fanout is not None and events:
-            # In the background: a slow or unreachable Redis never delays the caller,
-            # and the other instances' pollers cover a lost message.
-            task = asyncio.create_task(self._publish(events))
+            # One nudge per commit, whatever it carried: the receivers read every new
+            # row from the log. In the background: a slow or unreachable Redis never
+            # delays the caller, and the other instances' pollers cover a lost message.
+            task = asyncio.create_task(self.fanout.publish(NUDGE))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    async def _publish(self, events: list[RevocationEvent]) -> None:
-        assert self.fanout is not None
-        for event in events:
-            await self.fanout.publish(event.to_bytes())
+    def nudge(self) -> bool:
+        """Queue one read of the log; False when one is already queued (coalesced)."""
+        if self._wake.is_set():
+            return False
+        self._wake.set()
+        return True
+
+    @property
+    def idle(self) -> bool:
+        """No read of the log is queued or running because of a nudge."""
+        return not (self._wake.is_set() or self._reading)
 
     async def _on_message(self, data: bytes) -> None:
-        event = RevocationEvent.from_bytes(data)
-        if event is None:
-            return
-        if event.kind == KIND_KEYS:
-            await self._reload_keys()
-        else:
-            self.state.apply(event)
+        # The body is never parsed or applied: Redis carries hints, never truth.
+        self.counts.messages += 1
+        if not self.nudge():
+            self.counts.coalesced += 1
+
+    async def _on_connected(self) -> None:
+        # Anything published while we were away is caught up from the log.
+        self.nudge()
+
+    async def _nudge_loop(self) -> None:
+        """One read of the log per nudge, one at a time; nudges arriving during a
+        read queue exactly one more (the row they announce may have committed after
+        the running read began)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._reading = True
+            try:
+                await self.poll_once()
+            except AuthError as exc:
+                _log.warning("revocation read after a nudge failed: %s", exc)
+                # The database is down: a flood of nudges must not become a tight loop.
+                await asyncio.sleep(self.poll_interval)
+            except Exception:  # never let the reader die: revocations depend on it
+                _log.exception("revocation read after a nudge crashed; retrying")
+                await asyncio.sleep(self.poll_interval)
+            finally:
+                self._reading = False
 
     async def _reload_keys(self) -> None:
         try:
@@ -132,8 +198,10 @@ class RevocationSync:
             _log.warning("could not reload signing keys: %s", exc)
 
     async def poll_once(self) -> None:
-        """Apply log rows not seen yet."""
+        """Apply log rows not seen yet; reload the signing keys when one is a
+        ``keys`` row (the only way a key change reaches this instance)."""
         async with self._poll_lock:
+            self.counts.reads += 1
             low = min(self._gaps) - 1 if self._gaps else self._seq
             with store_errors():
                 async with self.engine.connect() as conn:

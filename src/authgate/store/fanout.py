@@ -2,6 +2,8 @@
 
 Redis only makes propagation fast: the database log stays the source of truth, and
 instances poll it when Redis is unreachable (see :mod:`authgate.service.sync`).
+Anyone who can publish on the channel can send anything, so a message is a hint
+that the log has new rows, never a revocation itself (SECURITY.md A.7 #50).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ CHANNEL = channel_for(DEFAULT_REDIS_NAMESPACE)
 
 
 class Fanout(Protocol):
-    """Broadcasts small messages to every instance."""
+    """Broadcasts small messages to every instance. Delivery is best effort and
+    unauthenticated: receivers treat every message as an untrusted hint."""
 
     healthy: bool
 
@@ -72,7 +75,11 @@ class RedisFanout:
         on_message: Callable[[bytes], Awaitable[None]],
         on_connected: Callable[[], Awaitable[None]],
     ) -> None:
-        """Subscribe and deliver messages until cancelled, reconnecting on errors."""
+        """Subscribe and deliver messages until cancelled, reconnecting on errors.
+
+        ``on_message`` gets every message's bytes, unchecked; ``on_connected`` runs
+        after each (re)subscription. Neither may block for long: they run on the
+        reader's task, and messages wait behind them."""
         while True:
             pubsub = self._sub.pubsub()
             try:
