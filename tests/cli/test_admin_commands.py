@@ -131,6 +131,8 @@ def test_keys_retire_a_retiring_key_at_once(env: dict[str, str]) -> None:
     [
         (("keys", "retire", "no-such-kid", "--now"), "not_found: no key 'no-such-kid'"),
         (("keys", "retire", "no-such-kid"), "not_found: no key 'no-such-kid'"),
+        # base64url kids may start with "-": still the argument, not an unknown option
+        (("keys", "retire", "-no-such-kid", "--now"), "not_found: no key '-no-such-kid'"),
         (("keys", "retire", "ACTIVE", "--now"), "is the active key"),
         (("keys", "retire", "ACTIVE"), "is the active key"),
     ],

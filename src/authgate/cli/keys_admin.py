@@ -101,4 +101,5 @@ def register_keys_admin(keys_app: typer.Typer) -> None:
     """Add ``list``, ``rotate`` and ``retire`` to the ``keys`` group."""
     keys_app.command("list")(list_keys)
     keys_app.command("rotate")(rotate)
-    keys_app.command("retire")(retire)
+    # A kid is base64url and may start with "-": taken as the argument, not an option.
+    keys_app.command("retire", context_settings={"ignore_unknown_options": True})(retire)
