@@ -148,7 +148,10 @@ def test_data_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
             server.start()
         with server.client() as client:  # a write, so the WAL has content
             assert register(client, unique("modes")).status_code == 201
-        files = ["authgate.db", "authgate.db-wal", "authgate.db-shm", "kek.key"]
+        # SQLite makes -wal and -shm with the database's mode, and may remove them when
+        # its last connection closes (some driver versions do): each one present is 0600.
+        files = ["authgate.db", "kek.key"]
+        files += [n for n in ("authgate.db-wal", "authgate.db-shm") if (data / n).exists()]
         assert mode(data) == 0o700
         assert {name: oct(mode(data / name)) for name in files} == dict.fromkeys(files, oct(0o600))
         done = cli(server, "check")
