@@ -236,3 +236,37 @@ async def test_configuring_the_active_key_withdraws_a_published_next_key(
     await a.sync.poll_once()  # the other instance drops it from its JWK Set too
     assert a.keyring.get(published) is None
     assert b.keyring.active.kid == a.keyring.active.kid
+
+
+@pytest.mark.anyio
+async def test_a_reload_that_read_before_a_rotation_never_installs_its_older_ring(
+    service: AuthService,
+) -> None:
+    # The poller's reload reads the keys; a rotation on this instance commits before
+    # that reload installs what it read. Without ordering, the reload's older ring
+    # would replace the rotated one and the server would sign with the old key.
+    keystore = service.keystore
+    real_load = keystore.load
+    read, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_load() -> KeyRing:
+        ring = await real_load()
+        read.set()
+        await release.wait()
+        return ring
+
+    keystore.load = slow_load  # type: ignore[method-assign]
+    reload = asyncio.create_task(service.reload_keys())
+    try:
+        await asyncio.wait_for(read.wait(), 10)
+        rotation = asyncio.create_task(service.rotate_keys(now=True))
+        await asyncio.sleep(0.05)  # the rotation now waits behind the reload
+        release.set()
+        new_kid = await asyncio.wait_for(rotation, 10)
+        await reload
+    finally:
+        keystore.load = real_load  # type: ignore[method-assign]
+    assert service.keyring.active.kid == new_kid
+    await service.register("reloader", PASSWORD)
+    tokens = await service.login("reloader", PASSWORD, scope=None, client=CLIENT)
+    assert (await service.verify_access_token(tokens.access_token)).kid == new_kid

@@ -89,6 +89,8 @@ class ServiceCore:
         self.sync = sync
         self.thread_engine = thread_engine
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # Key changes and reloads install rings one at a time, in the order they read them.
+        self._keys_lock = asyncio.Lock()
         self.failure_audit = FailureAudit(settings.audit, self._write)
         # Cut-offs and ended sessions must outlive every token issued before them.
         self.horizon = cutoff_horizon(max(MAX_ACCESS_TOKEN_TTL, settings.access_token_ttl))

@@ -112,20 +112,23 @@ class AuthService(SessionOps, AccountOps):
     async def rotate_keys(self, *, now: bool = False) -> str:
         """Publish a next key (promoted by maintenance after the JWK Set max-age), or
         with ``now`` promote at once; returns its kid (SECURITY.md A.7 #49)."""
-        return await self._key_changed(await self.keystore.rotate(at_once=now))
+        async with self._keys_lock:
+            return await self._key_changed(await self.keystore.rotate(at_once=now))
 
     async def retire_key(self, kid: str, *, now: bool = False) -> None:
         """Stop verifying with ``kid``: at once with ``now`` (after a leak), else once
         the tokens it signed have expired (SECURITY.md A.7 #49)."""
-        await self._key_changed(await self.keystore.retire(kid, at_once=now))
+        async with self._keys_lock:
+            await self._key_changed(await self.keystore.retire(kid, at_once=now))
 
     async def promote_due_keys(self) -> None:
         """Maintenance: promote a next key published for at least the JWK Set max-age.
         The in-memory ring answers first, so a pass with nothing due costs no I/O."""
         if self.keyring.due_next(now=self.clock.now(), delay=self.keystore.publish_delay):
-            change = await self.keystore.promote_due()
-            if change is not None:
-                await self._key_changed(change)
+            async with self._keys_lock:
+                change = await self.keystore.promote_due()
+                if change is not None:
+                    await self._key_changed(change)
 
     async def _key_changed(self, change: KeyChange) -> str:
         """Sign with the changed ring here, and tell the other instances to reload."""
@@ -136,8 +139,11 @@ class AuthService(SessionOps, AccountOps):
         return change.kid
 
     async def reload_keys(self) -> None:
-        """Pick up keys rotated by another instance."""
-        self._install_ring(await self.keystore.load())
+        """Pick up keys rotated by another instance. Under the same lock as this
+        instance's own key changes: a reload that read the database before a change
+        committed here must not install its older ring after the change's."""
+        async with self._keys_lock:
+            self._install_ring(await self.keystore.load())
 
     async def maintenance(self) -> None:
         """Purge what can no longer matter: expired revocations (memory and DB),
