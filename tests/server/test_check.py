@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from authgate.server.check import check_settings, errors_of, is_loopback
+from authgate.server.check import check_settings, errors_of
 from authgate.settings import CookieSettings, Settings, ThrottleSettings
 from authgate.testing import test_settings
 from authgate.tokens import generate_key
@@ -161,20 +161,6 @@ def test_a_redis_namespace_without_redis_is_a_warning(tmp_path: Path) -> None:
     assert [(p.level, p.setting) for p in alone] == [("warning", "AUTHGATE_REDIS_NAMESPACE")]
     with_redis = settings(tmp_path, redis_namespace="tenant-a", redis_url="redis://127.0.0.1/0")
     assert "AUTHGATE_REDIS_NAMESPACE" not in {p.setting for p in check_settings(with_redis)}
-
-
-@pytest.mark.parametrize(
-    ("host", "loopback"),
-    [
-        ("127.0.0.1", True),
-        ("::1", True),
-        ("localhost", True),
-        ("0.0.0.0", False),
-        ("10.0.0.1", False),
-    ],
-)
-def test_is_loopback(host: str, loopback: bool) -> None:
-    assert is_loopback(host) is loopback
 
 
 def test_create_app_refuses_unsafe_production_settings(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from authgate.verifier._urls import is_loopback, metadata_url
+from authgate._net import is_loopback
+from authgate.verifier._urls import metadata_url
 
 WK = "/.well-known/oauth-authorization-server"
 
@@ -31,13 +32,17 @@ def test_metadata_url_inserts_the_well_known_suffix_before_the_path(
         ("127.0.0.1", True),
         ("127.255.0.9", True),
         ("::1", True),
+        ("[::1]", True),
         ("localhost", True),
         ("LOCALHOST.", True),
         ("localhost.example.com", False),
         ("128.0.0.1", False),
         ("0.0.0.0", False),
         ("10.0.0.1", False),
+        ("[10.0.0.1]", False),
+        ("", False),
+        (None, False),
     ],
 )
-def test_only_loopback_hosts_count_as_loopback(host: str, loopback: bool) -> None:
+def test_only_loopback_hosts_count_as_loopback(host: str | None, loopback: bool) -> None:
     assert is_loopback(host) is loopback

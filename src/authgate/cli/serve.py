@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 from typing import Annotated, Any
 
 import typer
 
+from authgate._net import is_loopback
 from authgate.cli._common import cli_errors, fail
 from authgate.cli._service import load_settings
 from authgate.server.check import Problem, check_settings, errors_of
@@ -26,15 +26,6 @@ def _report(problems: list[Problem]) -> None:
         typer.echo(str(problem), err=True)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def zero_config_defaults(settings: Settings, host: str, port: int) -> dict[str, str]:
     """What ``serve`` fills in when the operator set nothing, as ``AUTHGATE_*`` variables
     (the uvicorn workers read their settings from the environment).
@@ -44,7 +35,7 @@ def zero_config_defaults(settings: Settings, host: str, port: int) -> dict[str, 
     - The browser pages and their cookie transport are on.
     """
     defaults: dict[str, str] = {}
-    if "issuer" not in settings.model_fields_set and _is_loopback(host):
+    if "issuer" not in settings.model_fields_set and is_loopback(host):
         shown = f"[{host}]" if ":" in host else host
         defaults["AUTHGATE_ISSUER"] = f"http://{shown}:{port}"
     if "cookies" not in settings.model_fields_set:

@@ -2,8 +2,8 @@
 
 The service opens in the lifespan and closes after. Routes: the auth endpoints of
 :class:`~authgate.web.gate.AuthGate`, the browser pages (when the cookie transport
-is on), ``/healthz`` (liveness), ``/readyz`` (the database answers) and ``/metrics``
-(Prometheus, this app's own registry).
+is on), and the operations endpoints (``/healthz``, ``/readyz``, ``/metrics``:
+:mod:`authgate.server.operations`).
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import Response
+from fastapi import FastAPI
 
+from authgate._version import version
 from authgate.clock import Clock
-from authgate.errors import AuthError, ConfigError, StoreUnavailable
+from authgate.errors import ConfigError, StoreUnavailable
 from authgate.server.check import check_settings, errors_of
 from authgate.server.docs import install_docs
 from authgate.server.metrics import (
@@ -25,12 +23,11 @@ from authgate.server.metrics import (
     Metrics,
     MetricsMiddleware,
     RevocationSyncCollector,
-    check_metrics_token,
 )
+from authgate.server.operations import operations_router
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.settings import Settings
 from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
-from authgate.web.errors import responses
 from authgate.web.gate import AuthGate
 
 __all__ = ["app_from_env", "create_app"]
@@ -89,7 +86,7 @@ def create_app(
     app = FastAPI(
         title="authgate",
         summary="Secure, fast JWT authentication",
-        version="0.1.0",
+        version=version(),
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -106,44 +103,7 @@ def create_app(
 
         app.include_router(pages_router(gate))
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get(
-        "/readyz",
-        tags=["operations"],
-        summary="Readiness: the database answers",
-        responses=responses(503),
-    )
-    async def readyz() -> JSONResponse:
-        try:
-            ready = await gate.service.ready()
-        except AuthError:
-            ready = False
-        if ready:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse(
-            {"status": "unavailable", "error": "the database does not answer"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-
-    @app.get(
-        "/metrics",
-        tags=["operations"],
-        summary="Prometheus metrics",
-        response_class=Response,
-        responses={
-            200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
-            **responses(401),
-        },
-    )
-    async def prometheus(request: Request) -> Response:
-        if metrics_token is not None:
-            check_metrics_token(request.scope, metrics_token)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.include_router(operations_router(gate, metrics, metrics_token))
     return app
 
 

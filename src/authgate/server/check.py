@@ -8,17 +8,17 @@ prints them, and ``authgate serve`` refuses to start on any error when
 from __future__ import annotations
 
 import base64
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from authgate._net import is_loopback
 from authgate.errors import ConfigError, UnsafeKey
 from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
 from authgate.tokens import SUPPORTED_ALGORITHMS, hmac_key, load_pem
 
-__all__ = ["PLACEHOLDER_SECRETS", "Problem", "check_settings", "errors_of", "is_loopback"]
+__all__ = ["PLACEHOLDER_SECRETS", "Problem", "check_settings", "errors_of"]
 
 #: Values people leave in config files (OWASP Secrets Management CS; SECURITY.md #44).
 PLACEHOLDER_SECRETS = frozenset(
@@ -72,17 +72,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.level}: {self.setting}: {self.message}"
-
-
-def is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _placeholder(value: str) -> bool:

@@ -3,6 +3,7 @@
 This layer imports no FastAPI, SQLAlchemy or Redis (a test enforces it).
 """
 
+from authgate.tokens._encoding import loads_object
 from authgate.tokens.cache import VerifiedTokenCache
 from authgate.tokens.claims import ACCESS_TOKEN_TYPE, VerifiedToken
 from authgate.tokens.codec import RevocationCheck, TokenCodec
@@ -41,4 +42,5 @@ __all__ = [
     "hmac_key",
     "load_jwk",
     "load_pem",
+    "loads_object",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from authgate.errors import JWKSError, MalformedToken
-from authgate.tokens._encoding import loads_object
+from authgate.tokens import loads_object
 
 __all__ = ["FetchLimits", "Fetched", "fetch_json", "new_client", "parse_max_age"]
 

@@ -8,25 +8,15 @@ CVE-2026-48522 (PyJWKClient SSRF): a key URL handed to a generic opener let
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
+from authgate._net import is_loopback
 from authgate.errors import ConfigError
 
-__all__ = ["check_fetch_url", "is_loopback", "metadata_url"]
+__all__ = ["check_fetch_url", "metadata_url"]
 
 #: RFC 8414 §3: the well-known suffix of the authorization server metadata.
 WELL_KNOWN = "/.well-known/oauth-authorization-server"
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and any loopback IP literal (127.0.0.0/8, ::1)."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_fetch_url(url: object, *, what: str) -> str:
