@@ -104,3 +104,14 @@ def flip_unused_bits(segment: str) -> str:
     respelled = segment[:-1] + alphabet[last | unused]
     assert unb64(respelled) == unb64(segment)
     return respelled
+
+
+def verify_jws(codec: TokenCodec, token: Any) -> tuple[dict[str, Any], bytes, str]:
+    """Steps 1–4 of the codec's verification order (shape, header, key, signature)
+    for vectors whose payload is not a JWT claims set (RFC 7520, Wycheproof).
+
+    No public path stops before the claims, on purpose (a caller could forget
+    them): tests reach the codec's private step here, and only here.
+    """
+    header, payload, key = codec._check(token)
+    return dict(header.params), payload, key.kid

@@ -20,7 +20,6 @@ __all__ = [
     "VerifiedToken",
     "check_claims",
     "normalize_typ",
-    "validate_claims",
 ]
 
 #: RFC 9068 §2.1: access tokens carry ``typ: at+jwt``.
@@ -42,9 +41,6 @@ class VerifiedToken:
     typ: str
     kid: str
     claims: Mapping[str, Any]
-
-    def has_scopes(self, required: frozenset[str]) -> bool:
-        return required <= self.scope
 
 
 def normalize_typ(typ: object) -> str | None:
@@ -91,46 +87,13 @@ _new = object.__new__
 _NO_SCOPE: frozenset[str] = frozenset()
 
 
-def validate_claims(
-    claims: Mapping[str, Any],
-    *,
-    issuer: str,
-    audience: str,
-    now: float,
-    leeway: float,
-    typ: str,
-    kid: str,
-) -> VerifiedToken:
-    """Check a verified payload and return it typed.
+def _times(claims: dict[str, Any], now: float, leeway: float) -> tuple[float, float]:
+    """``exp`` and ``iat`` as floats, after the three time rules.
 
     Raises:
         Expired: ``now`` is at or past ``exp + leeway`` (RFC 7519 §4.1.4).
         NotYetValid: ``nbf`` or ``iat`` lies beyond ``now + leeway`` (§4.1.5, §4.1.6).
-        InvalidClaim: a required claim is missing or of the wrong type; ``iss``
-            differs in any way (RFC 9068 §4, exact comparison); ``aud`` does not
-            contain ``audience`` (RFC 7519 §4.1.3).
-    """
-    return check_claims(dict(claims), issuer, audience, now, leeway, typ, kid)
-
-
-def check_claims(
-    claims: dict[str, Any],
-    issuer: str,
-    audience: str,
-    now: float,
-    leeway: float,
-    typ: str,
-    kid: str,
-) -> VerifiedToken:
-    """:func:`validate_claims` for the codec's hot path: positional arguments, and
-    ``claims`` is a fresh dict the caller hands over (it is wrapped, not copied).
-
-    Raises:
-        Expired: ``now`` is at or past ``exp + leeway`` (RFC 7519 §4.1.4).
-        NotYetValid: ``nbf`` or ``iat`` lies beyond ``now + leeway`` (§4.1.5, §4.1.6).
-        InvalidClaim: a required claim is missing or of the wrong type; ``iss``
-            differs in any way (RFC 9068 §4, exact comparison); ``aud`` does not
-            contain ``audience`` (RFC 7519 §4.1.3).
+        InvalidClaim: ``exp`` or ``iat`` missing, or a time claim not a NumericDate.
     """
     get = claims.get
     # Fast path for the common integer NumericDate; _number handles the rest.
@@ -152,17 +115,43 @@ def check_claims(
         raise NotYetValid("token is not valid yet (nbf)")
     if iat > now + leeway:
         raise NotYetValid("token was issued in the future (iat)")
+    return exp, iat
+
+
+def _audience_listed(aud: object, audience: str) -> bool:
+    """RFC 7519 §4.1.3, for an ``aud`` that is not a string: a non-empty list of
+    strings that contains ``audience``; any other shape fails."""
+    return type(aud) is list and bool(aud) and all(type(a) is str for a in aud) and audience in aud
+
+
+def check_claims(
+    claims: dict[str, Any],
+    issuer: str,
+    audience: str,
+    now: float,
+    leeway: float,
+    typ: str,
+    kid: str,
+) -> VerifiedToken:
+    """Check a payload whose signature verified and return it typed.
+
+    The codec's hot path: positional arguments, and ``claims`` is a fresh dict the
+    caller hands over (it is wrapped, not copied).
+
+    Raises:
+        Expired: ``now`` is at or past ``exp + leeway`` (RFC 7519 §4.1.4).
+        NotYetValid: ``nbf`` or ``iat`` lies beyond ``now + leeway`` (§4.1.5, §4.1.6).
+        InvalidClaim: a required claim is missing or of the wrong type; ``iss``
+            differs in any way (RFC 9068 §4, exact comparison); ``aud`` does not
+            contain ``audience`` (RFC 7519 §4.1.3).
+    """
+    exp, iat = _times(claims, now, leeway)
+    get = claims.get
     iss = get("iss")
     if type(iss) is not str or iss != issuer:
         raise InvalidClaim("iss", "issuer does not match")
-    aud = get("aud")
-    if type(aud) is str:
-        ok = aud == audience
-    elif type(aud) is list and aud and all(type(a) is str for a in aud):
-        ok = audience in aud
-    else:
-        ok = False
-    if not ok:
+    aud = get("aud")  # the common single string is compared here, lists in the helper
+    if not (aud == audience if type(aud) is str else _audience_listed(aud, audience)):
         raise InvalidClaim("aud", "audience does not match")
     sub = get("sub")
     if type(sub) is not str or not sub:

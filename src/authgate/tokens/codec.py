@@ -192,21 +192,6 @@ class TokenCodec:
             cache.put(token, verified)
         return verified
 
-    def verify_signature(self, token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-        """Steps 1–4 only: returns (header, payload, kid). Claims are NOT checked.
-
-        Raises:
-            TokenError: one subclass per failure; no other exception escapes.
-        """
-        header, payload, key = self._check(token)
-        return dict(header.params), loads_object(payload), key.kid
-
-    def verify_jws(self, token: str) -> tuple[dict[str, Any], bytes, str]:
-        """Steps 1–4 for a JWS whose payload need not be JSON (RFC 7515 test
-        vectors): returns (header, raw payload bytes, kid)."""
-        header, payload, key = self._check(token)
-        return dict(header.params), payload, key.kid
-
     def _header(self, h64: bytes) -> _Header:
         """Parse and vet a header segment; the verdict is cached per exact segment.
 
