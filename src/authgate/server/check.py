@@ -8,6 +8,7 @@ prints them, and ``authgate serve`` refuses to start on any error when
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 
 from authgate._net import is_loopback
 from authgate.errors import ConfigError, UnsafeKey
-from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
+from authgate.settings import Settings
 from authgate.tokens import SUPPORTED_ALGORITHMS, hmac_key, load_pem
 
 __all__ = ["PLACEHOLDER_SECRETS", "Problem", "check_settings", "errors_of"]
@@ -74,12 +75,26 @@ class Problem:
         return f"{self.level}: {self.setting}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where the settings will run: the address bound (``None``: unknown) and the
+    number of worker processes."""
+
+    host: str | None
+    workers: int
+
+
+def _is_hmac(settings: Settings) -> bool:
+    return settings.signing_algorithm.startswith("HS")
+
+
 def _placeholder(value: str) -> bool:
     v = value.strip().lower()
     return v in PLACEHOLDER_SECRETS or any(m in v for m in _PLACEHOLDER_MARKERS)
 
 
-def _secret_problems(settings: Settings, hs: bool) -> list[Problem]:
+def _secret_problems(settings: Settings, target: _Target) -> list[Problem]:
+    hs = _is_hmac(settings)
     out: list[Problem] = []
     alg = settings.signing_algorithm
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
@@ -113,11 +128,11 @@ def _secret_problems(settings: Settings, hs: bool) -> list[Problem]:
     return out
 
 
-def _key_file_problems(settings: Settings, hs: bool) -> list[Problem]:
+def _key_file_problems(settings: Settings, target: _Target) -> list[Problem]:
     path = settings.signing_key_file
     if path is None:
         return []
-    if hs:
+    if _is_hmac(settings):
         return [Problem("error", "AUTHGATE_SIGNING_KEY_FILE", "HMAC uses AUTHGATE_SECRET_KEY")]
     try:
         data = Path(path).read_bytes()
@@ -141,7 +156,7 @@ def _key_file_problems(settings: Settings, hs: bool) -> list[Problem]:
 RECOMMENDED_RSA_BITS = 3072
 
 
-def _rsa_size_problems(settings: Settings) -> list[Problem]:
+def _rsa_size_problems(settings: Settings, target: _Target) -> list[Problem]:
     """A warning (not an error: 2048 bits are still accepted) for a short RSA key."""
     path = settings.signing_key_file
     if path is None or not settings.signing_algorithm.startswith(("RS", "PS")):
@@ -164,71 +179,81 @@ def _rsa_size_problems(settings: Settings) -> list[Problem]:
     ]
 
 
-def check_settings(
-    settings: Settings, *, host: str | None = "127.0.0.1", workers: int = 1
-) -> list[Problem]:
-    """Every problem with ``settings`` for a server bound to ``host`` with ``workers``."""
-    out: list[Problem] = []
+def _algorithm_problems(settings: Settings, target: _Target) -> list[Problem]:
     alg = settings.signing_algorithm
-    if alg not in SUPPORTED_ALGORITHMS:
-        out.append(
-            Problem(
-                "error",
-                "AUTHGATE_SIGNING_ALGORITHM",
-                f"{alg!r} is not one of {', '.join(SUPPORTED_ALGORITHMS)}",
-            )
+    if alg in SUPPORTED_ALGORITHMS:
+        return []
+    return [
+        Problem(
+            "error",
+            "AUTHGATE_SIGNING_ALGORITHM",
+            f"{alg!r} is not one of {', '.join(SUPPORTED_ALGORITHMS)}",
         )
-    hs = alg.startswith("HS")
-    out += _secret_problems(settings, hs)
-    out += _key_file_problems(settings, hs)
-    out += _rsa_size_problems(settings)
-    if settings.access_token_ttl > MAX_ACCESS_TOKEN_TTL:
-        out.append(
-            Problem(
-                "error",
-                "AUTHGATE_ACCESS_TOKEN_TTL",
-                f"access tokens must live at most {MAX_ACCESS_TOKEN_TTL} s (RFC 9700 §2.3)",
-            )
-        )
+    ]
+
+
+def _session_problems(settings: Settings, target: _Target) -> list[Problem]:
+    # The access-token TTL needs no rule here: Settings bounds it (SECURITY.md A.4 #30).
     if settings.sessions.idle_ttl > settings.sessions.absolute_ttl:
-        out.append(
+        return [
             Problem("warning", "AUTHGATE_SESSIONS__IDLE_TTL", "is longer than the absolute limit")
-        )
+        ]
+    return []
+
+
+def _issuer_problems(settings: Settings, target: _Target) -> list[Problem]:
     issuer = urlsplit(settings.issuer)
     if issuer.scheme not in ("http", "https") or not issuer.netloc:
-        out.append(Problem("error", "AUTHGATE_ISSUER", "must be an absolute http(s) URL"))
-    elif issuer.query or issuer.fragment:
-        out.append(
-            Problem("error", "AUTHGATE_ISSUER", "must have no query or fragment (RFC 8414 §2)")
-        )
-    elif settings.production and issuer.scheme != "https":
-        out.append(Problem("error", "AUTHGATE_ISSUER", "must be https in production"))
+        return [Problem("error", "AUTHGATE_ISSUER", "must be an absolute http(s) URL")]
+    if issuer.query or issuer.fragment:
+        return [Problem("error", "AUTHGATE_ISSUER", "must have no query or fragment (RFC 8414 §2)")]
+    if settings.production and issuer.scheme != "https":
+        return [Problem("error", "AUTHGATE_ISSUER", "must be https in production")]
+    return []
+
+
+def _audience_problems(settings: Settings, target: _Target) -> list[Problem]:
     if not settings.audience.strip():
-        out.append(Problem("error", "AUTHGATE_AUDIENCE", "must not be empty"))
+        return [Problem("error", "AUTHGATE_AUDIENCE", "must not be empty")]
+    return []
+
+
+def _cookie_problems(settings: Settings, target: _Target) -> list[Problem]:
     cookies = settings.cookies
-    if cookies.enabled and not cookies.secure and not is_loopback(host):
-        out.append(
+    if not cookies.enabled:
+        return []
+    if not cookies.secure:
+        if is_loopback(target.host):
+            return []
+        return [
             Problem(
                 "error",
                 "AUTHGATE_COOKIES__SECURE",
-                f"cookies without Secure are allowed only on loopback, not on {host}",
+                f"cookies without Secure are allowed only on loopback, not on {target.host}",
             )
-        )
-    if cookies.enabled and cookies.secure:
-        for name in (cookies.access_name, cookies.refresh_name, cookies.csrf_name):
-            if not name.startswith("__Host-"):
-                out.append(
-                    Problem("warning", "AUTHGATE_COOKIES", f"{name} lacks the __Host- prefix")
-                )
+        ]
+    return [
+        Problem("warning", "AUTHGATE_COOKIES", f"{name} lacks the __Host- prefix")
+        for name in (cookies.access_name, cookies.refresh_name, cookies.csrf_name)
+        if not name.startswith("__Host-")
+    ]
+
+
+def _registration_problems(settings: Settings, target: _Target) -> list[Problem]:
     if settings.allow_registration and not settings.throttle.enabled:
-        out.append(
+        return [
             Problem(
                 "error",
                 "AUTHGATE_THROTTLE__ENABLED",
                 "registration is open while login throttling is off",
             )
-        )
-    if workers > 1 and not settings.redis_url:
+        ]
+    return []
+
+
+def _redis_problems(settings: Settings, target: _Target) -> list[Problem]:
+    out: list[Problem] = []
+    if target.workers > 1 and not settings.redis_url:
         out.append(
             Problem(
                 "error" if settings.production else "warning",
@@ -245,14 +270,16 @@ def check_settings(
                 "is set but AUTHGATE_REDIS_URL is not: there is no Redis to keep apart",
             )
         )
-    if settings.production and settings.database_url is None:
-        out.append(Problem("warning", "AUTHGATE_DATABASE_URL", "SQLite in production"))
-    out += _metrics_problems(settings)
-    out += _deployment_problems(settings)
     return out
 
 
-def _metrics_problems(settings: Settings) -> list[Problem]:
+def _database_problems(settings: Settings, target: _Target) -> list[Problem]:
+    if settings.production and settings.database_url is None:
+        return [Problem("warning", "AUTHGATE_DATABASE_URL", "SQLite in production")]
+    return []
+
+
+def _metrics_problems(settings: Settings, target: _Target) -> list[Problem]:
     secret = settings.metrics_token
     token = secret.get_secret_value() if secret is not None else None
     if token is None:
@@ -264,7 +291,7 @@ def _metrics_problems(settings: Settings) -> list[Problem]:
     return []
 
 
-def _deployment_problems(settings: Settings) -> list[Problem]:
+def _deployment_problems(settings: Settings, target: _Target) -> list[Problem]:
     """SECURITY.md A.7 #52: data files other local users can read (also on a deployment
     made before files were created private); A.7 #51: a proxy list that trusts anyone."""
     from authgate.store.files import loose_modes, sqlite_companions
@@ -300,6 +327,33 @@ def _deployment_problems(settings: Settings) -> list[Problem]:
                 )
             )
     return out
+
+
+#: Every rule, in the order ``authgate check`` reports their problems.
+_RULES: tuple[Callable[[Settings, _Target], list[Problem]], ...] = (
+    _algorithm_problems,
+    _secret_problems,
+    _key_file_problems,
+    _rsa_size_problems,
+    _session_problems,
+    _issuer_problems,
+    _audience_problems,
+    _cookie_problems,
+    _registration_problems,
+    _redis_problems,
+    _database_problems,
+    _metrics_problems,
+    _deployment_problems,
+)
+
+
+def check_settings(
+    settings: Settings, *, host: str | None = "127.0.0.1", workers: int = 1
+) -> list[Problem]:
+    """Every problem with ``settings`` for a server bound to ``host`` with ``workers``:
+    each rule of ``_RULES`` in turn."""
+    target = _Target(host, workers)
+    return [problem for rule in _RULES for problem in rule(settings, target)]
 
 
 def errors_of(problems: list[Problem]) -> list[Problem]:
