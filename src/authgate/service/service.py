@@ -32,12 +32,11 @@ from authgate.store.migrate import upgrade
 from authgate.store.schema import refresh_tokens, sessions, users
 from authgate.store.statements import TOKEN_BY_HASH
 from authgate.store.url import create_engine, create_sqlite_thread_engine, normalize_url
-from authgate.tokens import TokenCodec, VerifiedToken, VerifiedTokenCache
+from authgate.tokens import MAX_TOKEN_LENGTH, TokenCodec, VerifiedToken, VerifiedTokenCache
 
 __all__ = ["AuthService", "open_service"]
 
 _log = logging.getLogger("authgate.service")
-_MAX_TOKEN = 16_384
 
 
 class AuthService(SessionOps, AccountOps):
@@ -49,7 +48,7 @@ class AuthService(SessionOps, AccountOps):
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662 §2.2: ``{"active": false}`` for anything not currently valid."""
-        if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN:
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             return {"active": False}
         try:
             verified = self.codec.verify(token)

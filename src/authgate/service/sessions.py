@@ -34,7 +34,7 @@ from authgate.store.statements import (
     TOKEN_BY_HASH,
     USER_BY_KEY,
 )
-from authgate.tokens import VerifiedToken
+from authgate.tokens import MAX_TOKEN_LENGTH, VerifiedToken
 from authgate.tokens.claims import MAX_LEEWAY
 
 __all__ = ["SessionOps"]
@@ -193,7 +193,7 @@ class SessionOps(RotationOps):
         """RFC 7009 §2.1: revoke an access or a refresh token. The hint only picks
         which kind is tried first (§2.1: a wrong hint still works); unknown, expired
         or garbage tokens are not an error (§2.2)."""
-        if not isinstance(token, str) or not token or len(token) > 16_384:
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             return
         if token_type_hint == "refresh_token":
             if not await self._revoke_refresh(token):

@@ -6,7 +6,7 @@ This layer imports no FastAPI, SQLAlchemy or Redis (a test enforces it).
 from authgate.tokens._encoding import loads_object
 from authgate.tokens.cache import VerifiedTokenCache
 from authgate.tokens.claims import ACCESS_TOKEN_TYPE, VerifiedToken
-from authgate.tokens.codec import RevocationCheck, TokenCodec
+from authgate.tokens.codec import MAX_TOKEN_LENGTH, RevocationCheck, TokenCodec
 from authgate.tokens.keyring import KeyRing, KeyState, ManagedKey
 from authgate.tokens.keys import (
     SUPPORTED_ALGORITHMS,
@@ -24,6 +24,7 @@ from authgate.tokens.verifier import AccessTokenVerifier
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
+    "MAX_TOKEN_LENGTH",
     "SUPPORTED_ALGORITHMS",
     "AccessTokenVerifier",
     "ECKey",

@@ -44,9 +44,13 @@ from authgate.tokens.claims import (
 from authgate.tokens.keyring import KeyRing
 from authgate.tokens.keys import Key
 
-__all__ = ["DEFAULT_MAX_TOKEN_SIZE", "RevocationCheck", "TokenCodec"]
+__all__ = ["DEFAULT_MAX_TOKEN_SIZE", "MAX_TOKEN_LENGTH", "RevocationCheck", "TokenCodec"]
 
 DEFAULT_MAX_TOKEN_SIZE = 8192
+#: The longest token (an access JWT or an opaque refresh token) the endpoints and the
+#: service read at all: longer is refused, or answered as unknown (RFC 7009 §2.2,
+#: RFC 7662 §2.2), before any lookup. The codec's own cap above is tighter.
+MAX_TOKEN_LENGTH = 16_384
 _REFUSED_HEADER = frozenset(
     {"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64", "cty", "zip", "enc"}
 )

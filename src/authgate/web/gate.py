@@ -29,11 +29,10 @@ from authgate.tokens import VerifiedToken
 from authgate.web.auth_router import AuthRouter, bounded_route_class
 from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES
 from authgate.web.guard import TokenGuard
+from authgate.web.routes_oauth import INTROSPECT_SCOPE
 
 __all__ = ["INTROSPECT_SCOPE", "AuthGate"]
 
-#: RFC 7662 §2.1: the introspection caller must be authorized; we ask for this scope.
-INTROSPECT_SCOPE = "authgate:introspect"
 _MAX_USER_AGENT = 512
 
 

@@ -147,23 +147,37 @@ _LOGIN_BODY = {
 
 
 def cookie_routes(gate: AuthGate) -> APIRouter | None:
-    cookies = gate.settings.cookies
-    if not cookies.enabled:
+    """``/cookie/login``, ``/cookie/refresh`` and ``/cookie/logout``; ``None`` when
+    the cookie transport is off."""
+    if not gate.settings.cookies.enabled:
         return None
     router = APIRouter(
         prefix=f"{gate.prefix}/cookie", tags=["cookie transport"], route_class=gate.route_class
     )
-    refresh_max_age = gate.settings.sessions.absolute_ttl
+    _add_login(router, gate)
+    _add_refresh(router, gate)
+    _add_logout(router, gate)
+    return router
 
-    def answer(pair: TokenPair) -> JSONResponse:
-        csrf = secrets.token_urlsafe(32)
-        body = CookieLoginResponse(
-            expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
-        )
-        response = JSONResponse(body.model_dump(), headers=_NO_STORE)
-        set_token_cookies(response, cookies, pair, refresh_max_age=refresh_max_age, csrf=csrf)
-        return response
 
+def _cookie_answer(gate: AuthGate, pair: TokenPair) -> JSONResponse:
+    """The login/refresh body (no tokens in it) with the three cookies set for ``pair``."""
+    csrf = secrets.token_urlsafe(32)
+    body = CookieLoginResponse(
+        expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
+    )
+    response = JSONResponse(body.model_dump(), headers=_NO_STORE)
+    set_token_cookies(
+        response,
+        gate.settings.cookies,
+        pair,
+        refresh_max_age=gate.settings.sessions.absolute_ttl,
+        csrf=csrf,
+    )
+    return response
+
+
+def _add_login(router: APIRouter, gate: AuthGate) -> None:
     @router.post(
         "/login",
         response_model=CookieLoginResponse,
@@ -178,7 +192,11 @@ def cookie_routes(gate: AuthGate) -> APIRouter | None:
         pair = await gate.service.login(
             username, password, scope=scope, client=gate.client_info(request)
         )
-        return answer(pair)
+        return _cookie_answer(gate, pair)
+
+
+def _add_refresh(router: APIRouter, gate: AuthGate) -> None:
+    cookies = gate.settings.cookies
 
     @router.post(
         "/refresh",
@@ -194,7 +212,11 @@ def cookie_routes(gate: AuthGate) -> APIRouter | None:
         if not token:
             raise InvalidGrant("no refresh cookie")
         pair = await gate.service.refresh(token, scope=None, client=gate.client_info(request))
-        return answer(pair)
+        return _cookie_answer(gate, pair)
+
+
+def _add_logout(router: APIRouter, gate: AuthGate) -> None:
+    cookies = gate.settings.cookies
 
     @router.post(
         "/logout",
@@ -215,5 +237,3 @@ def cookie_routes(gate: AuthGate) -> APIRouter | None:
         response = Response(status_code=204, headers=_NO_STORE)
         clear_token_cookies(response, cookies)
         return response
-
-    return router

@@ -9,14 +9,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from authgate.service.types import TokenPair
-from authgate.tokens import VerifiedToken
+from authgate.tokens import MAX_TOKEN_LENGTH, VerifiedToken
 from authgate.web.errors import OAUTH_ENDPOINT_ATTR, oauth_error, responses
 from authgate.web.forms import read_form
 
 if TYPE_CHECKING:
     from authgate.web.gate import AuthGate
 
-__all__ = ["TokenResponse", "oauth_routes", "token_response"]
+__all__ = ["INTROSPECT_SCOPE", "TokenResponse", "oauth_routes", "token_response"]
+
+#: RFC 7662 §2.1: the scope a bearer token needs to call ``/introspect``.
+INTROSPECT_SCOPE = "authgate:introspect"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -87,11 +90,16 @@ _TOKEN_ONLY_FORM = _form_body(
 
 
 def oauth_routes(gate: "AuthGate") -> APIRouter:
+    """``/token``, ``/revoke``, ``/introspect``, ``/logout`` and ``/logout-all``."""
     router = APIRouter(prefix=gate.prefix, tags=["oauth"], route_class=gate.route_class)
-    principal = gate.guard.current_user
-    Caller = Annotated[VerifiedToken, Security(principal)]
-    Introspector = Annotated[VerifiedToken, Security(principal, scopes=["authgate:introspect"])]
+    _add_token(router, gate)
+    _add_revoke(router, gate)
+    _add_introspect(router, gate)
+    _add_logout(router, gate)
+    return router
 
+
+def _add_token(router: APIRouter, gate: "AuthGate") -> None:
     @router.post(
         "/token",
         response_model=TokenResponse,
@@ -117,15 +125,16 @@ def oauth_routes(gate: "AuthGate") -> APIRouter:
         elif grant == "refresh_token":
             # Bounded like /revoke's token: anything up to it is judged as a token
             # (an access token sent here is invalid_grant, whatever its claims).
-            pair = await gate.service.refresh(
-                form.require("refresh_token", max_length=16384), scope=scope, client=client
-            )
+            refresh_token = form.require("refresh_token", max_length=MAX_TOKEN_LENGTH)
+            pair = await gate.service.refresh(refresh_token, scope=scope, client=client)
         else:
             return oauth_error(
                 400, "unsupported_grant_type", "grant_type must be password or refresh_token"
             )
         return token_response(pair)
 
+
+def _add_revoke(router: APIRouter, gate: "AuthGate") -> None:
     @router.post(
         "/revoke",
         status_code=200,
@@ -138,11 +147,17 @@ def oauth_routes(gate: "AuthGate") -> APIRouter:
     async def revoke(request: Request) -> Response:
         """RFC 7009 §2.2: 200 also for unknown or invalid tokens."""
         form = await read_form(request)
-        token = form.require("token", max_length=16384)
+        token = form.require("token", max_length=MAX_TOKEN_LENGTH)
         hint = form.get("token_type_hint", max_length=64)
         # §2.1: an unknown hint is only a hint; the server searches all types anyway.
         await gate.service.revoke(token, hint if hint in _TOKEN_HINTS else None)
         return Response(status_code=200, headers=_NO_STORE)
+
+
+def _add_introspect(router: APIRouter, gate: "AuthGate") -> None:
+    Introspector = Annotated[
+        VerifiedToken, Security(gate.guard.current_user, scopes=[INTROSPECT_SCOPE])
+    ]
 
     @router.post(
         "/introspect",
@@ -156,9 +171,13 @@ def oauth_routes(gate: "AuthGate") -> APIRouter:
         """RFC 7662 §2.1: the caller is authorized by a bearer token with
         ``authgate:introspect``; §2.2: inactive tokens reveal nothing."""
         form = await read_form(request)
-        token = form.require("token", max_length=16384)
+        token = form.require("token", max_length=MAX_TOKEN_LENGTH)
         answer = await gate.service.introspect(token)
         return JSONResponse(answer, headers=_NO_STORE)
+
+
+def _add_logout(router: APIRouter, gate: "AuthGate") -> None:
+    Caller = Annotated[VerifiedToken, Security(gate.guard.current_user)]
 
     @router.post(
         "/logout",
@@ -179,5 +198,3 @@ def oauth_routes(gate: "AuthGate") -> APIRouter:
     async def logout_all(caller: Caller) -> Response:
         await gate.service.logout_all(caller.sub)
         return Response(status_code=204)
-
-    return router
