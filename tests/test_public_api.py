@@ -93,3 +93,15 @@ def test_every_token_error_is_a_token_error() -> None:
     ):
         assert issubclass(getattr(errors, name), errors.TokenError)
     assert issubclass(errors.RefreshReuse, errors.InvalidGrant)
+
+
+def test_every_error_class_has_a_one_line_docstring() -> None:
+    for name, cls in _error_classes().items():
+        doc = cls.__dict__.get("__doc__")
+        assert doc and doc.strip() and "\n" not in doc.strip(), name
+
+
+def test_the_module_docstring_draws_every_error_class() -> None:
+    tree = errors.__doc__ or ""
+    drawn = set(re.findall(r"[├└]── (\w+)", tree)) | {"AuthError"}
+    assert drawn == set(_error_classes())

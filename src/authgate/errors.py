@@ -87,6 +87,8 @@ class TokenError(AuthError):
 
 
 class MalformedToken(TokenError):
+    """Not a well-formed compact JWS: shape, base64url, JSON or size (RFC 7515 §5.2)."""
+
     code = "malformed"
 
 
@@ -97,10 +99,14 @@ class UnsupportedToken(TokenError):
 
 
 class BadSignature(TokenError):
+    """The signature does not verify, or ``alg`` is not the key's (RFC 8725 §3.1)."""
+
     code = "bad_signature"
 
 
 class UnknownKey(TokenError):
+    """No key in the ring has the token's ``kid`` (or no ``kid`` and several keys)."""
+
     code = "unknown_key"
 
     def __init__(self, kid: str | None) -> None:
@@ -109,14 +115,20 @@ class UnknownKey(TokenError):
 
 
 class Expired(TokenError):
+    """``exp`` has passed, leeway included (RFC 7519 §4.1.4)."""
+
     code = "expired"
 
 
 class NotYetValid(TokenError):
+    """``nbf`` or ``iat`` lies in the future beyond the leeway (RFC 7519 §4.1.5-6)."""
+
     code = "not_yet_valid"
 
 
 class InvalidClaim(TokenError):
+    """A required claim is missing, mistyped or wrong (``iss``, ``aud``, ``sub``, ...)."""
+
     code = "invalid_claim"
 
     def __init__(self, claim: str, message: str = "") -> None:
@@ -125,10 +137,14 @@ class InvalidClaim(TokenError):
 
 
 class WrongTokenType(TokenError):
+    """The ``typ`` header is not the kind expected here (RFC 8725 §3.11)."""
+
     code = "wrong_token_type"
 
 
 class Revoked(TokenError):
+    """The token, its session or its subject's earlier tokens were revoked."""
+
     code = "revoked"
 
 
@@ -139,6 +155,8 @@ class GrantError(AuthError):
 
 
 class InvalidGrant(GrantError):
+    """The credentials or refresh token of a grant are invalid (RFC 6749 §5.2)."""
+
     code = "invalid_grant"
 
 
@@ -149,18 +167,26 @@ class RefreshReuse(InvalidGrant):
 
 
 class InvalidScope(GrantError):
+    """The requested scope is unknown or exceeds what was granted (RFC 6749 §5.2)."""
+
     code = "invalid_scope"
 
 
 class InvalidRequest(GrantError):
+    """A request is malformed: a missing, repeated or oversized parameter (RFC 6749 §5.2)."""
+
     code = "invalid_request"
 
 
 class InvalidCredentials(AuthError):
+    """A username and password that do not match (never says which one)."""
+
     code = "invalid_credentials"
 
 
 class InsufficientScope(AuthError):
+    """A valid token lacks a scope the endpoint requires (RFC 6750 §3.1)."""
+
     code = "insufficient_scope"
 
     def __init__(self, required: frozenset[str] | set[str] | tuple[str, ...]) -> None:
@@ -169,6 +195,8 @@ class InsufficientScope(AuthError):
 
 
 class RateLimited(AuthError):
+    """Too many attempts; ``retry_after`` is in seconds (RFC 6585 §4)."""
+
     code = "rate_limited"
 
     def __init__(self, retry_after: int) -> None:
@@ -177,6 +205,8 @@ class RateLimited(AuthError):
 
 
 class PasswordRejected(AuthError):
+    """A new password breaks the password policy; ``reason`` says how."""
+
     code = "weak_password"
 
     def __init__(self, reason: str) -> None:
@@ -185,10 +215,14 @@ class PasswordRejected(AuthError):
 
 
 class UsernameTaken(AuthError):
+    """Registration with a username that already exists (after normalisation)."""
+
     code = "username_taken"
 
 
 class NotFound(AuthError):
+    """The user or session named does not exist (or is not the caller's)."""
+
     code = "not_found"
 
 
@@ -199,14 +233,20 @@ class UnsafeKey(AuthError):
 
 
 class ConfigError(AuthError):
+    """Settings or arguments that are invalid or unsafe (``authgate check``)."""
+
     code = "unsafe_config"
 
 
 class JWKSError(AuthError):
+    """A fetched JWK Set or metadata document is unusable (the verifier)."""
+
     code = "jwks_error"
 
 
 class StoreUnavailable(AuthError):
+    """The database or another backing store cannot answer right now."""
+
     code = "store_unavailable"
 
 
