@@ -97,8 +97,9 @@ def test_every_token_error_is_a_token_error() -> None:
 
 def test_every_error_class_has_a_one_line_docstring() -> None:
     for name, cls in _error_classes().items():
-        doc = cls.__dict__.get("__doc__")
-        assert doc and doc.strip() and "\n" not in doc.strip(), name
+        doc = (cls.__dict__.get("__doc__") or "").strip()
+        assert doc, name
+        assert "\n" not in doc, name
 
 
 def test_the_module_docstring_draws_every_error_class() -> None:
