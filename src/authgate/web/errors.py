@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_REALM",
     "OAUTH_ENDPOINT_ATTR",
     "ErrorBody",
+    "describe_validation",
     "error_response",
     "install_error_handlers",
     "oauth_error",
@@ -180,12 +181,50 @@ def _is_oauth(conn: HTTPConnection) -> bool:
     return bool(getattr(conn.scope.get("endpoint"), OAUTH_ENDPOINT_ATTR, False))
 
 
-def _validation_details(errors: Sequence[Any]) -> str:
-    parts = []
+#: Where FastAPI says a parameter came from; the field's own name is what a reader wants.
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+#: pydantic's error types in words (ctx fills the braces). A type not listed keeps its
+#: own message: custom validators (``PydanticCustomError``) already speak in words.
+_WORDS = {
+    "missing": "required",
+    "string_type": "must be a string",
+    "string_too_long": "must be at most {max_length} characters",
+    "extra_forbidden": "is not a known field",
+    "json_invalid": "not valid JSON",
+    "dict_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "string_pattern_mismatch": "has an invalid format",
+}
+
+
+def _words(err: Mapping[str, Any]) -> str:
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind == "string_too_short":
+        low = ctx.get("min_length", 1)
+        return "must not be empty" if low == 1 else f"must be at least {low} characters"
+    template = _WORDS.get(kind)
+    if template is None:
+        return str(err.get("msg", "is not valid"))
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return template
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """pydantic/FastAPI validation errors as one line a person reads: each as
+    ``field: what is wrong`` (``email: not a valid email address``, ``username:
+    required``); an error about the whole body is ``body: …``."""
+    parts: list[str] = []
     for err in list(errors)[:5]:
-        if isinstance(err, dict):
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg")))
+        if not isinstance(err, Mapping):
+            continue
+        names = [str(p) for p in err.get("loc", ()) if isinstance(p, str)]
+        if names and names[0] in _SOURCES and len(names) > 1:
+            names = names[1:]
+        parts.append(f"{'.'.join(names) or 'body'}: {_words(err)}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -203,7 +242,7 @@ def install_error_handlers(app: FastAPI, *, realm: str = DEFAULT_REALM) -> None:
 
     async def on_validation(conn: HTTPConnection, exc: Exception) -> Response:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        description = _validation_details(errors)
+        description = describe_validation(errors)
         return oauth_error(400 if _is_oauth(conn) else 422, "invalid_request", description)
 
     async def on_ws_validation(conn: HTTPConnection, exc: Exception) -> WebSocketClose:
