@@ -232,7 +232,9 @@ def _password_route(router: APIRouter, gate: "AuthGate", limit: int, csrf: tuple
             "The old refresh token no longer works."
         ),
     )
-    async def change_password(body: Body, caller: Caller, request: Request) -> Response:
+    async def change_password(caller: Caller, body: Body, request: Request) -> Response:
+        # The caller first: FastAPI resolves dependencies in order, and a body is read
+        # only for an authenticated caller (401 before 422).
         if caller.sid is None:  # authgate's tokens all carry one (RFC 9068 §2.2)
             raise Revoked("the access token has no session")
         pair = await gate.service.change_password(
