@@ -73,7 +73,8 @@ async def test_change_password_keeps_the_current_session_under_a_new_id(
     kept = await service.change_password(
         phone.user_id, PASSWORD, OTHER_PASSWORD, current_session=phone.session_id
     )
-    assert kept is not None and kept.session_id not in (phone.session_id, laptop.session_id)
+    assert kept is not None
+    assert kept.session_id not in (phone.session_id, laptop.session_id)
     assert kept.scope == phone.scope
     for pair in (phone, laptop):  # every token from before the change fails
         with pytest.raises(Revoked):

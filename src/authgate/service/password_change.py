@@ -156,9 +156,7 @@ class PasswordChangeOps(ServiceCore):
             ended = await self._end_sessions(
                 conn, user_id=user_id, keep=keep, reason="password_changed"
             )
-            await audit(
-                conn, "password_changed", now=now, user_id=user_id, session_id=keep, ip=ip
-            )
+            await audit(conn, "password_changed", now=now, user_id=user_id, session_id=keep, ip=ip)
         return [*cut, *ended], kept
 
     async def _password_change_failed(
