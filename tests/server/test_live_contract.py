@@ -37,7 +37,7 @@ def test_login_answers_rfc6749_token_response_with_no_store(live: LiveServer) ->
         assert r.headers["pragma"] == "no-cache"
         body = r.json()
         assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
-        assert body["token_type"] == "bearer"
+        assert body["token_type"] == "Bearer"
         assert body["expires_in"] == live.settings.access_token_ttl
         assert body["scope"] == "items:read items:write"
         narrowed = live.login(c, "login-user", scope="items:read")
@@ -331,8 +331,10 @@ def test_password_change_ends_the_other_sessions(live: LiveServer) -> None:
             json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
             headers=h,
         )
-        assert ok.status_code == 204
+        assert ok.status_code == 200
         assert c.get("/users/me", headers=bearer(other["access_token"])).status_code == 401
+        assert c.get("/users/me", headers=h).status_code == 401
+        assert c.get("/users/me", headers=bearer(ok.json()["access_token"])).status_code == 200
         live.login(c, "pw-user", NEW_PASSWORD)
 
 

@@ -70,23 +70,42 @@ async def test_change_password_keeps_the_current_session_under_a_new_id(
 ) -> None:
     phone, laptop = await _two_sessions(service)
     clock.advance(0.3)
-    await service.change_password(
+    kept = await service.change_password(
         phone.user_id, PASSWORD, OTHER_PASSWORD, current_session=phone.session_id
     )
-    for pair in (phone, laptop):  # every access token from before the change fails
+    assert kept is not None
+    assert kept.session_id not in (phone.session_id, laptop.session_id)
+    assert kept.scope == phone.scope
+    for pair in (phone, laptop):  # every token from before the change fails
         with pytest.raises(Revoked):
             await service.verify_access_token(pair.access_token)
-    with pytest.raises(InvalidGrant):
-        await service.refresh(laptop.refresh_token, scope=None, client=LAPTOP)
-    clock.advance(0.3)  # still the same second: the kept session's new token works
-    kept = await service.refresh(phone.refresh_token, scope=None, client=PHONE)
-    assert kept.session_id != phone.session_id
+        with pytest.raises(InvalidGrant):
+            await service.refresh(pair.refresh_token, scope=None, client=PHONE)
+    # Still the same second: the new session's tokens work.
     verified = await service.verify_access_token(kept.access_token)
     assert verified.sid == kept.session_id
+    clock.advance(0.3)
+    again = await service.refresh(kept.refresh_token, scope=None, client=PHONE)
+    assert again.session_id == kept.session_id
+    await service.verify_access_token(again.access_token)
     assert [s.id for s in await service.list_sessions(phone.user_id)] == [kept.session_id]
     with pytest.raises(InvalidCredentials):
         await service.login("alice", PASSWORD, scope=None, client=PHONE)
     await service.login("alice", OTHER_PASSWORD, scope=None, client=PHONE)
+
+
+@pytest.mark.anyio
+async def test_change_password_from_an_ended_session_changes_nothing(
+    service: AuthService,
+) -> None:
+    phone, laptop = await _two_sessions(service)
+    await service.end_session(phone.user_id, phone.session_id)
+    with pytest.raises(Revoked):
+        await service.change_password(
+            phone.user_id, PASSWORD, OTHER_PASSWORD, current_session=phone.session_id
+        )
+    await service.verify_access_token(laptop.access_token)
+    await service.login("alice", PASSWORD, scope=None, client=PHONE)
 
 
 @pytest.mark.anyio

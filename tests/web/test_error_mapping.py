@@ -99,3 +99,21 @@ def test_closed_registration_has_no_route(tmp_path: Path) -> None:
         assert r.status_code == 404
         assert r.json()["error"] == "not_found"
         assert "/users" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_every_exception_class_has_a_deliberate_answer() -> None:
+    # The table holds each class of the tree, directly or through its nearest parent;
+    # only a misconfiguration is a 500.
+    import authgate.errors as tree
+
+    for name in tree.__all__:
+        cls = getattr(tree, name)
+        exc = cls.__new__(cls)
+        exc.message, exc.required, exc.retry_after, exc.reason = "m", frozenset(), 1, "r"
+        status = error_response(exc).status_code
+        assert status < 500 or name in (
+            "ConfigError",
+            "UnsafeKey",
+            "StoreUnavailable",
+            "JWKSError",
+        ), name

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from authgate.errors import (
-    AuthError,
     InvalidCredentials,
     InvalidRequest,
     NotFound,
     PasswordRejected,
     RateLimited,
+    TokenError,
 )
 from authgate.pages._base import Fields, PageBase, redirect, throttled
 from authgate.pages._session import PageSession, refresh_cookie
@@ -102,7 +102,7 @@ class AccountPages(PageBase):
         _, session = await self._authorized(request)
         if isinstance(session, Response):
             return session
-        await self.gate.service.logout_all(session.token.sub)
+        await self.gate.service.logout_all(session.token.sub, client=self.gate.client_info(request))
         return self.signed_out("signed_out_everywhere")
 
     async def change_password(self, request: Request) -> Response:
@@ -117,7 +117,7 @@ class AccountPages(PageBase):
             errors["pw-new"] = "Choose a new password."
         if not errors:
             try:
-                await self.gate.service.change_password(
+                pair = await self.gate.service.change_password(
                     session.token.sub,
                     current,
                     new,
@@ -134,27 +134,14 @@ class AccountPages(PageBase):
                 return await self.render_account(
                     request, session, form_error=throttled(exc), status_code=429
                 )
+            except TokenError:  # this session ended meanwhile; nothing was changed
+                return self.signed_out()
             else:
-                return await self._after_password_change(request, session)
-        return await self.render_account(request, session, errors=errors, status_code=400)
-
-    async def _after_password_change(self, request: Request, session: PageSession) -> Response:
-        """This browser's session survives (only the *other* sessions end), but its
-        access token predates the change: re-issue the pair so the next page load
-        does not depend on how the service treats that token."""
-        refresh_token = (
-            session.refreshed.refresh_token
-            if session.refreshed is not None
-            else refresh_cookie(request, self.cookies)
-        )
-        if refresh_token:
-            client = self.gate.client_info(request)
-            try:
-                pair = await self.gate.service.refresh(refresh_token, scope=None, client=client)
-            except AuthError:
-                pass
-            else:
+                # Every session ended, this browser's too; the service opened it a new
+                # one: its cookies replace the old ones.
+                if pair is None:
+                    return self.signed_out("password_changed_signin")
                 response = redirect("/account?m=password_changed")
                 self.signed_in(response, pair)
                 return response
-        return self.signed_out("password_changed_signin")
+        return await self.render_account(request, session, errors=errors, status_code=400)

@@ -157,14 +157,15 @@ class AccountOps(PasswordChangeOps):
                 raise NotFound("no such user")
         return await self.get_user(user_id)
 
-    async def logout_all(self, user_id: str) -> None:
+    async def logout_all(self, user_id: str, *, client: ClientInfo | None = None) -> None:
         """End every session and token of the user (A.4 #33, A.7 #48)."""
         now = self.clock.now()
+        ip = client.ip if client is not None else None
         async with self._write() as conn:
             version = await self._bump(conn, user_id, now)
             events = await self._cut_off(conn, user_id, version, now)
             events += await self._end_sessions(conn, user_id=user_id, reason="logout_all")
-            await audit(conn, "logout_all", now=now, user_id=user_id)
+            await audit(conn, "logout_all", now=now, user_id=user_id, ip=ip)
         await self.sync.emit(events)
 
     async def disable_user(self, user_id: str) -> None:

@@ -19,6 +19,9 @@ from authgate.store.statements import INSERT_AUDIT
 __all__ = ["audit", "audit_sync", "log_event"]
 
 _log = logging.getLogger(AUDIT_LOGGER)
+#: Events that signal an attack rather than a user's mistake (RFC 9700 §4.14.2: a
+#: rotated refresh token came back) go out at WARNING, so an alert can key on the level.
+_WARNING_EVENTS = frozenset({"refresh_reuse"})
 
 
 def log_event(
@@ -29,7 +32,8 @@ def log_event(
     ip: str | None = None,
     **detail: Any,
 ) -> None:
-    _log.info(
+    _log.log(
+        logging.WARNING if name in _WARNING_EVENTS else logging.INFO,
         name,
         extra={
             "event": name,

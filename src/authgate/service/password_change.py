@@ -2,11 +2,13 @@
 a new hash and global invalidation (SECURITY.md A.4 #33, A.5 #38, A.6 #45, A.7 #47,
 #48).
 
-``change_password(..., current_session=sid)`` keeps that session alive but gives it
-a **new id**: its refresh-token family moves to the new session, and the old id is
-ended like every other session. So every access token issued before the change
-fails (even the caller's own, even within the same second), the caller's refresh
-token still works, and access tokens refreshed from it carry the new ``sid``.
+``change_password(..., current_session=sid)`` ends every session, the caller's
+included, and opens a new one for the caller (same device, scope and absolute
+expiry, a **new id** and a new refresh-token family): checking the current password
+is a login in disguise. It returns the new session's token pair, so the caller goes
+on without a surprise 401, while every token issued before the change fails: the
+caller's own access token (even within the same second, by ``sid`` and ``gen``) and
+its old refresh token, which a thief may hold too (SECURITY.md A.4 #33).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authgate.errors import InvalidCredentials, InvalidRequest, RateLimited
-from authgate.service._core import ServiceCore
+from authgate.errors import InvalidCredentials, InvalidRequest, RateLimited, Revoked
+from authgate.service._core import ServiceCore, new_refresh_token
 from authgate.service.audit import audit
 from authgate.service.revocation import RevocationEvent
-from authgate.service.types import ClientInfo
+from authgate.service.types import ClientInfo, TokenPair
 from authgate.service.users import new_id
-from authgate.store.schema import refresh_tokens, sessions, users
+from authgate.store.schema import sessions, users
+from authgate.store.statements import INSERT_REFRESH
 
 __all__ = ["PasswordChangeOps"]
 
@@ -34,8 +37,9 @@ class PasswordChangeOps(ServiceCore):
         *,
         current_session: str | None = None,
         client: ClientInfo | None = None,
-    ) -> None:
-        """Check the current password, store the new one, end every other session.
+    ) -> TokenPair | None:
+        """Check the current password, store the new one, end every session, and open
+        a new one for ``current_session`` (module docstring).
 
         The current-password check is a login in disguise, so it is an attempt of
         the login throttle: same account key (the normalised username) and the
@@ -49,10 +53,15 @@ class PasswordChangeOps(ServiceCore):
         sessions to end are selected: a login that committed earlier is ended, and
         one that commits later sees the new version and fails (A.7 #48).
 
+        Returns:
+            The caller's new token pair; None when no ``current_session`` was given.
+
         Raises:
             InvalidCredentials: unknown or disabled user, or a wrong current password.
             RateLimited: too many failures for the account or the IP.
             PasswordRejected: the new password fails the policy.
+            Revoked: ``current_session`` is not active (ended or expired meanwhile);
+                nothing is changed.
         """
         if not isinstance(current_password, str) or not isinstance(new_password, str):
             raise InvalidRequest("passwords are required")
@@ -84,15 +93,22 @@ class PasswordChangeOps(ServiceCore):
             assert row is not None
             new_hash = await self.hasher.hash(new_password)
             now = self.clock.now()
-            events = await self._store_new_password(
-                user_id, row.credential_version, new_hash, current_session, now
+            refresh, digest = new_refresh_token()
+            stored = await self._store_new_password(
+                user_id, row.credential_version, new_hash, current_session, digest, now, ip
             )
-            if events is None:  # another change, a disable or a logout-all came first
+            if stored is None:  # another change, a disable or a logout-all came first
                 await attempt.failed()
                 await self._password_change_failed(user_id, ip, now, "credentials_changed")
                 raise InvalidCredentials("invalid username or password")
             await attempt.succeeded()
+        events, kept = stored
         await self.sync.emit(events)
+        if kept is None:
+            return None
+        sid, scope = kept
+        allowed = frozenset(row.scopes.split())
+        return self._pair(user_id, sid, scope & allowed, refresh, row.credential_version + 1)
 
     async def _store_new_password(
         self,
@@ -100,11 +116,18 @@ class PasswordChangeOps(ServiceCore):
         version: int,
         new_hash: str,
         current_session: str | None,
+        digest: bytes,
         now: float,
-    ) -> list[RevocationEvent] | None:
+        ip: str | None,
+    ) -> tuple[list[RevocationEvent], tuple[str, frozenset[str]] | None] | None:
         """One transaction: the new hash and version (row locked first), the
-        cut-off, the kept session's new id, every other session ended. None when the
-        version or status moved since the current password was checked."""
+        cut-off, the caller's new session (id and scope) with the refresh token
+        ``digest``, every other session ended. None when the version or status moved
+        since the current password was checked.
+
+        Raises:
+            Revoked: ``current_session`` is not active; the transaction rolls back.
+        """
         async with self._write() as conn:
             bumped = (
                 await conn.execute(
@@ -124,14 +147,17 @@ class PasswordChangeOps(ServiceCore):
             if bumped != 1:
                 return None
             cut = await self._cut_off(conn, user_id, version + 1, now)
-            keep = None
+            kept = None
             if current_session is not None:
-                keep = await self._rekey(conn, user_id, current_session, now)
+                kept = await self._reopen(conn, user_id, current_session, digest, now)
+                if kept is None:
+                    raise Revoked("the session has ended")
+            keep = kept[0] if kept is not None else None
             ended = await self._end_sessions(
                 conn, user_id=user_id, keep=keep, reason="password_changed"
             )
-            await audit(conn, "password_changed", now=now, user_id=user_id, session_id=keep)
-        return [*cut, *ended]
+            await audit(conn, "password_changed", now=now, user_id=user_id, session_id=keep, ip=ip)
+        return [*cut, *ended], kept
 
     async def _password_change_failed(
         self, user_id: str, ip: str | None, now: float, reason: str
@@ -146,8 +172,12 @@ class PasswordChangeOps(ServiceCore):
                 reason=reason,
             )
 
-    async def _rekey(self, conn: AsyncConnection, user_id: str, sid: str, now: float) -> str | None:
-        """Copy the active session ``sid`` under a new id and move its refresh tokens."""
+    async def _reopen(
+        self, conn: AsyncConnection, user_id: str, sid: str, digest: bytes, now: float
+    ) -> tuple[str, frozenset[str]] | None:
+        """Copy the active session ``sid`` under a new id with one new refresh token
+        (``digest``); ``sid`` and its refresh tokens end with the other sessions.
+        Returns (new id, session scope), or None when ``sid`` is not active."""
         row = (
             await conn.execute(
                 select(sessions).where(
@@ -163,11 +193,17 @@ class PasswordChangeOps(ServiceCore):
             return None
         new_sid = new_id()
         values = dict(row._mapping)
-        values["id"] = new_sid
+        idle = min(now + self.settings.sessions.idle_ttl, row.absolute_expires_at)
+        values.update(id=new_sid, last_used_at=now, idle_expires_at=idle)
         await conn.execute(insert(sessions).values(**values))
         await conn.execute(
-            update(refresh_tokens)
-            .where(refresh_tokens.c.session_id == sid)
-            .values(session_id=new_sid)
+            INSERT_REFRESH,
+            {
+                "token_hash": digest,
+                "session_id": new_sid,
+                "parent_hash": None,
+                "issued_at": now,
+                "used_at": None,
+            },
         )
-        return new_sid
+        return new_sid, frozenset(row.scope.split())

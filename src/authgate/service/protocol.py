@@ -9,7 +9,8 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``login_ok``, ``login_failed``, ``login_throttled``, ``refresh``, ``refresh_reuse``,
 ``logout``, ``logout_all``, ``revoke``, ``password_changed``, ``session_ended``,
 ``user_registered``, ``user_disabled``, ``key_rotated``, ``password_change_failed``,
-``registration_throttled``, ``refresh_failed``.
+``registration_throttled``, ``refresh_failed``. ``refresh_reuse`` (a theft signal,
+RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ class AuthServiceProtocol(Protocol):
         """End the token's session and deny its jti."""
         ...
 
-    async def logout_all(self, user_id: str) -> None:
-        """End every session of the user; every earlier access token fails."""
+    async def logout_all(self, user_id: str, *, client: ClientInfo | None = None) -> None:
+        """End every session of the user; every earlier access token fails. ``client``
+        is recorded in the audit event."""
         ...
 
     async def revoke(self, token: str, token_type_hint: str | None = None) -> None:
@@ -97,9 +99,13 @@ class AuthServiceProtocol(Protocol):
         *,
         current_session: str | None = None,
         client: ClientInfo | None = None,
-    ) -> None:
-        """Raises InvalidCredentials, RateLimited (the login throttle, by account and
-        ``client.ip``), PasswordRejected. Ends all other sessions."""
+    ) -> TokenPair | None:
+        """Ends every session and access token, the caller's included, and opens a new
+        session for ``current_session``: returns its token pair (None without one).
+
+        Raises: InvalidCredentials, RateLimited (the login throttle, by account and
+        ``client.ip``), PasswordRejected, Revoked (``current_session`` is not active;
+        nothing changed)."""
         ...
 
     async def get_user(self, user_id: str) -> User:

@@ -36,7 +36,9 @@ class TokenPair:
     scope: frozenset[str]
     session_id: str
     user_id: str
-    token_type: str = "bearer"
+    #: RFC 6750 §4 spells it ``Bearer`` (RFC 6749 §7.1: compared case-insensitively);
+    #: introspection (RFC 7662 §2.2) answers the same.
+    token_type: str = "Bearer"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
 """The ONE mapping from the exception tree (:mod:`authgate.errors`) to HTTP.
 
-Status, body and headers of every error authgate sends come from :func:`error_response`:
+Status, body and headers of every error authgate sends come from :func:`error_response`,
+which reads them from one table (``_RULES``: exception class → status, code,
+description, headers; the nearest class in the exception's MRO wins):
 
 - RFC 6750 §3: every 401 carries ``WWW-Authenticate: Bearer realm="…",
   error="invalid_token", error_description="…"``, with no credentials too: the issue's
@@ -8,6 +10,10 @@ Status, body and headers of every error authgate sends come from :func:`error_re
   Every 401 is the same whatever the reason (SECURITY.md A.0: uniform 401s).
 - RFC 6750 §3.1: a missing scope is 403 ``error="insufficient_scope", scope="…"``.
 - RFC 6749 §5.2: token-endpoint failures are 400 ``{"error", "error_description"}``.
+- A body the endpoint cannot use (not JSON, not an object, a field missing or
+  invalid) is ``invalid_request`` in words that name the field
+  (:func:`describe_validation`): 422 (RFC 9110 §15.5.21), and 400 on the OAuth
+  endpoints (RFC 6749 §5.2).
 - 429 carries ``Retry-After``; a store outage is 503 with a clear body.
 - Errors are never cached (RFC 6749 §5.1 asks ``no-store`` of token responses; we
   apply it to every error) and never carry a traceback (last-resort handler).
@@ -16,7 +22,9 @@ Status, body and headers of every error authgate sends come from :func:`error_re
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI
@@ -37,6 +45,7 @@ from authgate.errors import (
     InvalidRequest,
     InvalidScope,
     JWKSError,
+    MissingToken,
     NotFound,
     PasswordRejected,
     RateLimited,
@@ -50,6 +59,7 @@ __all__ = [
     "DEFAULT_REALM",
     "OAUTH_ENDPOINT_ATTR",
     "ErrorBody",
+    "describe_validation",
     "error_response",
     "install_error_handlers",
     "oauth_error",
@@ -104,88 +114,188 @@ def too_large_response(limit: int) -> JSONResponse:
     return oauth_error(413, "request_too_large", f"the request body is larger than {limit} bytes")
 
 
+HeaderFn = Callable[[Exception, str], Mapping[str, str]]
+
+
+@lru_cache(maxsize=16)
+def _challenge(realm: str) -> Mapping[str, str]:
+    """RFC 6750 §3: the one 401 challenge (SECURITY.md A.0: uniform 401s); built once
+    per realm."""
+    return {
+        "WWW-Authenticate": (
+            f'Bearer realm="{_quote(realm)}", error="invalid_token", '
+            f'error_description="{INVALID_TOKEN_DESCRIPTION}"'
+        )
+    }
+
+
+def _invalid_token(exc: Exception, realm: str) -> Mapping[str, str]:
+    return _challenge(realm)
+
+
+def _no_credentials(exc: Exception, realm: str) -> Mapping[str, str]:
+    # Its own entry, so the RFC 6750 §3.1 no-credentials challenge can differ from the
+    # invalid-token one without touching the other 401s. Today both are the same.
+    return _challenge(realm)
+
+
+def _insufficient_scope(exc: Exception, realm: str) -> Mapping[str, str]:
+    scope = _scope_of(exc)
+    return {
+        "WWW-Authenticate": (
+            f'Bearer realm="{_quote(realm)}", error="insufficient_scope", scope="{_quote(scope)}"'
+        )
+    }
+
+
+def _scope_of(exc: Exception) -> str:
+    return " ".join(sorted(exc.required)) if isinstance(exc, InsufficientScope) else ""
+
+
+def _retry_after(exc: Exception, realm: str) -> Mapping[str, str]:
+    return {"Retry-After": str(exc.retry_after if isinstance(exc, RateLimited) else 5)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """How one exception class answers. ``error`` / ``description`` None: the
+    exception's own ``code`` / ``message``."""
+
+    status: int
+    error: str | None = None
+    description: str | None = None
+    headers: HeaderFn | None = None
+    #: The RFC 6749 §5.2 answer on the OAuth endpoints, when it differs.
+    oauth: _Rule | None = None
+    #: Add ``scope`` to the body (RFC 6750 §3.1 insufficient_scope).
+    with_scope: bool = False
+    #: A server fault worth an error log line (misconfiguration).
+    log: bool = False
+
+
+_UNAVAILABLE = _Rule(
+    503,
+    "temporarily_unavailable",
+    "the authentication store is unavailable; try again shortly",
+    headers=_retry_after,
+)
+_MISCONFIGURED = _Rule(500, "server_error", "the server is misconfigured", log=True)
+_INTERNAL = _Rule(500, "server_error", "internal error")
+
+#: Exception class → answer. :func:`error_response` takes the entry of the nearest
+#: class in the exception's MRO, so a subclass listed here overrides its parent.
+_RULES: Mapping[type[Exception], _Rule] = {
+    TokenError: _Rule(401, "invalid_token", INVALID_TOKEN_DESCRIPTION, _invalid_token),
+    MissingToken: _Rule(401, "invalid_token", INVALID_TOKEN_DESCRIPTION, _no_credentials),
+    InsufficientScope: _Rule(
+        403,
+        "insufficient_scope",
+        "the access token lacks a required scope",
+        _insufficient_scope,
+        with_scope=True,
+    ),
+    CSRFRejected: _Rule(403, "csrf_rejected"),
+    RateLimited: _Rule(429, "rate_limited", headers=_retry_after),
+    # RFC 6749 §5.2: bad resource-owner credentials are invalid_grant; one message for
+    # unknown user, wrong password and disabled account (SECURITY.md #37).
+    InvalidCredentials: _Rule(
+        400,
+        "invalid_credentials",
+        "the password is not correct",
+        oauth=_Rule(400, "invalid_grant", "invalid username or password"),
+    ),
+    # A body the endpoint cannot use: 422 (RFC 9110 §15.5.21), 400 on the OAuth
+    # endpoints (RFC 6749 §5.2).
+    InvalidRequest: _Rule(422, "invalid_request", oauth=_Rule(400, "invalid_request")),
+    InvalidScope: _Rule(400, "invalid_scope"),
+    # InvalidGrant and RefreshReuse look the same to the caller: a replay must not
+    # learn that it was detected.
+    GrantError: _Rule(400, "invalid_grant", "the grant is invalid, expired or revoked"),
+    PasswordRejected: _Rule(422, "weak_password"),
+    UsernameTaken: _Rule(409, "username_taken", "this username is taken"),
+    NotFound: _Rule(404, "not_found"),
+    StoreUnavailable: _UNAVAILABLE,
+    JWKSError: _UNAVAILABLE,
+    ConfigError: _MISCONFIGURED,
+    UnsafeKey: _MISCONFIGURED,
+    AuthError: _Rule(400),
+}
+
+
+def _rule(exc: Exception) -> _Rule:
+    for cls in type(exc).__mro__:
+        found = _RULES.get(cls)
+        if found is not None:
+            return found
+    return _INTERNAL
+
+
 def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_REALM) -> Response:
-    """The HTTP answer for ``exc``; ``oauth`` selects RFC 6749 §5.2 style on token endpoints."""
-    realm_q = f'Bearer realm="{_quote(realm)}"'
-    if isinstance(exc, TokenError):  # MissingToken included: every 401 is the same
-        return oauth_error(
-            401,
-            "invalid_token",
-            INVALID_TOKEN_DESCRIPTION,
-            headers={
-                "WWW-Authenticate": (
-                    f'{realm_q}, error="invalid_token", '
-                    f'error_description="{INVALID_TOKEN_DESCRIPTION}"'
-                )
-            },
-        )
-    if isinstance(exc, InsufficientScope):
-        scope = " ".join(sorted(exc.required))
-        return oauth_error(
-            403,
-            "insufficient_scope",
-            "the access token lacks a required scope",
-            headers={
-                "WWW-Authenticate": (
-                    f'{realm_q}, error="insufficient_scope", scope="{_quote(scope)}"'
-                )
-            },
-            extra={"scope": scope},
-        )
-    if isinstance(exc, CSRFRejected):
-        return oauth_error(403, "csrf_rejected", exc.message)
-    if isinstance(exc, RateLimited):
-        return oauth_error(
-            429,
-            "rate_limited",
-            exc.message,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, InvalidCredentials):
-        # RFC 6749 §5.2: bad resource-owner credentials are invalid_grant. One message for
-        # unknown user, wrong password and disabled account (SECURITY.md #37).
-        if oauth:
-            return oauth_error(400, "invalid_grant", "invalid username or password")
-        return oauth_error(400, "invalid_credentials", "the password is not correct")
-    if isinstance(exc, InvalidRequest):
-        return oauth_error(400 if oauth else 422, "invalid_request", exc.message)
-    if isinstance(exc, InvalidScope):
-        return oauth_error(400, "invalid_scope", exc.message)
-    if isinstance(exc, GrantError):
-        # InvalidGrant and RefreshReuse look the same to the caller: a replay must not
-        # learn that it was detected.
-        return oauth_error(400, "invalid_grant", "the grant is invalid, expired or revoked")
-    if isinstance(exc, PasswordRejected):
-        return oauth_error(422, "weak_password", exc.reason)
-    if isinstance(exc, UsernameTaken):
-        return oauth_error(409, "username_taken", "this username is taken")
-    if isinstance(exc, NotFound):
-        return oauth_error(404, "not_found", exc.message)
-    if isinstance(exc, StoreUnavailable | JWKSError):
-        return oauth_error(
-            503,
-            "temporarily_unavailable",
-            "the authentication store is unavailable; try again shortly",
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, ConfigError | UnsafeKey):
-        logger.error("server misconfiguration: %s", exc.message)
-        return oauth_error(500, "server_error", "the server is misconfigured")
-    if isinstance(exc, AuthError):
-        return oauth_error(400, exc.code, exc.message)
-    return oauth_error(500, "server_error", "internal error")
+    """The HTTP answer for ``exc`` from the table above; ``oauth`` selects the RFC 6749
+    §5.2 variant on the token endpoints."""
+    rule = _rule(exc)
+    if oauth and rule.oauth is not None:
+        rule = rule.oauth
+    message = exc.message if isinstance(exc, AuthError) else "internal error"
+    if rule.log:
+        logger.error("server misconfiguration: %s", message)
+    return oauth_error(
+        rule.status,
+        rule.error or (exc.code if isinstance(exc, AuthError) else "server_error"),
+        rule.description or message,
+        headers=rule.headers(exc, realm) if rule.headers is not None else None,
+        extra={"scope": _scope_of(exc)} if rule.with_scope else None,
+    )
 
 
 def _is_oauth(conn: HTTPConnection) -> bool:
     return bool(getattr(conn.scope.get("endpoint"), OAUTH_ENDPOINT_ATTR, False))
 
 
-def _validation_details(errors: Sequence[Any]) -> str:
-    parts = []
+#: Where FastAPI says a parameter came from; the field's own name is what a reader wants.
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+#: pydantic's error types in words (ctx fills the braces). A type not listed keeps its
+#: own message: custom validators (``PydanticCustomError``) already speak in words.
+_WORDS = {
+    "missing": "required",
+    "string_type": "must be a string",
+    "string_too_long": "must be at most {max_length} characters",
+    "extra_forbidden": "is not a known field",
+    "json_invalid": "not valid JSON",
+    "dict_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "string_pattern_mismatch": "has an invalid format",
+}
+
+
+def _words(err: Mapping[str, Any]) -> str:
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind == "string_too_short":
+        low = ctx.get("min_length", 1)
+        return "must not be empty" if low == 1 else f"must be at least {low} characters"
+    template = _WORDS.get(kind)
+    if template is None:
+        return str(err.get("msg", "is not valid"))
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return template
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """pydantic/FastAPI validation errors as one line a person reads: each as
+    ``field: what is wrong`` (``email: not a valid email address``, ``username:
+    required``); an error about the whole body is ``body: …``."""
+    parts: list[str] = []
     for err in list(errors)[:5]:
-        if isinstance(err, dict):
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg")))
+        if not isinstance(err, Mapping):
+            continue
+        names = [str(p) for p in err.get("loc", ()) if isinstance(p, str)]
+        if names and names[0] in _SOURCES and len(names) > 1:
+            names = names[1:]
+        parts.append(f"{'.'.join(names) or 'body'}: {_words(err)}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -203,7 +313,7 @@ def install_error_handlers(app: FastAPI, *, realm: str = DEFAULT_REALM) -> None:
 
     async def on_validation(conn: HTTPConnection, exc: Exception) -> Response:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        description = _validation_details(errors)
+        description = describe_validation(errors)
         return oauth_error(400 if _is_oauth(conn) else 422, "invalid_request", description)
 
     async def on_ws_validation(conn: HTTPConnection, exc: Exception) -> WebSocketClose:

@@ -27,10 +27,11 @@ _TOKEN_HINTS = frozenset({"access_token", "refresh_token"})
 
 
 class TokenResponse(BaseModel):
-    """RFC 6749 §5.1."""
+    """RFC 6749 §5.1. ``token_type`` is ``Bearer`` as RFC 6750 §4 spells it (RFC 6749
+    §7.1: clients compare it case-insensitively), the same as introspection answers."""
 
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "Bearer"
     expires_in: int
     refresh_token: str
     scope: str
@@ -195,6 +196,6 @@ def _add_logout(router: APIRouter, gate: "AuthGate") -> None:
         responses=responses(401, 403, 503),
         summary="End all the caller's sessions",
     )
-    async def logout_all(caller: Caller) -> Response:
-        await gate.service.logout_all(caller.sub)
+    async def logout_all(caller: Caller, request: Request) -> Response:
+        await gate.service.logout_all(caller.sub, client=gate.client_info(request))
         return Response(status_code=204)

@@ -1,23 +1,51 @@
 """Registration and the caller's own account: ``/users``, ``/users/me``, its password
-and its sessions."""
+and its sessions.
 
-from typing import TYPE_CHECKING, Annotated
+JSON bodies are read by :func:`json_body`, the parser the cookie login uses
+(:func:`~authgate.web.forms.read_json`: bounded, strict UTF-8, a nesting limit), and
+every way a body can be wrong is one answer: 422 ``invalid_request`` naming the
+field (``username: required``, ``body: must be a JSON object``). Everything here
+carries user data or tokens, so every answer is ``Cache-Control: no-store``
+(RFC 9111 §5.2.2.5).
+"""
 
-from fastapi import APIRouter, Path, Request, Response, Security
-from pydantic import BaseModel, ConfigDict, Field
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from authgate.service.types import SessionInfo, User
+import orjson
+from fastapi import APIRouter, Depends, Path, Request, Response, Security
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
+
+from authgate.errors import InvalidRequest, Revoked
+from authgate.service.types import SessionInfo, TokenPair, User
 from authgate.tokens import VerifiedToken
-from authgate.web.errors import responses
+from authgate.web.errors import describe_validation, responses
+from authgate.web.forms import read_body
+from authgate.web.routes_cookie import CookieLoginResponse, set_token_cookies
+from authgate.web.routes_oauth import TokenResponse, token_response
 
 if TYPE_CHECKING:
     from authgate.web.gate import AuthGate
 
-__all__ = ["user_routes"]
+__all__ = ["json_body", "user_routes"]
 
+_M = TypeVar("_M", bound=BaseModel)
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Bounds that stop oversized input before any hashing (SECURITY.md #35: a 1 MB password
 # is refused fast); the service's policy applies the real rules.
 _MAX_PASSWORD = 4096
+_EMAIL = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+_EMAIL_SHAPE = re.compile(_EMAIL)
+
+
+def _email(value: str | None) -> str | None:
+    if value is not None and not _EMAIL_SHAPE.match(value):
+        raise PydanticCustomError("email", "not a valid email address")
+    return value
 
 
 class Registration(BaseModel):
@@ -25,9 +53,11 @@ class Registration(BaseModel):
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=_MAX_PASSWORD)
-    email: str | None = Field(
-        default=None, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
-    )
+    email: Annotated[
+        str | None,
+        Field(max_length=254, json_schema_extra={"pattern": _EMAIL}),
+        AfterValidator(_email),
+    ] = None
 
 
 class PasswordChange(BaseModel):
@@ -77,60 +107,159 @@ class SessionOut(BaseModel):
         )
 
 
+def json_body(model: type[_M], limit: int) -> Callable[[Request], Awaitable[_M]]:
+    """A dependency that reads the body as JSON (RFC 8259, UTF-8, at most ``limit``
+    bytes; orjson, so nesting is bounded without recursion) into ``model``.
+
+    Raises:
+        InvalidRequest: not JSON, not an object, or a field is missing or invalid;
+            the message names the field.
+    """
+
+    async def read(request: Request) -> _M:
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+            raise InvalidRequest("body: must be a JSON object (Content-Type: application/json)")
+        raw = await read_body(request, limit)
+        if not raw.strip():
+            raise InvalidRequest("body: must be a JSON object")
+        try:
+            data: Any = orjson.loads(raw)
+        except (ValueError, RecursionError) as exc:  # orjson.JSONDecodeError is a ValueError
+            raise InvalidRequest("body: not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise InvalidRequest("body: must be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidRequest(describe_validation(exc.errors())) from exc
+
+    return read
+
+
+def _request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a :func:`json_body` route."""
+    schema = model.model_json_schema()
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
 def user_routes(gate: "AuthGate") -> APIRouter:
     router = APIRouter(prefix=gate.users_prefix, tags=["users"], route_class=gate.route_class)
     Caller = Annotated[VerifiedToken, Security(gate.guard.current_user)]
+    limit = gate.route_class.max_body_bytes
+    # RFC 9110 §9.2.1: a cookie-authenticated unsafe request needs the CSRF header (403).
+    csrf = (403,) if gate.settings.cookies.enabled else ()
 
     if gate.settings.allow_registration:
+        _register_route(router, gate, limit)
 
-        @router.post(
-            "",
-            status_code=201,
-            response_model=UserOut,
-            responses=responses(409, 422, 429, 503),
-            summary="Register a user",
-        )
-        async def register(body: Registration, request: Request) -> UserOut:
-            user = await gate.service.register(
-                body.username, body.password, email=body.email, client=gate.client_info(request)
-            )
-            return UserOut.of(user)
-
-    @router.get("/me", response_model=UserOut, responses=responses(401, 403, 404, 503))
-    async def me(caller: Caller) -> UserOut:
+    @router.get(
+        "/me",
+        response_model=UserOut,
+        responses=responses(401, 503),
+        summary="The caller's account",
+    )
+    async def me(caller: Caller, response: Response) -> UserOut:
+        response.headers.update(_NO_STORE)
         return UserOut.of(await gate.service.get_user(caller.sub))
 
-    @router.post(
-        "/me/password",
-        status_code=204,
-        responses=responses(400, 401, 403, 422, 429, 503),
-        summary="Change the password; ends the other sessions",
-    )
-    async def change_password(body: PasswordChange, caller: Caller, request: Request) -> Response:
-        await gate.service.change_password(
-            caller.sub,
-            body.current_password,
-            body.new_password,
-            current_session=caller.sid,
-            client=gate.client_info(request),
-        )
-        return Response(status_code=204)
+    _password_route(router, gate, limit, csrf)
 
-    @router.get("/me/sessions", response_model=list[SessionOut], responses=responses(401, 403, 503))
-    async def sessions(caller: Caller) -> list[SessionOut]:
+    @router.get(
+        "/me/sessions",
+        response_model=list[SessionOut],
+        responses=responses(401, 503),
+        summary="The caller's active sessions",
+    )
+    async def sessions(caller: Caller, response: Response) -> list[SessionOut]:
+        response.headers.update(_NO_STORE)
         found = await gate.service.list_sessions(caller.sub)
         return [SessionOut.of(s, caller.sid) for s in found]
 
     @router.delete(
         "/me/sessions/{session_id}",
         status_code=204,
-        responses=responses(401, 403, 404, 422, 503),
+        responses=responses(401, *csrf, 404, 422, 503),
         summary="End one of the caller's sessions",
     )
     async def end_session(
         caller: Caller, session_id: Annotated[str, Path(min_length=1, max_length=128)]
     ) -> Response:
         await gate.service.end_session(caller.sub, session_id)
-        return Response(status_code=204)
+        return Response(status_code=204, headers=_NO_STORE)
 
     return router
+
+
+def _register_route(router: APIRouter, gate: "AuthGate", limit: int) -> None:
+    Body = Annotated[Registration, Depends(json_body(Registration, limit))]
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=UserOut,
+        responses=responses(409, 422, 429, 503),
+        openapi_extra=_request_body(Registration),
+        summary="Register a user",
+    )
+    async def register(body: Body, request: Request, response: Response) -> UserOut:
+        response.headers.update(_NO_STORE)
+        user = await gate.service.register(
+            body.username, body.password, email=body.email, client=gate.client_info(request)
+        )
+        return UserOut.of(user)
+
+
+def _password_route(router: APIRouter, gate: "AuthGate", limit: int, csrf: tuple[int, ...]) -> None:
+    Caller = Annotated[VerifiedToken, Security(gate.guard.current_user)]
+    Body = Annotated[PasswordChange, Depends(json_body(PasswordChange, limit))]
+
+    @router.post(
+        "/me/password",
+        response_model=TokenResponse | CookieLoginResponse,
+        responses=responses(400, 401, *csrf, 422, 429, 503),
+        openapi_extra=_request_body(PasswordChange),
+        summary="Change the password; ends every session, returns the caller's new tokens",
+        description=(
+            "Every session and access token ends, the caller's included, and the caller "
+            "gets a new session: its token pair (RFC 6749 §5.1) or, when the request came "
+            "with the access cookie, new cookies and `{expires_in, scope, csrf_token}`. "
+            "The old refresh token no longer works."
+        ),
+    )
+    async def change_password(caller: Caller, body: Body, request: Request) -> Response:
+        # The caller first: FastAPI resolves dependencies in order, and a body is read
+        # only for an authenticated caller (401 before 422).
+        if caller.sid is None:  # authgate's tokens all carry one (RFC 9068 §2.2)
+            raise Revoked("the access token has no session")
+        pair = await gate.service.change_password(
+            caller.sub,
+            body.current_password,
+            body.new_password,
+            current_session=caller.sid,
+            client=gate.client_info(request),
+        )
+        assert pair is not None  # a current_session always gets its new pair
+        if (await gate.guard.authenticate(request.scope)).transport == "cookie":
+            return _cookie_answer(gate, pair)
+        return token_response(pair)
+
+
+def _cookie_answer(gate: "AuthGate", pair: TokenPair) -> Response:
+    """The cookie transport's answer (as ``/auth/cookie/refresh``): the tokens only in
+    HttpOnly cookies, never in the body (SECURITY.md #42)."""
+    csrf = secrets.token_urlsafe(32)
+    body = CookieLoginResponse(
+        expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
+    )
+    response = JSONResponse(body.model_dump(), headers=_NO_STORE)
+    refresh_max_age = gate.settings.sessions.absolute_ttl
+    set_token_cookies(
+        response, gate.settings.cookies, pair, refresh_max_age=refresh_max_age, csrf=csrf
+    )
+    return response
