@@ -16,8 +16,8 @@ from typing import Annotated
 import orjson
 import typer
 
-from authgate.cli._common import cli_errors, fail
-from authgate.cli._service import load_settings
+from authgate.cli._app import App
+from authgate.cli._common import cli_errors, fail, load_settings
 from authgate.errors import ConfigError, InvalidRequest
 from authgate.service.users import normalize_username
 from authgate.settings import Settings
@@ -27,7 +27,7 @@ from authgate.store.url import READ_ONLY, create_engine, normalize_url, sqlite_p
 
 __all__ = ["app", "parse_since"]
 
-app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
+app = App(help="The audit log: list.")
 
 _RELATIVE = re.compile(r"(\d{1,6})([smhdw])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -137,9 +137,13 @@ def list_command(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="ISO 8601 (2026-01-31T12:00:00Z) or relative: 24h, 7d."),
+        typer.Option(
+            "--since", metavar="WHEN", help="ISO 8601 (2026-01-31T12:00:00Z) or relative: 24h, 7d."
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="At most this many rows.")
+    ] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """The newest audit events first, optionally filtered."""

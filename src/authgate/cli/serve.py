@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from authgate.cli._common import cli_errors, fail
-from authgate.cli._service import load_settings
+from authgate.cli._common import cli_errors, fail, load_settings
 from authgate.server.check import Problem, check_settings, errors_of
 from authgate.server.key_check import stored_key_problems
 from authgate.settings import Settings
@@ -81,8 +80,10 @@ async def _prepare(settings: Settings) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    workers: Annotated[int, typer.Option(min=1, max=64, metavar="N", help="Worker processes.")] = 1,
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning, error.")
+    ] = "info",
 ) -> None:
     """Run the auth server (uvicorn). Zero configuration: SQLite and a generated key in
     ./authgate-data/. Settings come from AUTHGATE_* variables and .env."""
@@ -133,7 +134,7 @@ def serve(
 
 def check(
     host: Annotated[str, typer.Option(help="The address the server will bind.")] = "127.0.0.1",
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Worker processes.")] = 1,
 ) -> None:
     """Check the settings; exit 1 on any unsafe one."""
     settings = load_settings()

@@ -6,6 +6,7 @@ import datetime as dt
 
 import typer
 
+from authgate.cli._app import App
 from authgate.cli._common import cli_errors
 from authgate.cli._service import with_service
 from authgate.service.protocol import AuthServiceProtocol
@@ -13,7 +14,7 @@ from authgate.service.types import SessionInfo
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Manage sessions.", no_args_is_help=True)
+app = App(help="A user's sessions: list, end.")
 
 
 def _when(ts: float) -> str:

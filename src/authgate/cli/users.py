@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from authgate.cli._app import App
 from authgate.cli._common import cli_errors, fail
 from authgate.cli._service import with_service
 from authgate.service.protocol import AuthServiceProtocol
@@ -15,7 +16,7 @@ from authgate.service.types import User
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app = App(help="Users: create, list, disable, set-scopes.")
 
 
 def _when(ts: float) -> str:

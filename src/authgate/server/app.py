@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from authgate._version import version
 from authgate.clock import Clock
 from authgate.errors import AuthError, ConfigError, StoreUnavailable
 from authgate.server.check import check_settings, errors_of
@@ -89,7 +90,7 @@ def create_app(
     app = FastAPI(
         title="authgate",
         summary="Secure, fast JWT authentication",
-        version="0.1.0",
+        version=version(),
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
