@@ -86,4 +86,4 @@ _load()
 
 
 def main() -> None:
-    app()
+    app(prog_name="authgate")  # also when run as `python -c` or `python -m`
