@@ -3,6 +3,7 @@ holds and shows no type labels, and one error style for click's own errors too."
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import os
 import re
@@ -146,3 +147,22 @@ def test_end_of_input_at_a_prompt_is_one_error_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["users", "create", "carol"], env=isolated, input="")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == "error: aborted"
+
+
+def test_the_cli_imports_no_private_module_of_another_package() -> None:
+    """STYLE.md: another package's private module is reached through a public name."""
+    cli_dir = Path(authgate.__file__).parent / "cli"
+    found = []
+    for path in sorted(cli_dir.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                parts = name.split(".")
+                private = any(part.startswith("_") for part in parts[2:])
+                if parts[0] == "authgate" and parts[1:2] != ["cli"] and private:
+                    found.append(f"{path.name}: {name}")
+    assert found == []
