@@ -1,11 +1,10 @@
 """authgate: secure, fast JWT authentication for FastAPI."""
 
-from __future__ import annotations
+from typing import Any
 
 
-def __getattr__(name: str) -> str:
-    # Read from the package metadata only when asked: importing authgate stays free.
-    if name == "__version__":
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the package metadata only when asked
         from authgate._version import version
 
         return version()

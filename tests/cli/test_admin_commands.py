@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,6 +37,17 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int,
     return result.exit_code, result.stdout, result.stderr
 
 
+def table(out: str) -> list[list[str]]:
+    """A piped listing: a header row, then rows; columns are two or more spaces apart."""
+    return [re.split(r" {2,}", line) for line in out.splitlines()]
+
+
+def keys_by_kid(out: str) -> dict[str, list[str]]:
+    header, *rows = table(out)
+    assert header == ["KID", "ALG", "STATE", "SIGNS FROM", "RETIRES"]
+    return {row[0]: row[1:] for row in rows}
+
+
 def test_users_lifecycle(env: dict[str, str]) -> None:
     code, out, _ = run(
         env, "users", "create", "alice", "--password-stdin", "-s", "a", stdin=PASSWORD + "\n"
@@ -44,16 +56,17 @@ def test_users_lifecycle(env: dict[str, str]) -> None:
     assert "created alice" in out
     code, out, _ = run(env, "users", "list")
     assert code == 0
-    assert "alice" in out
-    assert "[a]" in out
+    header, row = table(out)
+    assert header == ["ID", "USERNAME", "SCOPES", "STATE", "CREATED"]
+    assert row[1:4] == ["alice", "a", "active"]
     code, out, _ = run(env, "users", "set-scopes", "alice", "b", "c")
     assert (code, out.strip()) == (0, "alice: b c")
-    code, out, _ = run(env, "sessions", "list", "alice")
-    assert (code, out.strip()) == (0, "no active sessions")
+    code, out, err = run(env, "sessions", "list", "alice")
+    assert (code, out, err) == (0, "", "no active sessions\n")
     code, out, _ = run(env, "users", "disable", "alice")
     assert code == 0
     code, out, _ = run(env, "users", "list")
-    assert "disabled" in out
+    assert table(out)[1][1:4] == ["alice", "b,c", "disabled"]
 
 
 def test_users_create_prompts_for_a_hidden_password(env: dict[str, str]) -> None:
@@ -95,26 +108,30 @@ def test_keys_list_and_rotate(env: dict[str, str]) -> None:
     after the JWK Set max-age); ``rotate --now`` promotes it at once."""
     code, before, _ = run(env, "keys", "list")  # wired into the keys group by cli/keys.py
     assert code == 0, before
-    assert "active" in before
-    old_kid = before.split()[0]
+    ((old_kid, (alg, state, _, _)),) = keys_by_kid(before).items()
+    assert (alg, state) == ("EdDSA", "active")
     code, published, _ = run(env, "keys", "rotate")
     assert code == 0
     assert published.startswith("published next key ")
     kid = published.split()[3].rstrip(";")
     _, listed, _ = run(env, "keys", "list")
-    assert f"{old_kid}  EdDSA  active" in listed
-    assert f"{kid}  EdDSA  next  signs from " in listed
+    keys = keys_by_kid(listed)
+    assert keys[old_kid] == ["EdDSA", "active", "-", "-"]  # neither promoted nor retiring
+    assert keys[kid][:2] == ["EdDSA", "next"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", keys[kid][2])
     code, rotated, _ = run(env, "keys", "rotate", "--now")
     assert code == 0
     assert rotated.strip() == f"rotated: new active key {kid}"  # the published one
     _, after, _ = run(env, "keys", "list")
-    assert f"{kid}  EdDSA  active" in after
-    assert f"{old_kid}  EdDSA  retiring  retires " in after
+    keys = keys_by_kid(after)
+    assert keys[kid] == ["EdDSA", "active", "-", "-"]
+    assert keys[old_kid][:2] == ["EdDSA", "retiring"]
+    assert keys[old_kid][-1].endswith("Z")
 
 
 def test_keys_retire_a_retiring_key_at_once(env: dict[str, str]) -> None:
     _, before, _ = run(env, "keys", "list")
-    old_kid = before.split()[0]
+    (old_kid,) = keys_by_kid(before)
     assert run(env, "keys", "rotate", "--now")[0] == 0
     code, out, err = run(env, "keys", "retire", old_kid, "--now")
     assert (code, err) == (0, "")
@@ -140,7 +157,7 @@ def test_keys_retire_a_retiring_key_at_once(env: dict[str, str]) -> None:
 def test_keys_retire_errors_are_one_line(
     env: dict[str, str], args: tuple[str, ...], message: str
 ) -> None:
-    active = run(env, "keys", "list")[1].split()[0]
+    (active,) = keys_by_kid(run(env, "keys", "list")[1])
     code, out, err = run(env, *(active if a == "ACTIVE" else a for a in args))
     assert code == 1
     assert out == ""

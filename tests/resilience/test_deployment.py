@@ -245,7 +245,7 @@ def test_retention_purge_and_audit_list_filters(tmp_path: Path) -> None:
         assert audit_json(server, "--user", mine[0]["user_id"]) == mine
         table = cli(server, "audit", "list", "--user", user)
         assert table.returncode == 0
-        assert table.stdout.splitlines()[0].split()[:2] == ["at", "event"]
+        assert table.stdout.splitlines()[0].split()[:2] == ["AT", "EVENT"]
         assert "login_ok" in table.stdout
 
         for bad in (["--since", "yesterday"], ["--limit", "0"], ["--event", "DROP TABLE"]):

@@ -142,7 +142,10 @@ def test_replaced_key_file_verifies_until_retired_now(tmp_path: Path) -> None:
         assert kid_of(new) != old_kid
         jwks = client.get("/.well-known/jwks.json").json()
         assert old_kid in {k["kid"] for k in jwks["keys"]}
-        assert f"{old_kid}  EdDSA  retiring  retires " in cli(server, "keys", "list").stdout
+        listed = cli(server, "keys", "list", "--json").stdout.splitlines()
+        keys = {k["kid"]: k for k in map(json.loads, listed)}
+        assert (keys[old_kid]["alg"], keys[old_kid]["state"]) == ("EdDSA", "retiring")
+        assert keys[old_kid]["retires"] is not None
 
         # CLI errors: one line on stderr, exit 1, no traceback.
         for args in (("keys", "retire", kid_of(new), "--now"), ("keys", "retire", "nope")):

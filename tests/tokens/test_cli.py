@@ -186,7 +186,10 @@ def test_verify_bad_jwks_or_options_is_one_line(tmp_path: Path) -> None:
     not_a_set = tmp_path / "list.json"
     not_a_set.write_text("[1, 2]")
     for jwks, code in (
-        (tmp_path / "missing.json", "No such file"),
+        (
+            tmp_path / "missing.json",
+            f"error: cannot read {tmp_path / 'missing.json'}: no such file",
+        ),
         (not_json, "jwks_error"),
         (not_a_set, "unsafe_key"),
     ):

@@ -1,26 +1,48 @@
 """The ``authgate`` command line. Each command group lives in its own module.
 
 Every command turns an :class:`~authgate.errors.AuthError` (or bad input) into a
-one-line message on stderr and a non-zero exit code, never a traceback.
+one-line message on stderr and a non-zero exit code, never a traceback; click's own
+usage errors take the same form (:mod:`authgate.cli._app`).
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
+from authgate.cli._app import App
 from authgate.cli._common import add_server_placeholder, is_missing_extra
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="authgate",
-    help="Secure, fast JWT authentication for FastAPI.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = App(name="authgate", help="Secure, fast JWT authentication for FastAPI.", root=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from authgate._version import version
+
+        typer.echo(f"authgate {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Show the version and exit.",
+            callback=_show_version,
+            is_eager=True,
+            expose_value=False,
+        ),
+    ] = False,
+) -> None:
+    """Secure, fast JWT authentication for FastAPI."""
+
 
 # (module, attribute, group name). The groups after ``token`` need the server extra;
 # without it each name answers with the install line (see add_server_placeholder).
@@ -64,4 +86,4 @@ _load()
 
 
 def main() -> None:
-    app()
+    app(prog_name="authgate")  # also when run as `python -c` or `python -m`

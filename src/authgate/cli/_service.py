@@ -6,25 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from pydantic import ValidationError
-
-from authgate.cli._common import fail
+from authgate.cli._common import load_settings
 from authgate.service.protocol import AuthServiceProtocol
-from authgate.settings import Settings
 
-__all__ = ["load_settings", "with_service"]
+__all__ = ["with_service"]
 
 T = TypeVar("T")
-
-
-def load_settings() -> Settings:
-    """Settings from ``AUTHGATE_*`` and ``.env``; a bad value is one line, not a dump."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "AUTHGATE_" + "__".join(str(p) for p in first["loc"]).upper()
-        fail(f"invalid setting {where}: {first['msg']}")
 
 
 def with_service(job: Callable[[AuthServiceProtocol], Awaitable[T]]) -> T:

@@ -11,13 +11,14 @@ import asyncio
 import datetime as dt
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 
-from authgate.cli._common import cli_errors, fail
-from authgate.cli._service import load_settings
+from authgate.cli._app import App
+from authgate.cli._common import cli_errors, fail, load_settings
+from authgate.cli._table import JsonFlag, emit_json, emit_table, when
 from authgate.errors import ConfigError, InvalidRequest
 from authgate.service.users import normalize_username
 from authgate.settings import Settings
@@ -27,7 +28,7 @@ from authgate.store.url import READ_ONLY, create_engine, normalize_url, sqlite_p
 
 __all__ = ["app", "parse_since"]
 
-app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
+app = App(help="The audit log: list.")
 
 _RELATIVE = re.compile(r"(\d{1,6})([smhdw])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -94,37 +95,35 @@ async def _list(
         await engine.dispose()
 
 
-def _when(ts: float) -> str:
-    return (
-        dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )
+_AUDIT_COLUMNS = {
+    "at": "AT",
+    "event": "EVENT",
+    "user_id": "USER",
+    "session_id": "SESSION",
+    "ip": "IP",
+    "detail": "DETAIL",
+}
 
 
-def _json_line(row: AuditRow) -> str:
+def _record(row: AuditRow) -> dict[str, Any]:
     try:
         detail = orjson.loads(row.detail)
     except orjson.JSONDecodeError:
         detail = row.detail
-    return orjson.dumps(
-        {
-            "id": row.id,
-            "at": _when(row.at),
-            "ts": row.at,
-            "event": row.event,
-            "user_id": row.user_id,
-            "session_id": row.session_id,
-            "ip": row.ip,
-            "detail": detail,
-        }
-    ).decode()
+    return {
+        "id": row.id,
+        "at": when(row.at),
+        "ts": row.at,
+        "event": row.event,
+        "user_id": row.user_id,
+        "session_id": row.session_id,
+        "ip": row.ip,
+        "detail": detail,
+    }
 
 
-def _table_line(row: AuditRow) -> str:
-    detail = "" if row.detail in ("{}", "") else row.detail
-    return (
-        f"{_when(row.at)}  {row.event:<24} {row.user_id or '-':<32} "
-        f"{row.session_id or '-':<32} {row.ip or '-':<15} {detail}"
-    ).rstrip()
+def _table_row(row: AuditRow) -> dict[str, Any]:
+    return {**_record(row), "detail": None if row.detail in ("{}", "") else row.detail}
 
 
 @app.command("list")
@@ -137,10 +136,14 @@ def list_command(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="ISO 8601 (2026-01-31T12:00:00Z) or relative: 24h, 7d."),
+        typer.Option(
+            "--since", metavar="WHEN", help="ISO 8601 (2026-01-31T12:00:00Z) or relative: 24h, 7d."
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="At most this many rows.")
+    ] = 100,
+    as_json: JsonFlag = False,
 ) -> None:
     """The newest audit events first, optionally filtered."""
     if not 1 <= limit <= _MAX_LIMIT:
@@ -159,12 +162,8 @@ def list_command(
     with cli_errors():
         found = asyncio.run(_list(settings, user=user, event=event, since=cutoff, limit=limit))
     if as_json:
-        for row in found:
-            typer.echo(_json_line(row))
-        return
-    if not found:
+        emit_json([_record(row) for row in found])
+    elif not found:
         typer.echo("no audit events", err=True)
-        return
-    typer.echo(f"{'at':<20}  {'event':<24} {'user':<32} {'session':<32} {'ip':<15} detail")
-    for row in found:
-        typer.echo(_table_line(row))
+    else:
+        emit_table(_AUDIT_COLUMNS, [_table_row(row) for row in found])

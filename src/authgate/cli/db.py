@@ -11,13 +11,14 @@ import asyncio
 
 import typer
 
-from authgate.cli._common import cli_errors
+from authgate.cli._app import App
+from authgate.cli._common import cli_errors, load_settings
 from authgate.settings import Settings
 from authgate.store import create_engine, current_revision, head_revision, normalize_url, upgrade
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app = App(help="Database migrations: upgrade, current.")
 
 
 async def _upgrade(settings: Settings) -> tuple[str | None, str | None]:
@@ -41,7 +42,7 @@ async def _current(settings: Settings) -> str | None:
 def upgrade_command() -> None:
     """Create or migrate the database (AUTHGATE_DATABASE_URL, or the SQLite default)."""
     with cli_errors():
-        before, after = asyncio.run(_upgrade(Settings()))
+        before, after = asyncio.run(_upgrade(load_settings()))
         if before == after:
             typer.echo(f"database is up to date (revision {after})")
         else:
@@ -52,7 +53,7 @@ def upgrade_command() -> None:
 def current_command() -> None:
     """Show the database's revision and the newest one this version knows."""
     with cli_errors():
-        current = asyncio.run(_current(Settings()))
+        current = asyncio.run(_current(load_settings()))
         head = head_revision()
         state = "up to date" if current == head else "needs `authgate db upgrade`"
         typer.echo(f"revision {current or 'none'} (head {head}): {state}")

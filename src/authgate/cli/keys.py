@@ -1,4 +1,4 @@
-"""``authgate keys``: generate a signing key, publish the JWK Set of key files.
+"""``authgate keys``: generate a signing key, publish the JWK Set of key files (jwks).
 
 ``list`` and ``rotate`` (the running server's keys) come from
 :mod:`authgate.cli.keys_admin` when the service layer is installed.
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from authgate.cli._app import App
 from authgate.cli._common import add_server_placeholder, cli_errors, fail, is_missing_extra
 from authgate.errors import UnsafeKey
 from authgate.tokens import SUPPORTED_ALGORITHMS, KeyRing, generate_key, load_jwk, load_pem
@@ -21,7 +22,9 @@ from authgate.tokens.keys import Key
 
 __all__ = ["app", "load_key_file", "write_private"]
 
-app = typer.Typer(help="Signing keys: generate, publish.", no_args_is_help=True)
+app = App(
+    help="Signing keys: generate, jwks (publish key files); the server's: list, rotate, retire."
+)
 
 
 class KeyFormat(StrEnum):
@@ -61,10 +64,11 @@ def load_key_file(path: Path) -> list[Key]:
 def generate(
     alg: Annotated[str, typer.Option(help=f"One of {', '.join(SUPPORTED_ALGORITHMS)}.")] = "EdDSA",
     fmt: Annotated[
-        KeyFormat, typer.Option("--format", help="PEM (asymmetric keys) or JWK.")
+        KeyFormat, typer.Option("--format", metavar="pem|jwk", help="PEM (asymmetric keys) or JWK.")
     ] = KeyFormat.pem,
     out: Annotated[
-        Path | None, typer.Option(help="Write here (mode 0600, never overwritten), not stdout.")
+        Path | None,
+        typer.Option(metavar="FILE", help="Write here (mode 0600, never overwritten), not stdout."),
     ] = None,
 ) -> None:
     """Generate a private signing key from the OS CSPRNG."""
@@ -90,7 +94,9 @@ def generate(
 
 @app.command("jwks")
 def jwks(
-    keyfiles: Annotated[list[Path], typer.Argument(help="PEM or JWK files, private or public.")],
+    keyfiles: Annotated[
+        list[Path], typer.Argument(metavar="KEYFILE", help="PEM or JWK files, private or public.")
+    ],
 ) -> None:
     """Print the public JWK Set (RFC 7517 §5) of these keys: no private member, ever."""
     with cli_errors():

@@ -8,13 +8,13 @@ the emergency after a leak: the key's tokens are refused at once by every instan
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
 
 from authgate.cli._common import cli_errors
 from authgate.cli._service import with_service
+from authgate.cli._table import JsonFlag, emit_json, emit_table, when
 from authgate.service.keystore import PROPAGATION
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.tokens import KeyState, ManagedKey
@@ -22,10 +22,13 @@ from authgate.tokens import KeyState, ManagedKey
 __all__ = ["register_keys_admin"]
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+_KEY_COLUMNS = {
+    "kid": "KID",
+    "alg": "ALG",
+    "state": "STATE",
+    "signs_from": "SIGNS FROM",
+    "retires": "RETIRES",
+}
 
 
 def _promotion(service: AuthServiceProtocol, managed: ManagedKey) -> float | None:
@@ -35,25 +38,28 @@ def _promotion(service: AuthServiceProtocol, managed: ManagedKey) -> float | Non
     return managed.published_at + service.settings.jwks_max_age + PROPAGATION
 
 
-def list_keys() -> None:
+def list_keys(as_json: JsonFlag = False) -> None:
     """The server's keys: kid, algorithm, state (active, next, retiring), when a next
     key is promoted and when a retiring key stops verifying."""
     with cli_errors():
 
-        async def job(service: AuthServiceProtocol) -> list[str]:
-            lines = []
-            for m in service.keyring.entries():
-                line = f"{m.key.kid}  {m.key.alg}  {m.state}"
-                if m.retire_at is not None:
-                    line += f"  retires {_when(m.retire_at)}"
-                promotion = _promotion(service, m)
-                if promotion is not None:
-                    line += f"  signs from {_when(promotion)}"
-                lines.append(line)
-            return lines
+        async def job(service: AuthServiceProtocol) -> list[dict[str, str | None]]:
+            return [
+                {
+                    "kid": m.key.kid,
+                    "alg": m.key.alg,
+                    "state": str(m.state),
+                    "signs_from": when(_promotion(service, m)),
+                    "retires": when(m.retire_at),
+                }
+                for m in service.keyring.entries()
+            ]
 
-        for line in with_service(job):
-            typer.echo(line)
+        rows = with_service(job)
+        if as_json:
+            emit_json(rows)
+        else:
+            emit_table(_KEY_COLUMNS, rows)
 
 
 def rotate(
@@ -74,7 +80,7 @@ def rotate(
         if state == KeyState.ACTIVE:
             typer.echo(f"rotated: new active key {kid}")
         else:
-            typer.echo(f"published next key {kid}; the server promotes it after {_when(due)}")
+            typer.echo(f"published next key {kid}; the server promotes it after {when(due)}")
 
 
 def retire(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 from typing import Annotated, Any
 
 import typer
 
 from authgate._net import is_loopback
-from authgate.cli._common import cli_errors, fail
-from authgate.cli._service import load_settings
+from authgate.cli._common import cli_errors, fail, load_settings, os_error_message
 from authgate.server.check import Problem, check_settings, errors_of
 from authgate.server.key_check import stored_key_problems
 from authgate.settings import Settings
@@ -57,6 +58,31 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": settings.trusted_proxies}
 
 
+def check_bindable(host: str, port: int) -> None:
+    """Exit with one line if ``host:port`` cannot be bound (another server holds it,
+    a privileged port, an address this machine does not have). uvicorn would say so
+    only in a log line after "serving on ..." had been printed and the database
+    prepared. The port is checked, then released for uvicorn: a server that takes it
+    in between still makes uvicorn fail, as before.
+    """
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        fail(f"cannot bind {shown}: {exc.strerror}")
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: a connection of an earlier run in TIME_WAIT is no obstacle.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"{shown} is already in use")
+            fail(f"cannot bind {shown}: {os_error_message(exc)}")
+
+
 async def _prepare(settings: Settings) -> None:
     # Once, before any worker starts: create and migrate the database and generate the
     # first signing key, so several workers never race to do it.
@@ -72,8 +98,10 @@ async def _prepare(settings: Settings) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    workers: Annotated[int, typer.Option(min=1, max=64, metavar="N", help="Worker processes.")] = 1,
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning, error.")
+    ] = "info",
 ) -> None:
     """Run the auth server (uvicorn). Zero configuration: SQLite and a generated key in
     ./authgate-data/. Settings come from AUTHGATE_* variables and .env."""
@@ -101,6 +129,7 @@ def serve(
         _report(problems)
         fail(f"refusing to serve in production with {len(errors)} unsafe setting(s)")
     _report(problems)
+    check_bindable(host, port)
     with cli_errors():
         if settings.database_url is None:
             make_private_dir(settings.data_dir)
@@ -124,7 +153,7 @@ def serve(
 
 def check(
     host: Annotated[str, typer.Option(help="The address the server will bind.")] = "127.0.0.1",
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Worker processes.")] = 1,
 ) -> None:
     """Check the settings; exit 1 on any unsafe one."""
     settings = load_settings()

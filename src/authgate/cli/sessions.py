@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import typer
 
+from authgate.cli._app import App
 from authgate.cli._common import cli_errors
 from authgate.cli._service import with_service
+from authgate.cli._table import JsonFlag, emit_json, emit_table, when
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.types import SessionInfo
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Manage sessions.", no_args_is_help=True)
+app = App(help="A user's sessions: list, end.")
 
 
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+_SESSION_COLUMNS = {
+    "id": "ID",
+    "created": "CREATED",
+    "last_used": "LAST USED",
+    "ip": "IP",
+    "user_agent": "USER AGENT",
+}
 
 
 @app.command("list")
-def list_sessions(username: str) -> None:
+def list_sessions(username: str, as_json: JsonFlag = False) -> None:
     """The user's active sessions, newest first."""
     with cli_errors():
 
@@ -29,14 +34,23 @@ def list_sessions(username: str) -> None:
             user = await service.get_user_by_username(username)
             return await service.list_sessions(user.id)
 
-        found = with_service(job)
-        if not found:
-            typer.echo("no active sessions")
-        for s in found:
-            typer.echo(
-                f"{s.id}  created {_when(s.created_at)}  last used {_when(s.last_used_at)}  "
-                f"{s.ip or '-'}  {s.user_agent or '-'}"
-            )
+        rows = [
+            {
+                "id": s.id,
+                "created": when(s.created_at),
+                "last_used": when(s.last_used_at),
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+                "scopes": sorted(s.scope),
+            }
+            for s in with_service(job)
+        ]
+        if as_json:
+            emit_json(rows)
+        elif not rows:
+            typer.echo("no active sessions", err=True)
+        else:
+            emit_table(_SESSION_COLUMNS, rows)
 
 
 @app.command("end")

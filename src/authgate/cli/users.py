@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from typing import Annotated
 
 import typer
 
+from authgate.cli._app import App
 from authgate.cli._common import cli_errors, fail
 from authgate.cli._service import with_service
+from authgate.cli._table import JsonFlag, emit_json, emit_table, when
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.types import User
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Manage users.", no_args_is_help=True)
-
-
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+app = App(help="Users: create, list, disable, set-scopes.")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -55,18 +52,40 @@ def create(
         typer.echo(f"created {user.username} (id {user.id})")
 
 
+_USER_COLUMNS = {
+    "id": "ID",
+    "username": "USERNAME",
+    "scopes": "SCOPES",
+    "state": "STATE",
+    "created": "CREATED",
+}
+
+
 @app.command("list")
-def list_users() -> None:
+def list_users(as_json: JsonFlag = False) -> None:
     """List users: id, username, scopes, state, created."""
     with cli_errors():
 
         async def job(service: AuthServiceProtocol) -> list[User]:
             return await service.list_users()
 
-        for u in with_service(job):
-            state = "disabled" if u.disabled else "active"
-            scopes = " ".join(sorted(u.scopes)) or "-"
-            typer.echo(f"{u.id}  {u.username}  [{scopes}]  {state}  {_when(u.created_at)}")
+        rows = [
+            {
+                "id": u.id,
+                "username": u.username,
+                "email": u.email,
+                "scopes": sorted(u.scopes),
+                "state": "disabled" if u.disabled else "active",
+                "created": when(u.created_at),
+            }
+            for u in with_service(job)
+        ]
+        if as_json:
+            emit_json(rows)
+        elif not rows:
+            typer.echo("no users", err=True)
+        else:
+            emit_table(_USER_COLUMNS, rows)
 
 
 @app.command("disable")

@@ -6,7 +6,12 @@ This layer imports no FastAPI, SQLAlchemy or Redis (a test enforces it).
 from authgate.tokens._encoding import loads_object
 from authgate.tokens.cache import VerifiedTokenCache
 from authgate.tokens.claims import ACCESS_TOKEN_TYPE, VerifiedToken
-from authgate.tokens.codec import MAX_TOKEN_LENGTH, RevocationCheck, TokenCodec
+from authgate.tokens.codec import (
+    MAX_TOKEN_LENGTH,
+    RevocationCheck,
+    TokenCodec,
+    decode_unverified,
+)
 from authgate.tokens.keyring import KeyRing, KeyState, ManagedKey
 from authgate.tokens.keys import (
     SUPPORTED_ALGORITHMS,
@@ -39,6 +44,7 @@ __all__ = [
     "TokenCodec",
     "VerifiedToken",
     "VerifiedTokenCache",
+    "decode_unverified",
     "generate_key",
     "hmac_key",
     "load_jwk",

@@ -44,7 +44,14 @@ from authgate.tokens.claims import (
 from authgate.tokens.keyring import KeyRing
 from authgate.tokens.keys import Key
 
-__all__ = ["DEFAULT_MAX_TOKEN_SIZE", "MAX_TOKEN_LENGTH", "RevocationCheck", "TokenCodec"]
+__all__ = [
+    "DEFAULT_MAX_TOKEN_SIZE",
+    "MAX_TOKEN_LENGTH",
+    "RevocationCheck",
+    "TokenCodec",
+    "decode_unverified",
+    "split_compact",
+]
 
 DEFAULT_MAX_TOKEN_SIZE = 8192
 #: The longest token (an access JWT or an opaque refresh token) the endpoints and the
@@ -57,6 +64,51 @@ _REFUSED_HEADER = frozenset(
 
 
 _HEADER_CACHE_SIZE = 64
+
+
+def split_compact(token: str, max_size: int = DEFAULT_MAX_TOKEN_SIZE) -> tuple[bytes, bytes, bytes]:
+    """Step 1 of the verification order: the three segments of a compact JWS, as
+    ASCII bytes, none empty (RFC 7515 §7.1). Nothing is decoded yet.
+
+    Raises:
+        MalformedToken: not a string, over ``max_size``, not ASCII, or not three
+            non-empty segments.
+        UnsupportedToken: a JWE (five segments) or the JSON serialization.
+    """
+    if type(token) is not str:
+        raise MalformedToken("a token must be a string")
+    if len(token) > max_size:
+        raise MalformedToken("token is larger than the size cap")
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise MalformedToken("token contains non-ASCII characters") from exc
+    parts = raw.split(b".")
+    if len(parts) != 3:
+        if raw.startswith(b"{"):
+            raise UnsupportedToken("JSON serialization is not accepted; compact only")
+        if len(parts) == 5:
+            raise UnsupportedToken("JWE is not accepted")
+        raise MalformedToken("a compact JWS has exactly three segments")
+    h64, p64, s64 = parts
+    if not h64 or not p64 or not s64:
+        raise MalformedToken("empty JWS segment")
+    return h64, p64, s64
+
+
+def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a compact JWS, read with the codec's own shape and
+    encoding rules (canonical base64url, strict JSON) but NOT verified: for
+    inspection only (``authgate token decode``). Nothing here may be trusted or
+    used for a decision (RFC 7519 §7.2: validate before use).
+
+    Raises:
+        MalformedToken: the shape or an encoding is wrong.
+        UnsupportedToken: a JWE or the JSON serialization.
+    """
+    h64, p64, s64 = split_compact(token)
+    b64url_decode(s64)  # canonical, like every segment the codec reads
+    return loads_object(b64url_decode(h64)), loads_object(b64url_decode(p64))
 
 
 class _Header(NamedTuple):
@@ -224,24 +276,7 @@ class TokenCodec:
         return header
 
     def _check(self, token: str) -> tuple[_Header, bytes, Key]:
-        if type(token) is not str:
-            raise MalformedToken("a token must be a string")
-        if len(token) > self.max_size:
-            raise MalformedToken("token is larger than the size cap")
-        try:
-            raw = token.encode("ascii")
-        except UnicodeEncodeError as exc:
-            raise MalformedToken("token contains non-ASCII characters") from exc
-        parts = raw.split(b".")
-        if len(parts) != 3:
-            if raw.startswith(b"{"):
-                raise UnsupportedToken("JSON serialization is not accepted; compact only")
-            if len(parts) == 5:
-                raise UnsupportedToken("JWE is not accepted")
-            raise MalformedToken("a compact JWS has exactly three segments")
-        h64, p64, s64 = parts
-        if not h64 or not p64 or not s64:
-            raise MalformedToken("empty JWS segment")
+        h64, p64, s64 = split_compact(token, self.max_size)
         header = self._headers.get(h64) or self._header(h64)
         # All three segments are canonical base64url before any key is looked up
         # (SECURITY.md A.1 #1); the payload's JSON is read only after the signature.
@@ -259,6 +294,6 @@ class TokenCodec:
             key = found
         if header.alg != key.alg:
             raise BadSignature("alg does not match the key (RFC 8725 §3.1)")
-        if not key.verify(raw[: len(h64) + 1 + len(p64)], signature):
+        if not key.verify(b".".join((h64, p64)), signature):
             raise BadSignature("signature does not verify")
         return header, payload, key

@@ -17,6 +17,7 @@ only when first asked for, so the verifier itself needs no FastAPI.
 from typing import TYPE_CHECKING, Any
 
 from authgate.verifier._http import FetchLimits
+from authgate.verifier._jwks import fetch_jwks
 from authgate.verifier._keysource import KeyRefreshPolicy, VerifierStatus
 from authgate.verifier._verifier import JWKSVerifier
 from authgate.verifier.introspection import BearerCredentials, ClientCredentials
@@ -52,6 +53,7 @@ __all__ = [
     "KeyRefreshPolicy",
     "OptionalPrincipal",
     "VerifierStatus",
+    "fetch_jwks",
     "protect",
     "require_scopes",
     "verifier_lifespan",

@@ -24,8 +24,10 @@ from typing import Any
 
 from authgate.errors import JWKSError, UnsafeKey
 from authgate.tokens.keys import ASYMMETRIC_ALGORITHMS, Key, load_jwk
+from authgate.verifier._http import FetchLimits, fetch_json, new_client
+from authgate.verifier._urls import check_fetch_url
 
-__all__ = ["MAX_KEYS", "parse_jwks"]
+__all__ = ["MAX_KEYS", "fetch_jwks", "parse_jwks"]
 
 MAX_KEYS = 32
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -96,3 +98,21 @@ def parse_jwks(document: Mapping[str, Any]) -> list[Key]:
             raise JWKSError(f"duplicate kid {key.kid[:64]!r}")
         loaded[key.kid] = key
     return list(loaded.values())
+
+
+async def fetch_jwks(url: str, *, limits: FetchLimits | None = None) -> list[Key]:
+    """Fetch a JWK Set once, under the rules the verifier itself fetches by: the URL
+    policy of :mod:`authgate.verifier._urls` (https, or http only to loopback), the
+    caps of :mod:`authgate.verifier._http` (time, size, no redirect, JSON only) and
+    the JWK Set rules above. For one-off checks (``authgate token verify --jwks
+    URL``); a service keeps its keys fresh with :class:`JWKSVerifier`.
+
+    Raises:
+        ConfigError: the URL is refused.
+        JWKSError: the fetch failed, or the JWK Set is refused.
+    """
+    check_fetch_url(url, what="the JWK Set URL")
+    limits = limits or FetchLimits()
+    async with new_client(limits) as client:
+        fetched = await fetch_json(client, url, limits)
+    return parse_jwks(fetched.document)
