@@ -1,0 +1,452 @@
+"""docs/deploy.md, run: Debian's nginx with the guide's own configuration (read from the
+guide, addresses and paths substituted) in front of two ``authgate serve`` instances in
+production mode on one PostgreSQL database and one Redis namespace.
+
+The client connects to nginx from 127.0.0.2; nginx reaches the instances from
+127.0.0.1, the only trusted proxy. So an IP recorded as 127.0.0.2 can only have come
+from nginx's ``X-Forwarded-For``, and 6.6.6.6 only from the client's forged one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import ipaddress
+import json
+import os
+import re
+import secrets
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from prometheus_client.parser import text_string_to_metric_families
+
+from resilience._harness import (
+    AUTHGATE,
+    LOOPBACK,
+    PASSWORD,
+    AuthgateServer,
+    ModuleState,
+    bearer,
+    free_port,
+    fresh_database,
+    login,
+    me_status,
+    refresh,
+    register,
+    running,
+    tokens_of,
+    unique,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
+#: The client's own address; nginx connects to the instances from LOOPBACK.
+CLIENT = "127.0.0.2"
+FORGED = "6.6.6.6"
+#: A logout on A is refused by B within this bound (the bound tests/resilience's
+#: two-instance tests hold): the database poller's backstop alone is 2 s while Redis
+#: is healthy, so meeting it takes the Redis nudge.
+FANOUT_DEADLINE = 1.0
+
+
+def guide_nginx_block() -> str:
+    """The one ```nginx block of docs/deploy.md."""
+    blocks = re.findall(r"^```nginx\n(.*?)^```$", GUIDE.read_text(), re.M | re.S)
+    assert len(blocks) == 1, "docs/deploy.md must hold exactly one nginx block"
+    return str(blocks[0])
+
+
+def substitute(text: str, replacements: dict[str, str]) -> str:
+    """Each placeholder must occur exactly once, so an edit of the guide that drops one
+    fails here instead of leaving the test on an address nobody listens on."""
+    for old, new in replacements.items():
+        assert text.count(old) == 1, f"{old!r} must occur once in docs/deploy.md's nginx block"
+        text = text.replace(old, new)
+    return text
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (the name nginx is reached by) and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "authgate deploy test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+class Nginx:
+    """``nginx`` in the foreground (``daemon off``) with everything under ``workdir``."""
+
+    def __init__(self, binary: Path, workdir: Path, port: int) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, server_block: str) -> Path:
+        work = self.workdir
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (work / sub).mkdir(parents=True, exist_ok=True)
+        # As root, workers would drop to nobody, who cannot enter pytest's 0700 tmp dirs.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        temp_paths = "".join(
+            f"    {kind}_temp_path {work / sub};\n"
+            for kind, sub in (
+                ("client_body", "client_body"),
+                ("proxy", "proxy"),
+                ("fastcgi", "fastcgi"),
+                ("uwsgi", "uwsgi"),
+                ("scgi", "scgi"),
+            )
+        )
+        indented = "".join(f"    {line}\n" if line else "\n" for line in server_block.splitlines())
+        config = (
+            f"{user}daemon off;\nworker_processes 1;\npid {work / 'nginx.pid'};\n"
+            f"error_log {work / 'error.log'} notice;\n"
+            "events { worker_connections 256; }\n"
+            f"http {{\n{temp_paths}{indented}}}\n"
+        )
+        path = work / "nginx.conf"
+        path.write_text(config)
+        return path
+
+    def start(self, config: Path) -> Nginx:
+        argv = [str(self.binary), "-p", str(self.workdir), "-e", str(self.workdir / "error.log")]
+        test = subprocess.run([*argv, "-t", "-c", str(config)], capture_output=True, timeout=30)
+        assert test.returncode == 0, test.stderr.decode(errors="replace")
+        self.proc = subprocess.Popen(
+            [*argv, "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if not wait_until(self._listening, timeout=15):
+            self.stop()
+            raise RuntimeError(f"nginx did not start:\n{self.error_log()}")
+        return self
+
+    def _listening(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"nginx exited ({self.proc.returncode}):\n{self.error_log()}")
+        try:
+            socket.create_connection((LOOPBACK, self.port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    def error_log(self) -> str:
+        try:
+            return (self.workdir / "error.log").read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()  # SIGTERM: nginx's fast shutdown, workers included
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@dataclass
+class Deployment:
+    a: AuthgateServer
+    b: AuthgateServer
+    nginx: Nginx
+    cert: Path
+    env: dict[str, str]
+    upgrade_output: str
+
+    def pair(self) -> tuple[AuthgateServer, AuthgateServer]:
+        return self.a, self.b
+
+    @property
+    def public_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.nginx.port}"
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    def client(self) -> httpx.Client:
+        """A client of the public name, connecting from CLIENT."""
+        transport = httpx.HTTPTransport(local_address=CLIENT, verify=self.tls())
+        return httpx.Client(base_url=self.public_url, transport=transport, timeout=15)
+
+    def async_client(self) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(local_address=CLIENT, verify=self.tls())
+        return httpx.AsyncClient(base_url=self.public_url, transport=transport, timeout=15)
+
+
+@pytest.fixture
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_url: str,
+    nginx_binary: Path,
+    module_state: ModuleState,
+) -> Deployment:
+    """One deployment for the module (starting it is the slow part); every test uses
+    its own users."""
+    if "deployment" not in module_state.values:
+        stack = module_state.stack
+        database_url = stack.enter_context(fresh_database(postgres_url))
+        tmp = tmp_path_factory.mktemp("deploy")
+        module_state.values["deployment"] = stack.enter_context(
+            _deployment(tmp, database_url, redis_url, nginx_binary)
+        )
+    started: Deployment = module_state.values["deployment"]
+    return started
+
+
+@contextlib.contextmanager
+def _deployment(
+    tmp: Path, database_url: str, redis_url: str, nginx_binary: Path
+) -> Iterator[Deployment]:
+    kek = tmp / "kek.key"  # docs/deploy.md: one KEK file, made once, on every instance
+    kek.write_text(secrets.token_urlsafe(32) + "\n")
+    kek.chmod(0o600)
+    nginx_port = free_port()
+    # docs/deploy.md section 1, with this machine's addresses.
+    env = {
+        "AUTHGATE_PRODUCTION": "true",
+        "AUTHGATE_ISSUER": f"https://{LOOPBACK}:{nginx_port}",
+        "AUTHGATE_DATABASE_URL": database_url,
+        "AUTHGATE_REDIS_URL": redis_url,
+        "AUTHGATE_REDIS_NAMESPACE": unique("deploy"),
+        "AUTHGATE_KEY_ENCRYPTION_KEY_FILE": str(kek),
+        "AUTHGATE_TRUSTED_PROXIES": LOOPBACK,
+        "AUTHGATE_METRICS_TOKEN": secrets.token_urlsafe(32),
+    }
+    a = AuthgateServer(tmp / "a", env)
+    b = AuthgateServer(tmp / "b", env)
+    upgraded = a.cli("db", "upgrade").stdout  # section 4: before any instance starts
+    cert, key = self_signed(tmp)
+    nginx = Nginx(nginx_binary, tmp / "nginx", nginx_port)
+    with running(a, b):
+        # The harness made the data directories (0755 under pytest's umask); the guide's
+        # instances keep nothing there, and `authgate check` would warn about the mode.
+        for server in (a, b):
+            server.data_dir.chmod(0o700)
+        block = substitute(
+            guide_nginx_block(),
+            {
+                "server 10.0.0.11:8000": f"server {LOOPBACK}:{a.port}",
+                "server 10.0.0.12:8000": f"server {LOOPBACK}:{b.port}",
+                "listen 443 ssl;": f"listen {LOOPBACK}:{nginx_port} ssl;",
+                "/etc/nginx/tls/auth.example.com.crt": str(cert),
+                "/etc/nginx/tls/auth.example.com.key": str(key),
+                "/var/log/nginx/authgate.access.log": str(tmp / "nginx" / "access.log"),
+            },
+        )
+        nginx.start(nginx.write_config(block))
+        try:
+            yield Deployment(a, b, nginx, cert, env, upgraded)
+        finally:
+            nginx.stop()
+
+
+def requests_served(server: AuthgateServer, token: str, route: str) -> int:
+    """``authgate_http_requests_total`` for ``GET route`` answered 200, from the
+    instance's own /metrics."""
+    with server.client() as client:
+        response = client.get("/metrics", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    total = 0
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "authgate_http_requests_total"
+                and labels.get("route") == route
+                and labels.get("method") == "GET"
+                and labels.get("status") == "200"
+            ):
+                total += int(sample.value)
+    return total
+
+
+def sign_in(deployment: Deployment, prefix: str) -> tuple[str, dict[str, str]]:
+    """Register and log in through nginx; (username, token response)."""
+    user = unique(prefix)
+    with deployment.client() as client:
+        assert register(client, user).status_code == 201
+        return user, tokens_of(login(client, user))
+
+
+def test_a_login_through_nginx_gives_a_token_both_instances_accept(
+    deployment: Deployment,
+) -> None:
+    metrics_token = deployment.env["AUTHGATE_METRICS_TOKEN"]
+    before = {s.port: requests_served(s, metrics_token, "/users/me") for s in deployment.pair()}
+    user, tokens = sign_in(deployment, "proxied")
+    access = tokens["access_token"]
+    with deployment.client() as client:
+        for _ in range(6):
+            response = client.get("/users/me", headers=bearer(access))
+            assert response.status_code == 200, response.text
+            assert response.json()["username"] == user
+        metadata = client.get("/.well-known/oauth-authorization-server").json()
+    assert metadata["issuer"] == deployment.public_url
+    # nginx sent those requests to both instances in turn.
+    after = {s.port: requests_served(s, metrics_token, "/users/me") for s in deployment.pair()}
+    assert all(after[port] > before[port] for port in after), (before, after)
+    # And each instance, asked directly, accepts the token and rotates its refresh token.
+    for server in deployment.pair():
+        with server.client() as direct:
+            assert me_status(direct, access) == 200
+    with deployment.b.client() as direct_b:
+        assert refresh(direct_b, tokens["refresh_token"]).status_code == 200
+
+
+def test_a_logout_on_one_instance_is_refused_by_the_other_and_through_nginx(
+    deployment: Deployment,
+) -> None:
+    a, b = deployment.pair()
+    _, tokens = sign_in(deployment, "logout")
+    access = tokens["access_token"]
+    with a.client() as direct_a, b.client() as direct_b:
+        assert me_status(direct_b, access) == 200
+        assert direct_a.post("/auth/logout", headers=bearer(access)).status_code == 204
+        refused = wait_until(lambda: me_status(direct_b, access) == 401, timeout=FANOUT_DEADLINE)
+        assert refused, f"B still accepts a token A logged out {FANOUT_DEADLINE} s ago"
+        assert refresh(direct_b, tokens["refresh_token"]).status_code == 400
+
+    async def burst() -> list[int]:
+        async with deployment.async_client() as client:
+            replies = await asyncio.gather(
+                *(client.get("/users/me", headers=bearer(access)) for _ in range(24))
+            )
+        return [reply.status_code for reply in replies]
+
+    # Both instances, reached in turn through nginx, now refuse it.
+    assert asyncio.run(burst()) == [401] * 24
+
+
+def test_a_refresh_token_revoked_on_one_instance_is_refused_by_the_other(
+    deployment: Deployment,
+) -> None:
+    a, b = deployment.pair()
+    _, tokens = sign_in(deployment, "revoke")
+    with a.client() as direct_a, b.client() as direct_b:
+        form = {"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}
+        assert direct_a.post("/auth/revoke", data=form).status_code == 200
+        replay = refresh(direct_b, tokens["refresh_token"])
+        assert replay.status_code == 400
+        assert replay.json()["error"] == "invalid_grant"
+
+
+def test_the_client_ip_is_the_one_nginx_saw_and_a_forged_forwarded_for_is_not_believed(
+    deployment: Deployment,
+) -> None:
+    user = unique("xff")
+    forged = {"X-Forwarded-For": FORGED, "Forwarded": f"for={FORGED}", "X-Real-IP": FORGED}
+    with deployment.client() as client:
+        body = {"username": user, "password": PASSWORD}
+        assert client.post("/users", json=body, headers=forged).status_code == 201
+        wrong = {"grant_type": "password", "username": user, "password": "not-the-Password-1"}
+        assert client.post("/auth/token", data=wrong, headers=forged).status_code == 400
+        right = {**wrong, "password": PASSWORD}
+        access = tokens_of(client.post("/auth/token", data=right, headers=forged))["access_token"]
+        sessions = client.get("/users/me/sessions", headers={**bearer(access), **forged})
+    assert sessions.status_code == 200, sessions.text
+    assert [s["ip"] for s in sessions.json()] == [CLIENT]
+    done = deployment.a.cli("audit", "list", "--json", "--user", user)
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    logins = {e["event"]: e["ip"] for e in events if e["event"].startswith("login")}
+    assert logins == {"login_failed": CLIENT, "login_ok": CLIENT}, events
+    assert FORGED not in {e["ip"] for e in events}
+
+
+def test_readiness_answers_through_nginx_and_metrics_stay_inside(
+    deployment: Deployment,
+) -> None:
+    with deployment.client() as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready"}
+        assert ready.headers["strict-transport-security"] == "max-age=63072000"
+        assert client.get("/metrics").status_code == 404
+        # The body limit is nginx's, before any instance reads a byte.
+        big = client.post("/auth/token", content=b"x" * (65 * 1024))
+        assert big.status_code == 413
+    for server in deployment.pair():
+        with server.client() as direct:
+            assert direct.get("/healthz").json() == {"status": "ok"}
+            assert direct.get("/metrics").status_code == 401
+            wrong = bearer("w" * 43)
+            assert direct.get("/metrics", headers=wrong).status_code == 401
+
+
+def test_the_guides_settings_pass_authgate_check_and_the_database_was_upgraded_first(
+    deployment: Deployment,
+) -> None:
+    assert deployment.upgrade_output.startswith("database upgraded from empty to ")
+    done = deployment.a.cli("check", "--host", "0.0.0.0")
+    assert done.stdout.strip() == "settings look safe", (done.stdout, done.stderr)
+    current = deployment.a.cli("db", "current").stdout
+    assert current.rstrip().endswith("up to date"), current
+
+
+def test_an_instance_with_another_key_encryption_key_refuses_to_start(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    other = AuthgateServer(
+        tmp_path / "c",
+        {**deployment.env, "AUTHGATE_KEY_ENCRYPTION_KEY_FILE": str(tmp_path / "new" / "kek.key")},
+    )
+    done = subprocess.run(
+        [str(AUTHGATE), "serve", "--host", LOOPBACK, "--port", str(other.port)],
+        env=other.environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        "error: unsafe_key: a stored signing key cannot be decrypted: wrong key-encryption key?"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
