@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -237,6 +239,35 @@ def test_cli_db_upgrade_creates_and_reports_the_schema(
     bad = runner.invoke(cli, ["db", "upgrade"])
     assert bad.exit_code == 1
     assert "Traceback" not in bad.output
+
+
+def test_a_database_upgraded_by_a_newer_version_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/deploy.md: after `db upgrade`, the previous version cannot start on the
+    database; it says why instead of an Alembic traceback."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTHGATE_DATA_DIR", str(tmp_path / "cli-data"))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    db = tmp_path / "cli-data" / "authgate.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    with socket.socket() as sock:  # a free port: serve must stop before binding it
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    for command in (["db", "upgrade"], ["serve", "--port", port]):
+        done = runner.invoke(cli, command)
+        assert done.exit_code == 1, done.output
+        assert "Traceback" not in done.output
+        lines = done.output.strip().splitlines()
+        assert lines[-1].startswith(
+            "error: unsafe_config: the database is at revision "
+            "9999_from_the_future, which this version"
+        ), done.output
+    current = runner.invoke(cli, ["db", "current"])
+    assert current.exit_code == 0
+    assert "newer than this version of authgate knows" in current.output
 
 
 @pytest.mark.anyio

@@ -15,6 +15,7 @@ from authgate.cli._app import App
 from authgate.cli._common import cli_errors, load_settings
 from authgate.settings import Settings
 from authgate.store import create_engine, current_revision, head_revision, normalize_url, upgrade
+from authgate.store.migrate import is_known_revision
 
 __all__ = ["app"]
 
@@ -55,5 +56,10 @@ def current_command() -> None:
     with cli_errors():
         current = asyncio.run(_current(load_settings()))
         head = head_revision()
-        state = "up to date" if current == head else "needs `authgate db upgrade`"
+        if current == head:
+            state = "up to date"
+        elif is_known_revision(current):
+            state = "needs `authgate db upgrade`"
+        else:
+            state = "newer than this version of authgate knows"
         typer.echo(f"revision {current or 'none'} (head {head}): {state}")

@@ -4,6 +4,10 @@ On PostgreSQL the upgrade runs inside one transaction holding an advisory lock, 
 two instances starting at once apply it once; on SQLite ``BEGIN IMMEDIATE`` takes
 the database write lock for the same effect. A ``bootstrap`` step (creating the
 first signing key) runs under the same lock.
+
+A database already at a revision this version does not know (a newer authgate
+upgraded it: docs/deploy.md, rolling back) is refused with one ``ConfigError``, before
+Alembic is asked to upgrade from a revision it cannot find.
 """
 
 from __future__ import annotations
@@ -19,9 +23,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authgate.errors import ConfigError
 from authgate.store.errors import store_errors
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "upgrade"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "is_known_revision",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 #: pg_advisory_xact_lock key: "authgate" as an int64.
@@ -38,6 +50,22 @@ def alembic_config() -> Config:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def is_known_revision(revision: str | None) -> bool:
+    """True for an empty database (None) and for every revision this version ships."""
+    if revision is None:
+        return True
+    script = ScriptDirectory.from_config(alembic_config())
+    return any(rev.revision == revision for rev in script.walk_revisions())
+
+
+def newer_database_error(revision: str) -> ConfigError:
+    return ConfigError(
+        f"the database is at revision {revision}, which this version of authgate does not "
+        f"know (its newest is {head_revision()}): a newer authgate upgraded it; run that "
+        "version, or restore the backup taken before the upgrade"
+    )
 
 
 def _current(conn: Connection) -> str | None:
@@ -63,12 +91,16 @@ async def upgrade(engine: AsyncEngine, bootstrap: Bootstrap | None = None) -> st
 
     Raises:
         StoreUnavailable: the database cannot be reached or migrated.
+        ConfigError: the database is at a revision newer than this version knows.
     """
     with store_errors():
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
             before = await conn.run_sync(_current)
+            if not is_known_revision(before):
+                assert before is not None
+                raise newer_database_error(before)
             if before != head_revision():
                 await conn.run_sync(_upgrade)
             if bootstrap is not None:
