@@ -12,7 +12,7 @@ Every name is imported on first use (module ``__getattr__``, PEP 562), so
 
 from __future__ import annotations
 
-from importlib import import_module
+import importlib as _importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'authgate' has no attribute {name!r}")
     if name == "AuthGate":
         import authgate._requires_server  # noqa: F401  (one clear line without the extra)
-    value = getattr(import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

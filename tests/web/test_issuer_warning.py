@@ -44,9 +44,7 @@ def test_default_issuer_warns_once_at_start_with_how_to_set_it(
     assert "Settings(issuer=" in record.message
 
 
-def test_configured_issuer_does_not_warn(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_configured_issuer_does_not_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     gate = AuthGate(test_settings(tmp_path, issuer="http://127.0.0.1:8000"))
     with caplog.at_level(logging.WARNING, logger="authgate"):
         _start_twice(gate)

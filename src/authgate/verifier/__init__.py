@@ -16,7 +16,7 @@ layer's own objects: ``CurrentUser`` is the caller here as on the auth server.
 ``CurrentPrincipal`` / ``OptionalPrincipal`` are deprecated aliases of them.
 """
 
-import warnings
+import warnings as _warnings
 from typing import TYPE_CHECKING, Any
 
 from authgate.verifier._http import FetchLimits
@@ -66,7 +66,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _DEPRECATED:
-        warnings.warn(
+        _warnings.warn(
             f"authgate.verifier.{name} is deprecated: use {_DEPRECATED[name]}",
             DeprecationWarning,
             stacklevel=2,
@@ -77,3 +77,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(fastapi, name)
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -54,3 +54,7 @@ def __getattr__(name: str) -> Any:
 
         return AuthGate
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
