@@ -145,8 +145,9 @@ class Process:
         return self.log.read_text()
 
 
-def start(command: str, *, env: Mapping[str, str], cwd: Path) -> Process:
-    log = cwd / f"process-{time.monotonic_ns()}.log"
+def start(command: str, *, env: Mapping[str, str], cwd: Path, logs: Path) -> Process:
+    """Start ``command`` in ``cwd``; its output goes to a file in ``logs``."""
+    log = logs / f"process-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             ["bash", "-c", f"exec {command}"],
@@ -177,7 +178,7 @@ def serving(tmp: Path, command: str = "authgate serve") -> Iterator[Served]:
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = clean_env(AUTHGATE_DATA_DIR=str(tmp / "authgate-data"))
-    process = start(serve_command(command, port), env=env, cwd=tmp)
+    process = start(serve_command(command, port), env=env, cwd=tmp, logs=tmp)
     served = Served(f"http://127.0.0.1:{port}", env, tmp)
     wait_healthy(served.url, process)
     try:

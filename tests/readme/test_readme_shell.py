@@ -69,7 +69,8 @@ def test_quick_start_make_serve_answers_healthz(tmp_path: Path) -> None:
     assert done.returncode == 0, "the server's virtualenv is out of date: run `make setup`"
     port = free_port()
     env = clean_env(AUTHGATE_DATA_DIR=str(tmp_path / "authgate-data"))
-    process = start(f"make -s serve SERVE_ARGS='--port {port}'", env=env, cwd=ROOT)
+    command = f"make -s serve SERVE_ARGS='--port {port}'"
+    process = start(command, env=env, cwd=ROOT, logs=tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process)
