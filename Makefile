@@ -30,8 +30,10 @@ setup: $(VENV)/.dev
 setup-serve: $(VENV)/.serve
 
 ## Set up (server dependencies only) and run the auth server on http://127.0.0.1:8000
+## (SERVE_ARGS="--port 8001" passes options to `authgate serve`)
+SERVE_ARGS ?=
 serve: setup-serve
-	$(BIN)/authgate serve
+	$(BIN)/authgate serve $(SERVE_ARGS)
 
 ## Set up, lint, type-check and run the whole test suite
 test: setup lint typecheck pytest

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from authgate.clock import Clock
 from authgate.verifier import (
     BearerCredentials,
-    CurrentPrincipal,
+    CurrentUser,
     JWKSVerifier,
     protect,
     require_scopes,
@@ -69,15 +69,15 @@ def create_app(
         return JSONResponse(body, status_code=200 if status.ready else 503)
 
     @app.get("/api/me")
-    async def me(principal: CurrentPrincipal) -> dict[str, Any]:
+    async def me(principal: CurrentUser) -> dict[str, Any]:
         return {"sub": principal.sub, "scope": sorted(principal.scope)}
 
     @app.get("/api/orders", dependencies=[require_scopes("orders:read")])
-    async def list_orders(principal: CurrentPrincipal) -> list[dict[str, str]]:
+    async def list_orders(principal: CurrentUser) -> list[dict[str, str]]:
         return [o for o in orders if o["owner"] == principal.sub]
 
     @app.post("/api/orders", status_code=201, dependencies=[require_scopes("orders:write")])
-    async def create_order(principal: CurrentPrincipal) -> dict[str, str]:
+    async def create_order(principal: CurrentUser) -> dict[str, str]:
         order = {"id": str(len(orders) + 1), "owner": principal.sub}
         orders.append(order)
         return order

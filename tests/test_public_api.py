@@ -1,15 +1,107 @@
-"""The public surface: every exported name exists, and every error has a stable,
-machine-readable code (STYLE.md "Errors")."""
+"""The public surface: each public package exports exactly the names listed here
+(as httpx's ``tests/test_exported_members.py`` does), every exported name exists, and
+every error has a stable, machine-readable code (STYLE.md "Errors").
+
+A name added to or dropped from an ``__all__`` fails here until this list says so:
+the public API changes on purpose or not at all."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
+import types
+import warnings
 
 import pytest
 
+import authgate
 import authgate.errors as errors
-import authgate.tokens as tokens
+
+EXPORTED: dict[str, list[str]] = {
+    "authgate": [
+        "AuthGate",
+        "AuthMiddleware",
+        "CurrentUser",
+        "OptionalUser",
+        "Settings",
+        "TokenGuard",
+        "__version__",
+        "create_app",
+        "require_scopes",
+    ],
+    "authgate.web": [
+        "AuthGate",
+        "AuthMiddleware",
+        "CurrentUser",
+        "OptionalUser",
+        "TokenGuard",
+        "accept_authenticated",
+        "authenticate_first_message",
+        "current_user",
+        "get_principal",
+        "install_error_handlers",
+        "optional_user",
+        "require_scopes",
+    ],
+    "authgate.verifier": [
+        "AuthMiddleware",
+        "BearerCredentials",
+        "ClientCredentials",
+        "CurrentUser",
+        "FetchLimits",
+        "JWKSVerifier",
+        "KeyRefreshPolicy",
+        "OptionalUser",
+        "VerifierStatus",
+        "protect",
+        "require_scopes",
+        "verifier_lifespan",
+    ],
+    "authgate.tokens": [
+        "ACCESS_TOKEN_TYPE",
+        "SUPPORTED_ALGORITHMS",
+        "AccessTokenVerifier",
+        "ECKey",
+        "EdDSAKey",
+        "HMACKey",
+        "Key",
+        "KeyRing",
+        "KeyState",
+        "ManagedKey",
+        "RSAKey",
+        "RevocationCheck",
+        "TokenCodec",
+        "VerifiedToken",
+        "VerifiedTokenCache",
+        "generate_key",
+        "hmac_key",
+        "load_jwk",
+        "load_pem",
+    ],
+    "authgate.testing": ["AuthGateTestKit", "CodecVerifier", "test_settings"],
+    "authgate.settings": [
+        "DEFAULT_REDIS_NAMESPACE",
+        "AuditSettings",
+        "CookieSettings",
+        "PasswordSettings",
+        "SessionSettings",
+        "Settings",
+        "ThrottleSettings",
+        "parse_trusted_proxies",
+    ],
+    "authgate.clock": ["Clock", "FrozenClock", "SystemClock"],
+    "authgate.server": ["app_from_env", "create_app"],
+}
+
+#: Internals of the web layer: importable from their modules, never exported.
+INTERNALS = {
+    "PRINCIPAL_STATE": "authgate.web.guard",
+    "AuthResult": "authgate.web.guard",
+    "WS_BEARER_PREFIX": "authgate.web.transports",
+    "WS_SUBPROTOCOL": "authgate.web.transports",
+    "error_response": "authgate.web.errors",
+}
 
 #: Codes other layers, HTTP bodies and logs already rely on: they never change.
 STABLE_CODES = {
@@ -44,12 +136,100 @@ STABLE_CODES = {
 SHARED_CODES = {"invalid_grant": {"GrantError", "InvalidGrant"}}
 
 
-@pytest.mark.parametrize("module", [tokens, errors])
-def test_every_name_in_all_exists(module: object) -> None:
-    names = module.__all__  # type: ignore[attr-defined]
-    assert len(set(names)) == len(names)
-    for name in names:
+@pytest.mark.parametrize("package", sorted(EXPORTED))
+def test_package_exports_exactly_the_listed_names(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(EXPORTED[package])
+    assert len(set(module.__all__)) == len(module.__all__)
+
+
+@pytest.mark.parametrize("package", [*sorted(EXPORTED), "authgate.errors"])
+def test_every_exported_name_resolves(package: str) -> None:
+    module = importlib.import_module(package)
+    for name in module.__all__:
         assert getattr(module, name) is not None, name
+        assert name in dir(module), name
+
+
+#: Names of the typing machinery a package's ``__init__`` may hold beside its exports.
+TYPING_NAMES = {"TYPE_CHECKING", "Any", "annotations"}
+
+
+@pytest.mark.parametrize(
+    "package",
+    ["authgate", "authgate.web", "authgate.verifier", "authgate.tokens", "authgate.server"],
+)
+def test_no_public_name_outside_all(package: str) -> None:
+    """What a package's namespace offers without an underscore is in ``__all__``
+    (submodules and the typing machinery aside)."""
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        getattr(module, name)  # resolve the lazy ones first
+    stray = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and name not in TYPING_NAMES
+        and name not in module.__all__
+    }
+    assert stray == set()
+
+
+def test_front_door_names_are_the_layers_own_objects() -> None:
+    from authgate.server import create_app
+    from authgate.settings import Settings
+    from authgate.web import (
+        AuthGate,
+        AuthMiddleware,
+        CurrentUser,
+        OptionalUser,
+        TokenGuard,
+        require_scopes,
+    )
+
+    assert authgate.AuthGate is AuthGate
+    assert authgate.AuthMiddleware is AuthMiddleware
+    assert authgate.CurrentUser is CurrentUser
+    assert authgate.OptionalUser is OptionalUser
+    assert authgate.Settings is Settings
+    assert authgate.TokenGuard is TokenGuard
+    assert authgate.create_app is create_app
+    assert authgate.require_scopes is require_scopes
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'CurrentPrincipal'"):
+        _ = authgate.CurrentPrincipal
+
+
+@pytest.mark.parametrize(("name", "module"), sorted(INTERNALS.items()))
+def test_internals_stay_in_their_modules(name: str, module: str) -> None:
+    assert getattr(importlib.import_module(module), name) is not None
+    for package in ("authgate", "authgate.web"):
+        public = importlib.import_module(package)
+        assert name not in public.__all__
+        assert not hasattr(public, name), (package, name)
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        ("authgate.verifier", "CurrentPrincipal", "CurrentUser"),
+        ("authgate.verifier", "OptionalPrincipal", "OptionalUser"),
+        ("authgate.verifier.fastapi", "CurrentPrincipal", "CurrentUser"),
+        ("authgate.verifier.fastapi", "OptionalPrincipal", "OptionalUser"),
+    ],
+)
+def test_old_verifier_names_are_deprecated_aliases(module: str, old: str, new: str) -> None:
+    mod = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated: use {new}"):
+        value = getattr(mod, old)
+    assert value is getattr(importlib.import_module("authgate.web"), new)
+    assert old not in importlib.import_module("authgate.verifier").__all__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert getattr(mod, new) is value  # the one name warns about nothing
 
 
 def _error_classes() -> dict[str, type[errors.AuthError]]:

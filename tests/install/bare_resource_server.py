@@ -49,6 +49,22 @@ def serve_issuer(ring: KeyRing) -> tuple[ThreadingHTTPServer, str]:
     return server, url
 
 
+def front_door() -> dict[str, str]:
+    """What ``from authgate import NAME`` gives for each name of the front door: the
+    resource-server names resolve, the server's ones fail with one line."""
+    import authgate
+
+    seen: dict[str, str] = {}
+    for name in authgate.__all__:
+        try:
+            value = getattr(authgate, name)
+        except ModuleNotFoundError as exc:
+            seen[name] = f"error: {exc}"
+        else:
+            seen[name] = "ok" if value is not None else "None"
+    return seen
+
+
 async def main(example: Path) -> dict[str, Any]:
     ring = KeyRing.single(generate_key("EdDSA"))
     server, url = serve_issuer(ring)
@@ -78,6 +94,7 @@ async def main(example: Path) -> dict[str, Any]:
         importlib.import_module("authgate.server")
     except ModuleNotFoundError as exc:
         answers["server_import"] = str(exc)
+    answers["front_door"] = front_door()
     answers["present"] = [name for name in SERVER_ONLY if find_spec(name) is not None]
     answers["web_loaded"] = "authgate.web" in sys.modules
     return answers

@@ -75,6 +75,23 @@ def test_bare_install_serves_a_resource_server_without_server_packages(bare: Pat
     assert answers["scope"][0] == 403
     assert answers["scope"][1]["error"] == "insufficient_scope"
     assert SERVER_LINE in answers["server_import"]
+    door = answers["front_door"]
+    for name in ("AuthGate", "create_app"):  # one line naming the extra
+        message = door.pop(name)
+        assert message.startswith("error: "), (name, message)
+        assert SERVER_LINE in message, (name, message)
+    assert door == dict.fromkeys(
+        [
+            "AuthMiddleware",
+            "CurrentUser",
+            "OptionalUser",
+            "Settings",
+            "TokenGuard",
+            "__version__",
+            "require_scopes",
+        ],
+        "ok",
+    )
 
 
 def test_bare_install_cli_keeps_keys_and_token_commands(bare: Path) -> None:

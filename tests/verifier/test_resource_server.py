@@ -99,7 +99,7 @@ def test_verifier_package_imports_no_database_or_service_code() -> None:
         "import sys\n"
         "import authgate.verifier as v\n"
         "core = set(sys.modules)\n"
-        "from authgate.verifier import CurrentPrincipal, protect\n"
+        "from authgate.verifier import CurrentUser, protect\n"
         "import authgate.verifier.fastapi\n"
         f"bad = sorted(m for m in sys.modules if m.startswith({forbidden!r}))\n"
         "web = sorted(m for m in core if m.startswith(('fastapi', 'starlette', 'authgate.web')))\n"

@@ -18,7 +18,7 @@ def test_every_name_in_all_exists() -> None:
 def test_fastapi_names_are_the_web_layers_own() -> None:
     from authgate.web import AuthMiddleware, CurrentUser, require_scopes
 
-    assert verifier.CurrentPrincipal is CurrentUser
+    assert verifier.CurrentUser is CurrentUser
     assert verifier.require_scopes is require_scopes
     assert verifier.AuthMiddleware is AuthMiddleware
     assert set(verifier_fastapi.__all__) <= {*verifier.__all__, "TokenGuard"}

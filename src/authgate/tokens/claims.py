@@ -66,8 +66,9 @@ def _number(claims: Mapping[str, Any], name: str, required: bool) -> float | Non
     raise InvalidClaim(name, f"{name} must be a NumericDate")
 
 
-# A frozen dataclass's generated __init__ costs ~1 µs per token (one
-# object.__setattr__ per field); the verify hot path fills the slots directly.
+# A frozen dataclass's generated __init__ calls object.__setattr__ once per field, a
+# visible share of a cached verification (BENCHMARKS.md, "Tokens"); the verify hot
+# path fills the slots directly.
 _new = object.__new__
 (
     _set_sub,

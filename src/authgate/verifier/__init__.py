@@ -5,15 +5,18 @@ checks it in a fresh interpreter)::
 
     from authgate.verifier import JWKSVerifier
 
-    async with JWKSVerifier.from_issuer("https://auth.example.com", audience="orders") as v:
+    async with JWKSVerifier.from_issuer("http://127.0.0.1:8000", audience="authgate") as v:
         token = await v.verify_access_token(raw)
 
-The FastAPI pieces (``CurrentPrincipal``, ``OptionalPrincipal``, ``require_scopes``,
+The FastAPI pieces (``CurrentUser``, ``OptionalUser``, ``require_scopes``,
 ``protect``, ``verifier_lifespan``, ``AuthMiddleware``) live in
 :mod:`authgate.verifier.fastapi` and are also importable from here; they are loaded
-only when first asked for, so the verifier itself needs no FastAPI.
+only when first asked for, so the verifier itself needs no FastAPI. They are the web
+layer's own objects: ``CurrentUser`` is the caller here as on the auth server.
+``CurrentPrincipal`` / ``OptionalPrincipal`` are deprecated aliases of them.
 """
 
+import warnings as _warnings
 from typing import TYPE_CHECKING, Any
 
 from authgate.verifier._http import FetchLimits
@@ -25,8 +28,8 @@ from authgate.verifier.introspection import BearerCredentials, ClientCredentials
 if TYPE_CHECKING:
     from authgate.verifier.fastapi import (
         AuthMiddleware,
-        CurrentPrincipal,
-        OptionalPrincipal,
+        CurrentUser,
+        OptionalUser,
         protect,
         require_scopes,
         verifier_lifespan,
@@ -35,23 +38,26 @@ if TYPE_CHECKING:
 _FASTAPI_NAMES = frozenset(
     {
         "AuthMiddleware",
-        "CurrentPrincipal",
-        "OptionalPrincipal",
+        "CurrentUser",
+        "OptionalUser",
         "protect",
         "require_scopes",
         "verifier_lifespan",
     }
 )
 
+#: Old names kept for services written against authgate 0.1 (one release, warned).
+_DEPRECATED = {"CurrentPrincipal": "CurrentUser", "OptionalPrincipal": "OptionalUser"}
+
 __all__ = [
     "AuthMiddleware",
     "BearerCredentials",
     "ClientCredentials",
-    "CurrentPrincipal",
+    "CurrentUser",
     "FetchLimits",
     "JWKSVerifier",
     "KeyRefreshPolicy",
-    "OptionalPrincipal",
+    "OptionalUser",
     "VerifierStatus",
     "fetch_jwks",
     "protect",
@@ -61,8 +67,19 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        _warnings.warn(
+            f"authgate.verifier.{name} is deprecated: use {_DEPRECATED[name]}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        name = _DEPRECATED[name]
     if name in _FASTAPI_NAMES:
         from authgate.verifier import fastapi
 
         return getattr(fastapi, name)
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

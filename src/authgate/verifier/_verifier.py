@@ -7,15 +7,27 @@ It is the server's own strict :class:`~authgate.tokens.TokenCodec` and
 enforced identically. The hot path is a synchronous ``codec.verify`` with
 cached keys and nothing else; key freshness is the background task's job, and
 only an unknown ``kid`` awaits a (rate-limited, shared) refetch.
+
+Each rejection is logged at DEBUG on the ``authgate.verifier`` logger with its stable
+code and reason (and, for ``iss`` / ``aud``, what this verifier expects), never the
+token: a service configured with the wrong audience says why every request gets 401.
 """
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any, Self
 
 from authgate.clock import Clock, SystemClock
-from authgate.errors import ConfigError, Revoked, StoreUnavailable, UnknownKey
+from authgate.errors import (
+    ConfigError,
+    InvalidClaim,
+    Revoked,
+    StoreUnavailable,
+    TokenError,
+    UnknownKey,
+)
 from authgate.tokens.cache import VerifiedTokenCache
 from authgate.tokens.claims import VerifiedToken
 from authgate.tokens.codec import DEFAULT_MAX_TOKEN_SIZE, TokenCodec
@@ -26,6 +38,8 @@ from authgate.verifier._urls import check_fetch_url
 from authgate.verifier.introspection import BearerCredentials, ClientCredentials, Introspector
 
 __all__ = ["JWKSVerifier"]
+
+log = logging.getLogger("authgate.verifier")
 
 
 class JWKSVerifier:
@@ -186,6 +200,22 @@ class JWKSVerifier:
                 introspection says it is no longer active).
             StoreUnavailable: introspection is on and the issuer cannot answer.
         """
+        try:
+            return await self._verify(token)
+        except TokenError as exc:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("token rejected: %s: %s%s", exc.code, exc, self._expected(exc))
+            raise
+
+    def _expected(self, exc: TokenError) -> str:
+        # Configuration, not token content: what this verifier would have accepted.
+        if isinstance(exc, InvalidClaim) and exc.claim == "aud":
+            return f" (this verifier expects aud={self.codec.audience!r})"
+        if isinstance(exc, InvalidClaim) and exc.claim == "iss":
+            return f" (this verifier expects iss={self.codec.issuer!r})"
+        return ""
+
+    async def _verify(self, token: str) -> VerifiedToken:
         try:
             verified = self.codec.verify(token)
         except UnknownKey as exc:

@@ -8,18 +8,20 @@ bad token gets the same RFC 6750 §3 answer as on the auth server (401
 503 when keys or introspection are unavailable). Imports no SQLAlchemy, Redis,
 ``authgate.service`` or ``authgate.store``::
 
-    verifier = JWKSVerifier.from_issuer("https://auth.example.com", audience="orders")
+    verifier = JWKSVerifier.from_issuer("http://127.0.0.1:8000", audience="authgate")
     app = FastAPI(lifespan=verifier_lifespan(verifier))
     protect(app, verifier)
 
     @app.get("/orders", dependencies=[require_scopes("orders:read")])
-    async def orders(principal: CurrentPrincipal) -> list[str]: ...
+    async def orders(user: CurrentUser) -> list[str]: ...
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -31,18 +33,28 @@ from authgate.web.middleware import AuthMiddleware
 
 __all__ = [
     "AuthMiddleware",
-    "CurrentPrincipal",
-    "OptionalPrincipal",
+    "CurrentUser",
+    "OptionalUser",
     "TokenGuard",
     "protect",
     "require_scopes",
     "verifier_lifespan",
 ]
 
-#: The verified caller (a :class:`~authgate.tokens.VerifiedToken`); 401 without a valid token.
-CurrentPrincipal = CurrentUser
-#: The caller, or ``None`` when no credentials were sent (an invalid token is still 401).
-OptionalPrincipal = OptionalUser
+#: Deprecated names of ``CurrentUser`` / ``OptionalUser`` (the caller has one name).
+_DEPRECATED = {"CurrentPrincipal": CurrentUser, "OptionalPrincipal": OptionalUser}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        new = "CurrentUser" if name == "CurrentPrincipal" else "OptionalUser"
+        warnings.warn(
+            f"authgate.verifier.fastapi.{name} is deprecated: use {new}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _DEPRECATED[name]
+    raise AttributeError(name)
 
 
 def protect(

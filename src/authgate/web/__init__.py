@@ -1,6 +1,9 @@
 """authgate for FastAPI: dependencies, middleware, transports, the auth router and the
 one mapping from errors to HTTP.
 
+Internals (``PRINCIPAL_STATE``, ``AuthResult``, ``WS_*``, ``error_response``) stay in
+their own modules and out of this list.
+
 The resource-server pieces (:class:`TokenGuard`, :class:`AuthMiddleware`,
 ``CurrentUser``, ``require_scopes``) need only an
 :class:`~authgate.tokens.AccessTokenVerifier`; :class:`AuthGate` (imported lazily,
@@ -18,30 +21,24 @@ from authgate.web.dependencies import (
     optional_user,
     require_scopes,
 )
-from authgate.web.errors import error_response, install_error_handlers
-from authgate.web.guard import PRINCIPAL_STATE, AuthResult, TokenGuard
+from authgate.web.errors import install_error_handlers
+from authgate.web.guard import TokenGuard
 from authgate.web.middleware import AuthMiddleware
 from authgate.web.principal_context import get_principal
-from authgate.web.transports import WS_BEARER_PREFIX, WS_SUBPROTOCOL
 from authgate.web.websocket import accept_authenticated, authenticate_first_message
 
 if TYPE_CHECKING:
     from authgate.web.gate import AuthGate
 
 __all__ = [
-    "PRINCIPAL_STATE",
-    "WS_BEARER_PREFIX",
-    "WS_SUBPROTOCOL",
     "AuthGate",
     "AuthMiddleware",
-    "AuthResult",
     "CurrentUser",
     "OptionalUser",
     "TokenGuard",
     "accept_authenticated",
     "authenticate_first_message",
     "current_user",
-    "error_response",
     "get_principal",
     "install_error_handlers",
     "optional_user",
@@ -57,3 +54,7 @@ def __getattr__(name: str) -> Any:
 
         return AuthGate
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

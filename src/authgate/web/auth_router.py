@@ -1,10 +1,10 @@
 """The router of the auth endpoints: cheap to pass, and bounded in what it reads.
 
 Starlette matches a request against an app's routes in order. Included as a plain
-``APIRouter``, the ~15 auth endpoints cost every request of an app that called
-``AuthGate.install(app)`` before declaring its own routes ~24 µs on FastAPI 0.165 (its
-``_IncludedRouter`` walks every child with scope bookkeeping): about 40 % of a minimal
-FastAPI request, before the app's own route was even tried.
+``APIRouter``, the ~15 auth endpoints would be tried, one by one with FastAPI's scope
+bookkeeping, by every request of an app that called ``AuthGate.install(app)`` before
+declaring its own routes: a large share of a minimal request, before the app's own
+route was even tried (measured in BENCHMARKS.md, "Verification path").
 
 :class:`AuthRouter` answers FastAPI's ``matches`` with ``Match.NONE`` at once when the
 request path contains none of its endpoints' first path segments (``/auth``,

@@ -14,7 +14,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -34,6 +35,8 @@ from authgate.web.routes_oauth import INTROSPECT_SCOPE
 __all__ = ["INTROSPECT_SCOPE", "AuthGate"]
 
 _MAX_USER_AGENT = 512
+
+log = logging.getLogger("authgate")
 
 
 class AuthGate:
@@ -76,6 +79,7 @@ class AuthGate:
             scopes=[*settings.default_scopes, INTROSPECT_SCOPE],
         )
         self.router = self._build_router()
+        self._issuer_warned = False
 
     # -- the service ------------------------------------------------------------
 
@@ -95,6 +99,7 @@ class AuthGate:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AuthServiceProtocol]:
         """Open the service unless one was given; close what we opened."""
+        self._warn_default_issuer()
         if self._service is not None:
             yield self._service
             return
@@ -116,18 +121,43 @@ class AuthGate:
 
     # -- wiring -----------------------------------------------------------------
 
-    def install(self, app: FastAPI, *, middleware: bool = True) -> None:
+    def _warn_default_issuer(self) -> None:
+        # RFC 8414 §2 / RFC 9068 §4: every token's ``iss`` and the metadata's URLs come
+        # from the issuer; the default names loopback port 8000, wrong for any other app.
+        if self._issuer_warned or "issuer" in self.settings.model_fields_set:
+            return
+        self._issuer_warned = True
+        log.warning(
+            "authgate: AUTHGATE_ISSUER is not set; the issuer defaulted to %s, which goes "
+            "into every token's iss and the metadata's URLs. Set AUTHGATE_ISSUER (or "
+            "Settings(issuer=...)) to this app's public URL, e.g. https://auth.example.com",
+            self.settings.issuer,
+        )
+
+    def install(
+        self,
+        app: FastAPI,
+        *,
+        middleware: bool = True,
+        require: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+    ) -> None:
         """Add the endpoints, the error mapping, the guard and (by default) the middleware.
 
         The endpoints are an :class:`AuthRouter`: a request for any other path passes
         them with a substring test, wherever ``install`` is called; each reads at most
         ``max_body_bytes`` of a request body. Included with ``include_router``, they
         take the app's ``dependencies=[...]`` and ``dependency_overrides`` like any
-        other route.
+        other route. ``require`` / ``exclude`` are :class:`AuthMiddleware`'s path
+        prefixes (401 before the app runs), so nobody adds a second middleware.
         """
         app.state.authgate = self
         app.include_router(self.router)
-        self.guard.install(app, middleware=middleware)
+        self.guard.install(app, middleware=False)
+        if middleware:
+            from authgate.web.middleware import AuthMiddleware
+
+            app.add_middleware(AuthMiddleware, guard=self.guard, require=require, exclude=exclude)
 
     def client_info(self, conn: HTTPConnection) -> ClientInfo:
         ua = conn.headers.get("user-agent")

@@ -72,7 +72,8 @@ def guard_of(conn: HTTPConnection) -> TokenGuard:
 
 def _app_guard(app: Any) -> TokenGuard:
     # ``install`` puts the guard on ``app.state`` (the public place) and, as a plain
-    # attribute, on the app itself: ``State.__getattr__`` costs ~0.4 µs per request.
+    # attribute, on the app itself: ``State.__getattr__`` is a Python-level lookup on
+    # every request (BENCHMARKS.md, "HTTP").
     guard = getattr(app, _APP_ATTR, None)
     if guard is None:
         guard = getattr(app.state, APP_STATE_GUARD, None)

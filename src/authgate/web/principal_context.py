@@ -4,8 +4,9 @@
 verified for the request being handled, or ``None`` (no valid token, or no middleware
 above this code). Service code, logging filters and ORM hooks can read it without a
 ``Request`` being passed down; a route behind ``AuthMiddleware(require=[...])`` can
-read it without declaring a parameter or a dependency (FastAPI spends ~15 µs
-resolving one ``Security`` dependency; a ``Request`` parameter costs ~1–2 µs).
+read it without declaring a parameter or a dependency, and so skip FastAPI's
+dependency resolution, which costs more than the verification itself once the token
+is cached (BENCHMARKS.md, "HTTP").
 
 The value lives in a ``ContextVar`` that the middleware sets for exactly the duration
 of the downstream call and resets after it, so it never outlives the request, even
