@@ -51,8 +51,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("authgate.service.throttle_store", "redis"),
         # authgate.web names AuthGate (lazily): the endpoints move to their own package.
         ("authgate.web", "authgate.web.gate"),
-        # cli token decode reads the codec's private encoding module.
-        ("authgate.cli.token", "authgate.tokens._encoding"),
     }
 )
 
