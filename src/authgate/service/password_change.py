@@ -11,21 +11,38 @@ token still works, and access tokens refreshed from it carry the new ``sid``.
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from authgate.clock import Clock
+from authgate.domain import ClientInfo, RevocationEvent
 from authgate.errors import InvalidCredentials, InvalidRequest, RateLimited
-from authgate.service._core import ServiceCore
+from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
-from authgate.service.revocation import RevocationEvent
-from authgate.service.types import ClientInfo
+from authgate.service.endings import Endings
+from authgate.service.sync import RevocationSync
+from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id
-from authgate.store.schema import refresh_tokens, sessions, users
+from authgate.store.protocols import Store, Transaction
 
-__all__ = ["PasswordChangeOps"]
+__all__ = ["PasswordChanges"]
 
 
-class PasswordChangeOps(ServiceCore):
+class PasswordChanges:
+    def __init__(
+        self,
+        db: Store,
+        *,
+        clock: Clock,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        endings: Endings,
+        sync: RevocationSync,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.hasher = hasher
+        self.throttle = throttle
+        self.endings = endings
+        self.sync = sync
+
     async def change_password(
         self,
         user_id: str,
@@ -58,8 +75,8 @@ class PasswordChangeOps(ServiceCore):
             raise InvalidRequest("passwords are required")
         self.hasher.check_length(current_password)
         self.hasher.check_length(new_password)
-        async with self._read() as conn:
-            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        async with self.db.read() as tx:
+            row = await tx.users.get_record(user_id)
         if row is not None:
             self.hasher.check_policy(new_password, username=row.username)
         account = row.username_key if row is not None else f"user-id:{user_id}"
@@ -105,40 +122,28 @@ class PasswordChangeOps(ServiceCore):
         """One transaction: the new hash and version (row locked first), the
         cut-off, the kept session's new id, every other session ended. None when the
         version or status moved since the current password was checked."""
-        async with self._write() as conn:
-            bumped = (
-                await conn.execute(
-                    update(users)
-                    .where(
-                        users.c.id == user_id,
-                        users.c.credential_version == version,
-                        users.c.disabled.is_(False),
-                    )
-                    .values(
-                        password_hash=new_hash,
-                        tokens_valid_after=now,
-                        credential_version=version + 1,
-                    )
-                )
-            ).rowcount
-            if bumped != 1:
+        async with self.db.write() as tx:
+            stored = await tx.users.set_password(
+                user_id, version=version, password_hash=new_hash, now=now
+            )
+            if not stored:
                 return None
-            cut = await self._cut_off(conn, user_id, version + 1, now)
+            cut = await self.endings.cut_off(tx, user_id, version + 1, now)
             keep = None
             if current_session is not None:
-                keep = await self._rekey(conn, user_id, current_session, now)
-            ended = await self._end_sessions(
-                conn, user_id=user_id, keep=keep, reason="password_changed"
+                keep = await self._rekey(tx, user_id, current_session, now)
+            ended = await self.endings.end_sessions(
+                tx, user_id=user_id, keep=keep, reason="password_changed"
             )
-            await audit(conn, "password_changed", now=now, user_id=user_id, session_id=keep)
+            await audit(tx, "password_changed", now=now, user_id=user_id, session_id=keep)
         return [*cut, *ended]
 
     async def _password_change_failed(
         self, user_id: str, ip: str | None, now: float, reason: str
     ) -> None:
-        async with self._write() as conn:
+        async with self.db.write() as tx:
             await audit(
-                conn,
+                tx,
                 "password_change_failed",
                 now=now,
                 user_id=user_id,
@@ -146,28 +151,8 @@ class PasswordChangeOps(ServiceCore):
                 reason=reason,
             )
 
-    async def _rekey(self, conn: AsyncConnection, user_id: str, sid: str, now: float) -> str | None:
+    @staticmethod
+    async def _rekey(tx: Transaction, user_id: str, sid: str, now: float) -> str | None:
         """Copy the active session ``sid`` under a new id and move its refresh tokens."""
-        row = (
-            await conn.execute(
-                select(sessions).where(
-                    sessions.c.id == sid,
-                    sessions.c.user_id == user_id,
-                    sessions.c.ended_at.is_(None),
-                    sessions.c.idle_expires_at > now,
-                    sessions.c.absolute_expires_at > now,
-                )
-            )
-        ).first()
-        if row is None:
-            return None
         new_sid = new_id()
-        values = dict(row._mapping)
-        values["id"] = new_sid
-        await conn.execute(insert(sessions).values(**values))
-        await conn.execute(
-            update(refresh_tokens)
-            .where(refresh_tokens.c.session_id == sid)
-            .values(session_id=new_sid)
-        )
-        return new_sid
+        return new_sid if await tx.sessions.rekey(user_id, sid, new_sid, now) else None

@@ -51,7 +51,8 @@ from types import TracebackType
 
 from authgate.clock import Clock
 from authgate.errors import RateLimited
-from authgate.service.throttle_store import (
+from authgate.settings import DEFAULT_REDIS_NAMESPACE, ThrottleSettings
+from authgate.store.throttle import (
     BLOCKED,
     BUSY,
     FAILURE,
@@ -62,7 +63,6 @@ from authgate.service.throttle_store import (
     Reservation,
     ThrottleStore,
 )
-from authgate.settings import DEFAULT_REDIS_NAMESPACE, ThrottleSettings
 
 __all__ = ["BUSY_WAIT", "DEFAULT_KEY_PREFIX", "Attempt", "LoginThrottle", "key_prefix_for"]
 

@@ -19,6 +19,7 @@ from authgate.tokens.keys import Key
 
 __all__ = [
     "RETIRED",
+    "SqlKeys",
     "delete_keys",
     "insert_key",
     "load_ring",
@@ -132,3 +133,37 @@ async def set_key_state(
 async def delete_keys(conn: AsyncConnection, kids: list[str]) -> None:
     if kids:
         await conn.execute(delete(signing_keys).where(signing_keys.c.kid.in_(kids)))
+
+
+class SqlKeys:
+    """Implements :class:`authgate.store.protocols.KeyRepository` on one connection."""
+
+    __slots__ = ("_conn", "_kek")
+
+    def __init__(self, conn: AsyncConnection, kek: KeyEncryptionKey) -> None:
+        self._conn = conn
+        self._kek = kek
+
+    async def lock(self) -> None:
+        await lock_keys(self._conn)
+
+    async def load_ring(self) -> KeyRing | None:
+        return await load_ring(self._conn, self._kek)
+
+    async def retired_kids(self) -> set[str]:
+        return await retired_kids(self._conn)
+
+    async def insert(self, key: Key, state: KeyState, *, now: float) -> None:
+        await insert_key(self._conn, self._kek, key, state, now=now)
+
+    async def save_ring(self, ring: KeyRing, *, now: float) -> None:
+        await save_ring(self._conn, self._kek, ring, now=now)
+
+    async def tombstone(self, kids: list[str], *, now: float) -> None:
+        await tombstone_keys(self._conn, kids, now=now)
+
+    async def set_state(self, kid: str, state: KeyState, retire_at: float | None) -> None:
+        await set_key_state(self._conn, kid, state, retire_at)
+
+    async def delete(self, kids: list[str]) -> None:
+        await delete_keys(self._conn, kids)
