@@ -21,7 +21,7 @@ from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
 from authgate.store.keys import SqlKeys
 from authgate.store.migrate import upgrade
-from authgate.store.protocols import HotPath
+from authgate.store.protocols import HotPath, Store, Transaction
 from authgate.store.revocations import SqlRevocationLog
 from authgate.store.sessions import SqlHotPath, SqlSessions
 from authgate.store.url import READ_ONLY, create_engine, create_sqlite_thread_engine, normalize_url
@@ -150,3 +150,8 @@ class Database:
         await self.engine.dispose()
         if self.thread_engine is not None:
             self.thread_engine.dispose()
+
+
+# mypy proves the implementations satisfy the Protocols the service types against.
+_store: type[Store] = Database
+_transaction: type[Transaction] = SqlTransaction
