@@ -12,8 +12,11 @@ import orjson
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
+from authgate.store.migrate import current_revision
 from authgate.store.schema import signing_keys
+from authgate.store.url import create_engine, is_sqlite, normalize_url, sqlite_path
 from authgate.tokens import KeyRing, KeyState, ManagedKey, load_jwk
 from authgate.tokens.keys import Key
 
@@ -24,6 +27,7 @@ __all__ = [
     "insert_key",
     "load_ring",
     "lock_keys",
+    "read_stored_states",
     "retired_kids",
     "save_ring",
     "set_key_state",
@@ -67,6 +71,29 @@ async def stored_states(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
     stmt = select(signing_keys.c.kid, signing_keys.c.state, signing_keys.c.alg)
     rows = (await conn.execute(stmt)).all()
     return {row.kid: (row.state, row.alg) for row in rows}
+
+
+async def read_stored_states(url: str) -> dict[str, tuple[str, str]] | None:
+    """:func:`stored_states` of the database at ``url`` without creating or migrating
+    it (``authgate check``); None when it does not exist or was never migrated.
+
+    Raises:
+        ConfigError: a bad database URL.
+        StoreUnavailable: the database cannot be reached.
+    """
+    normalized = normalize_url(url)
+    path = sqlite_path(normalized)
+    if is_sqlite(normalized) and (path is None or not path.exists()):
+        return None
+    engine = create_engine(normalized)
+    try:
+        if await current_revision(engine) is None:
+            return None
+        with store_errors():
+            async with engine.connect() as conn:
+                return await stored_states(conn)
+    finally:
+        await engine.dispose()
 
 
 async def retired_kids(conn: AsyncConnection) -> set[str]:
