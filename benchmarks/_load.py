@@ -306,7 +306,7 @@ def median_result(rounds: Sequence[LoadResult]) -> LoadResult:
         p50_ms=median([r.p50_ms for r in rounds]),
         p99_ms=median([r.p99_ms for r in rounds]),
         errors=sum(r.errors for r in rounds),
-        engine=first.engine,
+        engine=first.db.engine,
     )
 
 

@@ -134,7 +134,7 @@ def split_load(
         max(r.p50_ms for r in results),
         max(r.p99_ms for r in results),
         sum(r.errors for r in results),
-        results[0].engine,
+        results[0].db.engine,
     )
 
 

@@ -143,7 +143,7 @@ async def failed_login_times(service: AuthService, samples: int = 7) -> dict[str
     legacy bcrypt account (cost 10) with a wrong password of ≤ 72 and > 72 bytes."""
     user = await service.register("bench-legacy", PASSWORD)
     legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=10)).decode()
-    async with service.engine.begin() as conn:
+    async with service.db.engine.begin() as conn:
         await conn.execute(update(users).where(users.c.id == user.id).values(password_hash=legacy))
     kinds = {
         "unknown user": ("bench-nobody", "wrong-" + PASSWORD),

@@ -37,18 +37,6 @@ WEB = ("fastapi", "starlette")
 #: (importer module, imported authgate module or third-party top-level package)
 KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
-        # service/ writes its own SQL: moving into store/ repositories.
-        ("authgate.service._core", "sqlalchemy"),
-        ("authgate.service.accounts", "sqlalchemy"),
-        ("authgate.service.audit", "sqlalchemy"),
-        ("authgate.service.audit_limit", "sqlalchemy"),
-        ("authgate.service.keystore", "sqlalchemy"),
-        ("authgate.service.password_change", "sqlalchemy"),
-        ("authgate.service.rotation", "sqlalchemy"),
-        ("authgate.service.service", "sqlalchemy"),
-        ("authgate.service.sync", "sqlalchemy"),
-        # the Redis throttle counters: moving into store/.
-        ("authgate.service.throttle_store", "redis"),
         # authgate.web names AuthGate (lazily): the endpoints move to their own package.
         ("authgate.web", "authgate.web.gate"),
     }

@@ -180,7 +180,7 @@ async def test_an_over_long_password_on_a_legacy_bcrypt_account_costs_one_bcrypt
         legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
 
         async def set_hash(service: AuthService) -> None:
-            async with service.engine.begin() as conn:
+            async with service.db.engine.begin() as conn:
                 await conn.execute(
                     update(users).where(users.c.id == user_id).values(password_hash=legacy)
                 )

@@ -23,7 +23,7 @@ CLOSED_PORT = "redis://127.0.0.1:1/0"  # nothing listens: connection refused at 
 
 
 async def events(service: AuthService, name: str) -> list[tuple[str | None, str | None, str]]:
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         rows = await conn.execute(
             select(audit_events.c.user_id, audit_events.c.ip, audit_events.c.detail)
             .where(audit_events.c.event == name)

@@ -25,7 +25,7 @@ DAY = 86_400.0
 
 
 async def rows_of(service: AuthService, name: str) -> list[tuple[str | None, Any]]:
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         rows = await conn.execute(
             select(audit_events.c.ip, audit_events.c.detail)
             .where(audit_events.c.event == name)
@@ -130,7 +130,7 @@ async def test_rows_older_than_the_retention_are_purged_by_maintenance(
     now = clock.now()
     days = service.settings.audit.retention_days
     ages = {"ancient": days * DAY + 1, "edge": days * DAY - 1, "recent": 60.0}
-    async with service.engine.begin() as conn:
+    async with service.db.engine.begin() as conn:
         for name, age in ages.items():
             await conn.execute(
                 insert(audit_events).values(at=now - age, event="login_failed", detail=f'"{name}"')

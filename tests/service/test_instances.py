@@ -117,7 +117,7 @@ async def test_key_rotation_is_persisted_and_reaches_other_instances(
     clock.advance(a.settings.access_token_ttl + a.settings.leeway + 1)
     await a.rotate_keys(now=True)
     assert a.keyring.get(old_kid) is None
-    async with a.engine.connect() as conn:
+    async with a.db.engine.connect() as conn:
         kids = set((await conn.execute(select(signing_keys.c.kid))).scalars())
     assert old_kid not in kids
 
@@ -125,7 +125,7 @@ async def test_key_rotation_is_persisted_and_reaches_other_instances(
 @pytest.mark.anyio
 async def test_private_keys_are_encrypted_at_rest(service: AuthService) -> None:
     jwk = service.keyring.active.private_jwk()
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         rows = (await conn.execute(select(signing_keys))).all()
     assert rows
     for row in rows:

@@ -37,7 +37,7 @@ def pem_file(tmp_path: Path, name: str, alg: str = "ES256") -> Path:
 
 
 async def stored(service: AuthService) -> dict[str, tuple[str, bytes]]:
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         rows = (await conn.execute(select(signing_keys))).all()
     return {row.kid: (row.state, bytes(row.encrypted_jwk)) for row in rows}
 
@@ -202,7 +202,7 @@ async def test_instances_starting_at_once_with_a_new_key_end_with_one_active_key
     rows = await stored(first)
     assert [kid for kid, (state, _) in rows.items() if state == "active"] == list(kids)
     assert rows[old_kid][0] == "retired"
-    async with first.engine.connect() as conn:
+    async with first.db.engine.connect() as conn:
         events = (
             await conn.execute(
                 select(audit_events.c.event).where(audit_events.c.event == "signing_key_replaced")

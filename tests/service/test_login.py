@@ -96,10 +96,10 @@ async def test_legacy_bcrypt_hash_is_replaced_by_argon2id_at_next_login(
     user = await service.register("dave", PASSWORD)
     legacy = bcrypt.hashpw(OTHER_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     assert legacy.startswith("$2b$")
-    async with service.engine.begin() as conn:
+    async with service.db.engine.begin() as conn:
         await conn.execute(update(users).where(users.c.id == user.id).values(password_hash=legacy))
     await service.login("dave", OTHER_PASSWORD, scope=None, client=CLIENT)
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         stored = (
             await conn.execute(select(users.c.password_hash).where(users.c.id == user.id))
         ).scalar_one()
@@ -119,7 +119,7 @@ async def test_throttled_login_is_refused_even_with_the_right_password(
             await service.login("erin", OTHER_PASSWORD, scope=None, client=CLIENT)
     with pytest.raises(RateLimited):
         await service.login("ERIN", PASSWORD, scope=None, client=CLIENT)
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         names = (await conn.execute(select(audit_events.c.event))).scalars().all()
     assert "login_throttled" in names
 

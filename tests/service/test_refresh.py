@@ -73,7 +73,7 @@ async def test_refresh_reuse_after_grace_ends_the_whole_session(
     with pytest.raises(Revoked):
         await service.verify_access_token(pair.access_token)
     assert await service.list_sessions(pair.user_id) == []
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         events = (
             await conn.execute(
                 select(audit_events.c.event, audit_events.c.session_id).where(
@@ -168,7 +168,7 @@ async def test_database_holds_only_refresh_token_hashes(service: AuthService) ->
     pair = await _login(service)
     pair2 = await service.refresh(pair.refresh_token, scope=None, client=CLIENT)
     dump = []
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         for table in metadata.sorted_tables:
             for row in (await conn.execute(select(table))).all():
                 dump.append(repr(tuple(row)))
@@ -185,7 +185,7 @@ async def test_session_row_records_family_metadata(
     service: AuthService, clock: FrozenClock
 ) -> None:
     pair = await _login(service)
-    async with service.engine.connect() as conn:
+    async with service.db.engine.connect() as conn:
         row = (await conn.execute(select(sessions).where(sessions.c.id == pair.session_id))).one()
     s = service.settings.sessions
     assert row.absolute_expires_at == clock.now() + s.absolute_ttl

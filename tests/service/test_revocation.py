@@ -196,7 +196,7 @@ async def test_verification_makes_no_database_round_trip(service: AuthService) -
     def count(*args: Any) -> None:
         statements.append(str(args[2]))
 
-    event.listen(service.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(service.db.engine.sync_engine, "before_cursor_execute", count)
     try:
         with pytest.raises(Revoked):
             await service.verify_access_token(phone.access_token)
@@ -205,7 +205,7 @@ async def test_verification_makes_no_database_round_trip(service: AuthService) -
         for _ in range(3):
             await service.verify_access_token(fresh.access_token)
     finally:
-        event.remove(service.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(service.db.engine.sync_engine, "before_cursor_execute", count)
     assert statements == []
 
 

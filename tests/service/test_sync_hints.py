@@ -99,7 +99,7 @@ def log_reads(service: AuthService) -> Iterator[list[str]]:
         if "FROM revocations" in statement:
             seen.append(statement)
 
-    engine = service.engine.sync_engine
+    engine = service.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
         yield seen

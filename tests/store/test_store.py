@@ -65,7 +65,7 @@ async def test_default_sqlite_file_is_created_in_data_dir_with_wal_and_foreign_k
     service = await open_service(settings, clock=clock)
     try:
         assert (tmp_path / "data" / "authgate.db").exists()
-        async with service.engine.connect() as conn:
+        async with service.db.engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
             assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one() >= 1000
@@ -111,7 +111,7 @@ async def test_two_instances_starting_at_once_on_an_empty_postgres_share_one_key
         )
         try:
             assert a.keyring.active.kid == b.keyring.active.kid
-            async with a.engine.connect() as conn:
+            async with a.db.engine.connect() as conn:
                 count = (
                     await conn.execute(select(func.count()).select_from(signing_keys))
                 ).scalar()

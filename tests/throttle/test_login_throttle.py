@@ -18,8 +18,8 @@ import pytest
 from authgate.clock import FrozenClock
 from authgate.errors import RateLimited
 from authgate.service.throttle import Attempt, LoginThrottle
-from authgate.service.throttle_store import ThrottleStore
 from authgate.settings import ThrottleSettings
+from authgate.store.throttle import ThrottleStore
 
 SETTINGS = ThrottleSettings()  # 5 failures per 15 min, back-off 1 s, 50 per IP
 IP = "203.0.113.7"

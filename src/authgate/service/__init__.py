@@ -5,8 +5,9 @@
 """
 
 import authgate._requires_server  # noqa: F401  (the server extra; one clear error)
+from authgate.service.compose import open_service
 from authgate.service.protocol import AUDIT_LOGGER, AuthServiceProtocol
-from authgate.service.service import AuthService, open_service
+from authgate.service.service import AuthService
 from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User
 
 __all__ = [

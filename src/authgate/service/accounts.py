@@ -1,4 +1,4 @@
-"""Users and their sessions: registration, admin, password change, sign-out everywhere.
+"""Users and their sessions: registration, admin, sign-out everywhere.
 
 Global invalidation (SECURITY.md A.4 #33, A.7 #48, ASVS 5.0 7.4.2–7.4.5):
 ``logout_all``, ``change_password`` and ``disable_user`` bump the user's credential
@@ -11,32 +11,20 @@ The password change itself is in :mod:`authgate.service.password_change`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from authgate.errors import (
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    StoreUnavailable,
-    UsernameTaken,
-)
+from authgate.clock import Clock
+from authgate.domain import ClientInfo, SessionInfo, User
+from authgate.errors import InvalidRequest, NotFound, RateLimited, UsernameTaken
+from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
-from authgate.service.password_change import PasswordChangeOps
-from authgate.service.types import ClientInfo, SessionInfo, User
-from authgate.service.users import (
-    new_id,
-    normalize_username,
-    parse_scope,
-    row_to_user,
-    scope_text,
-)
-from authgate.store.schema import sessions, users
+from authgate.service.audit_limit import FailureAudit
+from authgate.service.endings import Endings
+from authgate.service.sync import RevocationSync
+from authgate.service.throttle import LoginThrottle
+from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
+from authgate.store.protocols import Store, Transaction
 
-__all__ = ["AccountOps"]
+__all__ = ["Accounts"]
 
 
 def _check_email(email: object) -> str | None:
@@ -52,7 +40,28 @@ def _check_email(email: object) -> str | None:
     return email
 
 
-class AccountOps(PasswordChangeOps):
+class Accounts:
+    def __init__(
+        self,
+        db: Store,
+        *,
+        default_scopes: Iterable[str],
+        clock: Clock,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        endings: Endings,
+        sync: RevocationSync,
+        failure_audit: FailureAudit,
+    ) -> None:
+        self.db = db
+        self.default_scopes = default_scopes
+        self.clock = clock
+        self.hasher = hasher
+        self.throttle = throttle
+        self.endings = endings
+        self.sync = sync
+        self.failure_audit = failure_audit
+
     async def register(
         self,
         username: str,
@@ -76,18 +85,16 @@ class AccountOps(PasswordChangeOps):
         mail = _check_email(email)
         granted = parse_scope(scopes) if scopes is not None else None
         if granted is None:
-            granted = frozenset(parse_scope(self.settings.default_scopes) or ())
+            granted = frozenset(parse_scope(self.default_scopes) or ())
         ip = client.ip if client is not None else None
         try:
             await self.throttle.hit_registration(ip)
         except RateLimited:
             await self.failure_audit.record("registration_throttled", now=self.clock.now(), ip=ip)
             raise
-        async with self._read() as conn:
-            taken = (
-                await conn.execute(select(users.c.id).where(users.c.username_key == key))
-            ).first()
-        if taken is not None:
+        async with self.db.read() as tx:
+            taken = await tx.users.key_taken(key)
+        if taken:
             raise UsernameTaken("this username is taken")
         password_hash = await self.hasher.hash(password)
         now = self.clock.now()
@@ -100,87 +107,69 @@ class AccountOps(PasswordChangeOps):
             created_at=now,
             tokens_valid_after=0.0,
         )
-        try:
-            async with self._write() as conn:
-                await conn.execute(
-                    insert(users).values(
-                        id=user.id,
-                        username=display,
-                        username_key=key,
-                        email=mail,
-                        password_hash=password_hash,
-                        scopes=scope_text(granted),
-                        disabled=False,
-                        tokens_valid_after=0.0,
-                        created_at=now,
-                    )
-                )
-                await audit(conn, "user_registered", now=now, user_id=user.id)
-        except StoreUnavailable as exc:  # the unique index: another register won a race
-            if isinstance(exc.__cause__, IntegrityError):
-                raise UsernameTaken("this username is taken") from exc
-            raise
+        async with self.db.write() as tx:  # the unique index settles a race: UsernameTaken
+            await tx.users.insert(user, username_key=key, password_hash=password_hash)
+            await audit(tx, "user_registered", now=now, user_id=user.id)
         return user
 
     async def get_user(self, user_id: str) -> User:
-        async with self._read() as conn:
-            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
-        if row is None:
+        async with self.db.read() as tx:
+            user = await tx.users.get(user_id)
+        if user is None:
             raise NotFound("no such user")
-        return row_to_user(row)
+        return user
 
     async def get_user_by_username(self, username: str) -> User:
         try:
             _, key = normalize_username(username)
         except InvalidRequest as exc:
             raise NotFound("no such user") from exc
-        async with self._read() as conn:
-            row = (await conn.execute(select(users).where(users.c.username_key == key))).first()
-        if row is None:
+        async with self.db.read() as tx:
+            user = await tx.users.by_key(key)
+        if user is None:
             raise NotFound("no such user")
-        return row_to_user(row)
+        return user
 
     async def list_users(self) -> list[User]:
-        async with self._read() as conn:
-            rows = (await conn.execute(select(users).order_by(users.c.created_at))).all()
-        return [row_to_user(r) for r in rows]
+        async with self.db.read() as tx:
+            return await tx.users.list()
 
     async def set_scopes(self, user_id: str, scopes: Iterable[str]) -> User:
         """Replace the user's allowed scopes. Existing sessions are narrowed at their
         next refresh (granted = session scope ∩ allowed scopes)."""
         granted = parse_scope(scopes) or frozenset()
-        async with self._write() as conn:
-            done = await conn.execute(
-                update(users).where(users.c.id == user_id).values(scopes=scope_text(granted))
-            )
-            if done.rowcount != 1:
+        async with self.db.write() as tx:
+            if not await tx.users.set_scopes(user_id, scope_text(granted)):
                 raise NotFound("no such user")
         return await self.get_user(user_id)
 
     async def logout_all(self, user_id: str, *, client: ClientInfo | None = None) -> None:
         """End every session and token of the user (A.4 #33, A.7 #48)."""
-        now = self.clock.now()
-        ip = client.ip if client is not None else None
-        async with self._write() as conn:
-            version = await self._bump(conn, user_id, now)
-            events = await self._cut_off(conn, user_id, version, now)
-            events += await self._end_sessions(conn, user_id=user_id, reason="logout_all")
-            await audit(conn, "logout_all", now=now, user_id=user_id, ip=ip)
-        await self.sync.emit(events)
+        await self._cut_off(
+            user_id,
+            reason="logout_all",
+            event="logout_all",
+            disable=False,
+            ip=client.ip if client is not None else None,
+        )
 
     async def disable_user(self, user_id: str) -> None:
         """Disable the user and end every session and token (A.4 #33, A.7 #48)."""
+        await self._cut_off(user_id, reason="disabled", event="user_disabled", disable=True)
+
+    async def _cut_off(
+        self, user_id: str, *, reason: str, event: str, disable: bool, ip: str | None = None
+    ) -> None:
         now = self.clock.now()
-        async with self._write() as conn:
-            version = await self._bump(conn, user_id, now, disable=True)
-            events = await self._cut_off(conn, user_id, version, now)
-            events += await self._end_sessions(conn, user_id=user_id, reason="disabled")
-            await audit(conn, "user_disabled", now=now, user_id=user_id)
+        async with self.db.write() as tx:
+            version = await self._bump(tx, user_id, now, disable=disable)
+            events = await self.endings.cut_off(tx, user_id, version, now)
+            events += await self.endings.end_sessions(tx, user_id=user_id, reason=reason)
+            await audit(tx, event, now=now, user_id=user_id, ip=ip)
         await self.sync.emit(events)
 
-    async def _bump(
-        self, conn: AsyncConnection, user_id: str, now: float, *, disable: bool = False
-    ) -> int:
+    @staticmethod
+    async def _bump(tx: Transaction, user_id: str, now: float, *, disable: bool) -> int:
         """Bump the credential version, locking the user row before the sessions to
         end are selected (A.7 #48: a racing login either committed before, and its
         session is ended, or it waits for this commit and fails its version check).
@@ -189,64 +178,23 @@ class AccountOps(PasswordChangeOps):
         Raises:
             NotFound: no such user.
         """
-        values: dict[str, Any] = {
-            "tokens_valid_after": now,
-            "credential_version": users.c.credential_version + 1,
-        }
-        if disable:
-            values["disabled"] = True
-        version = (
-            await conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(**values)
-                .returning(users.c.credential_version)
-            )
-        ).scalar()
+        version = await tx.users.bump_version(user_id, now, disable=disable)
         if version is None:
             raise NotFound("no such user")
-        return int(version)
+        return version
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
-        now = self.clock.now()
-        async with self._read() as conn:
-            rows = (
-                await conn.execute(
-                    select(sessions)
-                    .where(
-                        sessions.c.user_id == user_id,
-                        sessions.c.ended_at.is_(None),
-                        sessions.c.idle_expires_at > now,
-                        sessions.c.absolute_expires_at > now,
-                    )
-                    .order_by(sessions.c.created_at.desc(), sessions.c.id)
-                )
-            ).all()
-        return [
-            SessionInfo(
-                id=r.id,
-                user_id=r.user_id,
-                created_at=r.created_at,
-                last_used_at=r.last_used_at,
-                idle_expires_at=r.idle_expires_at,
-                absolute_expires_at=r.absolute_expires_at,
-                user_agent=r.user_agent,
-                ip=r.ip,
-                ended_at=r.ended_at,
-                end_reason=r.end_reason,
-                scope=frozenset(r.scope.split()),
-            )
-            for r in rows
-        ]
+        async with self.db.read() as tx:
+            return await tx.sessions.active(user_id, self.clock.now())
 
     async def end_session(self, user_id: str, session_id: str) -> None:
         now = self.clock.now()
-        async with self._write() as conn:
-            events = await self._end_sessions(
-                conn, user_id=user_id, only=session_id, reason="ended", active_only=True
+        async with self.db.write() as tx:
+            events = await self.endings.end_sessions(
+                tx, user_id=user_id, only=session_id, reason="ended", active_only=True
             )
             if events:
-                await audit(conn, "session_ended", now=now, user_id=user_id, session_id=session_id)
+                await audit(tx, "session_ended", now=now, user_id=user_id, session_id=session_id)
         if not events:
             raise NotFound("no such active session")
         await self.sync.emit(events)

@@ -9,14 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authgate.service.protocol import AUDIT_LOGGER
-from authgate.store.statements import INSERT_AUDIT
+from authgate.store.protocols import Transaction
 
-__all__ = ["audit", "audit_sync", "log_event"]
+__all__ = ["audit", "log_event"]
 
 _log = logging.getLogger(AUDIT_LOGGER)
 #: Events that signal an attack rather than a user's mistake (RFC 9700 §4.14.2: a
@@ -45,36 +41,8 @@ def log_event(
     )
 
 
-def _row(
-    name: str, now: float, user_id: str | None, session_id: str | None, ip: str | None, detail: Any
-) -> dict[str, Any]:
-    return {
-        "at": now,
-        "event": name,
-        "user_id": user_id,
-        "session_id": session_id,
-        "ip": ip[:64] if ip else None,
-        "detail": orjson.dumps(detail).decode(),
-    }
-
-
-def audit_sync(
-    conn: Connection,
-    name: str,
-    *,
-    now: float,
-    user_id: str | None = None,
-    session_id: str | None = None,
-    ip: str | None = None,
-    **detail: Any,
-) -> None:
-    """:func:`audit` for a transaction running in a worker thread."""
-    conn.execute(INSERT_AUDIT, _row(name, now, user_id, session_id, ip, detail))
-    log_event(name, user_id=user_id, session_id=session_id, ip=ip, **detail)
-
-
 async def audit(
-    conn: AsyncConnection,
+    tx: Transaction,
     name: str,
     *,
     now: float,
@@ -84,5 +52,5 @@ async def audit(
     **detail: Any,
 ) -> None:
     """Write the event in the caller's transaction, and log it."""
-    await conn.execute(INSERT_AUDIT, _row(name, now, user_id, session_id, ip, detail))
+    await tx.audit.add(name, now=now, user_id=user_id, session_id=session_id, ip=ip, detail=detail)
     log_event(name, user_id=user_id, session_id=session_id, ip=ip, **detail)

@@ -23,11 +23,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authgate.service.audit import audit
 from authgate.settings import AuditSettings
-from authgate.store import audit as rows
+from authgate.store.protocols import Transaction
 
 __all__ = ["UNAUTHENTICATED_EVENTS", "AuditLimiter", "FailureAudit", "Summary"]
 
@@ -142,7 +140,7 @@ class FailureAudit:
     def __init__(
         self,
         settings: AuditSettings,
-        write: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+        write: Callable[[], AbstractAsyncContextManager[Transaction]],
     ) -> None:
         self.settings = settings
         self.limiter = AuditLimiter(settings)
@@ -157,9 +155,9 @@ class FailureAudit:
         if not keep and not due and not self._pending:
             return
         detail = {} if reason is None else {"reason": reason}
-        async with self._flushing(due) as conn:
+        async with self._flushing(due) as tx:
             if keep:
-                await audit(conn, event, now=now, ip=ip, **detail)
+                await audit(tx, event, now=now, ip=ip, **detail)
 
     async def flush(self, now: float, *, everything: bool = False) -> None:
         """Write the summaries due by ``now`` (all of them when ``everything``)."""
@@ -171,22 +169,22 @@ class FailureAudit:
     async def maintenance(self, now: float) -> None:
         """Flush closed windows; delete rows older than the retention."""
         await self.flush(now)
-        async with self._write() as conn:
-            gone = await rows.purge_before(conn, now - self.settings.retention_days * _DAY)
+        async with self._write() as tx:
+            gone = await tx.audit.purge_before(now - self.settings.retention_days * _DAY)
         if gone:
             _log.info("audit retention: deleted %d rows", gone)
 
     @asynccontextmanager
-    async def _flushing(self, due: list[Summary]) -> AsyncIterator[AsyncConnection]:
+    async def _flushing(self, due: list[Summary]) -> AsyncIterator[Transaction]:
         """A write transaction that first writes the pending summaries. Summaries that
         could not be written (database down) wait for the next flush, so a count is
         never dropped while the process lives."""
         pending, self._pending = self._pending + due, []
         try:
-            async with self._write() as conn:
+            async with self._write() as tx:
                 for s in pending:
-                    await audit(conn, s.event, now=s.at, ip=s.ip, **s.detail)
-                yield conn
+                    await audit(tx, s.event, now=s.at, ip=s.ip, **s.detail)
+                yield tx
         except BaseException:
             self._pending = pending + self._pending
             raise

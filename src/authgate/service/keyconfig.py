@@ -12,10 +12,7 @@ from dataclasses import dataclass
 
 from authgate.errors import ConfigError
 from authgate.settings import Settings
-from authgate.store import keys as rows
-from authgate.store.errors import store_errors
-from authgate.store.migrate import current_revision
-from authgate.store.url import create_engine, is_sqlite, normalize_url, sqlite_path
+from authgate.store.keys import RETIRED, read_stored_states
 from authgate.tokens import KeyState, hmac_key, load_pem
 from authgate.tokens.keys import HMAC_ALGORITHMS, Key
 
@@ -85,20 +82,10 @@ async def pending_replacement(settings: Settings) -> PendingChange | None:
     configured = configured_key(settings)
     if configured is None:
         return None
-    url = normalize_url(settings.resolved_database_url())
-    path = sqlite_path(url)
-    if is_sqlite(url) and (path is None or not path.exists()):
+    states = await read_stored_states(settings.resolved_database_url())
+    if states is None:
         return None
-    engine = create_engine(url)
-    try:
-        if await current_revision(engine) is None:
-            return None
-        with store_errors():
-            async with engine.connect() as conn:
-                states = await rows.stored_states(conn)
-    finally:
-        await engine.dispose()
-    if states.get(configured.kid, ("", ""))[0] == rows.RETIRED:
+    if states.get(configured.kid, ("", ""))[0] == RETIRED:
         return PendingChange(tombstone_message(settings, configured.kid), refused=True)
     active = [(kid, alg) for kid, (state, alg) in states.items() if state == KeyState.ACTIVE]
     if not active or active[0][0] == configured.kid:

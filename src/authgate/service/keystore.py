@@ -14,7 +14,7 @@ SECURITY.md A.7 #49 (RFC 8725 §3.5, RFC 7517, NIST SP 800-57 Pt 1 §5.3):
   JWK Set never meets an unknown kid. ``keys rotate --now`` promotes at once.
 - ``keys retire KID --now`` drops a key at once (the emergency after a leak).
 
-Every change runs under :func:`authgate.store.keys.lock_keys` and appends a ``keys``
+Every change runs under ``Transaction.keys.lock()`` and appends a ``keys``
 event to the revocation log, so the other instances reload their rings.
 """
 
@@ -24,9 +24,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from authgate.clock import Clock
+from authgate.domain import RevocationEvent
 from authgate.errors import ConfigError, NotFound, UnsafeKey
 from authgate.service.audit import audit
 from authgate.service.keyconfig import (
@@ -37,11 +36,8 @@ from authgate.service.keyconfig import (
     tombstone_message,
 )
 from authgate.settings import Settings
-from authgate.store import keys as rows
-from authgate.store import revocations as log
-from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey, load_or_create_kek
-from authgate.store.url import READ_ONLY
+from authgate.store.protocols import Store, Transaction
 from authgate.tokens import KeyRing, KeyState, generate_key
 
 __all__ = ["PROPAGATION", "KeyChange", "KeyStore", "load_kek"]
@@ -72,12 +68,9 @@ class KeyChange:
 
 
 class KeyStore:
-    def __init__(
-        self, engine: AsyncEngine, settings: Settings, kek: KeyEncryptionKey, clock: Clock
-    ) -> None:
-        self.engine = engine
+    def __init__(self, db: Store, settings: Settings, clock: Clock) -> None:
+        self.db = db
         self.settings = settings
-        self.kek = kek
         self.clock = clock
         #: What the last :meth:`bootstrap` changed (for the log and the fan-out).
         self.replaced: KeyChange | None = None
@@ -92,23 +85,24 @@ class KeyStore:
         """A published next key signs only after this long (SECURITY.md A.7 #49)."""
         return self.settings.jwks_max_age + PROPAGATION
 
-    async def bootstrap(self, conn: AsyncConnection) -> None:
+    async def bootstrap(self, tx: Transaction) -> None:
         """Create the first key, or install the configured one (under the migration lock).
 
         Raises:
             UnsafeKey: the configured key was retired as compromised, or is unusable.
         """
-        await rows.lock_keys(conn)
+        keys = tx.keys
+        await keys.lock()
         now = self.clock.now()
         configured = configured_key(self.settings)
-        ring = await rows.load_ring(conn, self.kek)
+        ring = await keys.load_ring()
         if ring is None:
             key = configured
             if key is None:
                 key = generate_key(self.settings.signing_algorithm)
-            if key.kid in await rows.retired_kids(conn):
+            if key.kid in await keys.retired_kids():
                 raise UnsafeKey(tombstone_message(self.settings, key.kid))
-            await rows.insert_key(conn, self.kek, key, KeyState.ACTIVE, now=now)
+            await keys.insert(key, KeyState.ACTIVE, now=now)
             return
         if configured is None:
             return
@@ -116,15 +110,15 @@ class KeyStore:
             # A next key left by a rotation before the key was configured would be
             # promoted over it: withdraw it (it never signed).
             if ring.next is not None:
-                await rows.delete_keys(conn, [ring.next.key.kid])
-                await log.append(conn, "keys", ring.next.key.kid, now, now + _EVENT_TTL, now)
+                await keys.delete([ring.next.key.kid])
+                await tx.log.append([_keys_event(ring.next.key.kid, now)], now)
             return
-        if configured.kid in await rows.retired_kids(conn):
+        if configured.kid in await keys.retired_kids():
             raise UnsafeKey(tombstone_message(self.settings, configured.kid))
         old = ring.active
         dropped = ring.install(configured, now=now, retire_after=self.retire_after)
-        await rows.save_ring(conn, self.kek, ring, now=now)
-        await rows.tombstone_keys(conn, dropped, now=now)
+        await keys.save_ring(ring, now=now)
+        await keys.tombstone(dropped, now=now)
         change = KeyChange(
             ring,
             configured.kid,
@@ -137,7 +131,7 @@ class KeyStore:
                 "verify_only_until": None if old.kid in dropped else now + self.retire_after,
             },
         )
-        await self._record(conn, change, now)
+        await self._record(tx, change, now)
         self.replaced = change
         _log.warning(
             replacement_message(
@@ -146,11 +140,8 @@ class KeyStore:
         )
 
     async def load(self) -> KeyRing:
-        with store_errors():
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(**{READ_ONLY: True})
-                async with conn.begin():
-                    ring = await rows.load_ring(conn, self.kek)
+        async with self.db.read() as tx:
+            ring = await tx.keys.load_ring()
         if ring is None:
             raise ConfigError("no signing keys in the database")
         ring.retire_expired(self.clock.now())
@@ -168,21 +159,20 @@ class KeyStore:
                 "replace the key there and restart (SECURITY.md A.7 #49)"
             )
         now = self.clock.now()
-        with store_errors():
-            async with self.engine.begin() as conn:
-                ring = await self._locked_ring(conn)
-                nxt = ring.next
-                if nxt is None:
-                    key = generate_key(ring.active.alg)
-                    ring.publish_next(key, now=now)
-                    await rows.insert_key(conn, self.kek, key, KeyState.NEXT, now=now)
-                    change = KeyChange(ring, key.kid, "key_published", {"kid": key.kid})
-                else:
-                    change = KeyChange(ring, nxt.key.kid, "key_published", {"kid": nxt.key.kid})
-                if at_once:
-                    change = await self._promote(conn, ring, now, event="key_rotated")
-                elif nxt is None:
-                    await self._record(conn, change, now)
+        async with self.db.write() as tx:
+            ring = await self._locked_ring(tx)
+            nxt = ring.next
+            if nxt is None:
+                key = generate_key(ring.active.alg)
+                ring.publish_next(key, now=now)
+                await tx.keys.insert(key, KeyState.NEXT, now=now)
+                change = KeyChange(ring, key.kid, "key_published", {"kid": key.kid})
+            else:
+                change = KeyChange(ring, nxt.key.kid, "key_published", {"kid": nxt.key.kid})
+            if at_once:
+                change = await self._promote(tx, ring, now, event="key_rotated")
+            elif nxt is None:
+                await self._record(tx, change, now)
         return change
 
     async def promote_due(self) -> KeyChange | None:
@@ -191,12 +181,11 @@ class KeyStore:
         if is_configured(self.settings):
             return None  # the configured key signs; bootstrap withdrew any next key
         now = self.clock.now()
-        with store_errors():
-            async with self.engine.begin() as conn:
-                ring = await self._locked_ring(conn)
-                if ring.due_next(now=now, delay=self.publish_delay) is None:
-                    return None
-                return await self._promote(conn, ring, now, event="key_promoted")
+        async with self.db.write() as tx:
+            ring = await self._locked_ring(tx)
+            if ring.due_next(now=now, delay=self.publish_delay) is None:
+                return None
+            return await self._promote(tx, ring, now, event="key_promoted")
 
     async def retire(self, kid: str, *, at_once: bool) -> KeyChange:
         """Stop verifying with ``kid``: at once (``at_once``, the emergency after a leak),
@@ -207,51 +196,54 @@ class KeyStore:
             UnsafeKey: ``kid`` is the active key.
         """
         now = self.clock.now()
-        with store_errors():
-            async with self.engine.begin() as conn:
-                ring = await self._locked_ring(conn)
-                managed = next((m for m in ring.entries() if m.key.kid == kid), None)
-                if managed is None:
-                    gone = kid in await rows.retired_kids(conn)
-                    raise NotFound(f"key {kid!r} is already retired" if gone else f"no key {kid!r}")
-                if managed.state is KeyState.ACTIVE:
-                    raise UnsafeKey(
-                        f"{kid} is the active key: rotate (or replace the configured key) first"
-                    )
-                if at_once:
-                    ring.remove(kid)
-                    await rows.tombstone_keys(conn, [kid], now=now)
-                elif managed.state is KeyState.NEXT:
-                    ring.remove(kid)
-                    await rows.delete_keys(conn, [kid])
-                else:
-                    soon = now + self.retire_after
-                    managed.retire_at = min(managed.retire_at or soon, soon)
-                    await rows.set_key_state(conn, kid, managed.state, managed.retire_at)
-                change = KeyChange(ring, kid, "key_retired", {"kid": kid, "at_once": at_once})
-                await self._record(conn, change, now)
+        async with self.db.write() as tx:
+            ring = await self._locked_ring(tx)
+            managed = next((m for m in ring.entries() if m.key.kid == kid), None)
+            if managed is None:
+                gone = kid in await tx.keys.retired_kids()
+                raise NotFound(f"key {kid!r} is already retired" if gone else f"no key {kid!r}")
+            if managed.state is KeyState.ACTIVE:
+                raise UnsafeKey(
+                    f"{kid} is the active key: rotate (or replace the configured key) first"
+                )
+            if at_once:
+                ring.remove(kid)
+                await tx.keys.tombstone([kid], now=now)
+            elif managed.state is KeyState.NEXT:
+                ring.remove(kid)
+                await tx.keys.delete([kid])
+            else:
+                soon = now + self.retire_after
+                managed.retire_at = min(managed.retire_at or soon, soon)
+                await tx.keys.set_state(kid, managed.state, managed.retire_at)
+            change = KeyChange(ring, kid, "key_retired", {"kid": kid, "at_once": at_once})
+            await self._record(tx, change, now)
         return change
 
-    async def _locked_ring(self, conn: AsyncConnection) -> KeyRing:
-        await rows.lock_keys(conn)
-        ring = await rows.load_ring(conn, self.kek)
+    async def _locked_ring(self, tx: Transaction) -> KeyRing:
+        await tx.keys.lock()
+        ring = await tx.keys.load_ring()
         if ring is None:
             raise ConfigError("no signing keys in the database")
         return ring
 
     async def _promote(
-        self, conn: AsyncConnection, ring: KeyRing, now: float, *, event: str
+        self, tx: Transaction, ring: KeyRing, now: float, *, event: str
     ) -> KeyChange:
         old = ring.active.kid
         key = ring.promote_next(now=now, retire_after=self.retire_after)
-        await rows.save_ring(conn, self.kek, ring, now=now)
-        await rows.delete_keys(conn, ring.retire_expired(now))
+        await tx.keys.save_ring(ring, now=now)
+        await tx.keys.delete(ring.retire_expired(now))
         change = KeyChange(ring, key.kid, event, {"kid": key.kid, "old_kid": old})
-        await self._record(conn, change, now)
+        await self._record(tx, change, now)
         return change
 
-    async def _record(self, conn: AsyncConnection, change: KeyChange, now: float) -> None:
+    async def _record(self, tx: Transaction, change: KeyChange, now: float) -> None:
         """The ``keys`` event (other instances reload) and the audit row, in the change's
         transaction."""
-        await log.append(conn, "keys", change.kid, now, now + _EVENT_TTL, now)
-        await audit(conn, change.event, now=now, **change.detail)
+        await tx.log.append([_keys_event(change.kid, now)], now)
+        await audit(tx, change.event, now=now, **change.detail)
+
+
+def _keys_event(kid: str, now: float) -> RevocationEvent:
+    return RevocationEvent("keys", kid, now, now + _EVENT_TTL)

@@ -13,22 +13,43 @@ its old refresh token, which a thief may hold too (SECURITY.md A.4 #33).
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from authgate.clock import Clock
+from authgate.domain import ClientInfo, RevocationEvent, TokenPair
 from authgate.errors import InvalidCredentials, InvalidRequest, RateLimited, Revoked
-from authgate.service._core import ServiceCore, new_refresh_token
+from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
-from authgate.service.revocation import RevocationEvent
-from authgate.service.types import ClientInfo, TokenPair
+from authgate.service.endings import Endings
+from authgate.service.issuer import TokenIssuer, new_refresh_token
+from authgate.service.sync import RevocationSync
+from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id
-from authgate.store.schema import sessions, users
-from authgate.store.statements import INSERT_REFRESH
+from authgate.store.protocols import Store
 
-__all__ = ["PasswordChangeOps"]
+__all__ = ["PasswordChanges"]
 
 
-class PasswordChangeOps(ServiceCore):
+class PasswordChanges:
+    def __init__(
+        self,
+        db: Store,
+        *,
+        clock: Clock,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        endings: Endings,
+        sync: RevocationSync,
+        issuer: TokenIssuer,
+        idle_ttl: float,
+    ) -> None:
+        self.db = db
+        self.issuer = issuer
+        self.idle_ttl = idle_ttl
+        self.clock = clock
+        self.hasher = hasher
+        self.throttle = throttle
+        self.endings = endings
+        self.sync = sync
+
     async def change_password(
         self,
         user_id: str,
@@ -67,8 +88,8 @@ class PasswordChangeOps(ServiceCore):
             raise InvalidRequest("passwords are required")
         self.hasher.check_length(current_password)
         self.hasher.check_length(new_password)
-        async with self._read() as conn:
-            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        async with self.db.read() as tx:
+            row = await tx.users.get_record(user_id)
         if row is not None:
             self.hasher.check_policy(new_password, username=row.username)
         account = row.username_key if row is not None else f"user-id:{user_id}"
@@ -108,7 +129,7 @@ class PasswordChangeOps(ServiceCore):
             return None
         sid, scope = kept
         allowed = frozenset(row.scopes.split())
-        return self._pair(user_id, sid, scope & allowed, refresh, row.credential_version + 1)
+        return self.issuer.pair(user_id, sid, scope & allowed, refresh, row.credential_version + 1)
 
     async def _store_new_password(
         self,
@@ -128,82 +149,38 @@ class PasswordChangeOps(ServiceCore):
         Raises:
             Revoked: ``current_session`` is not active; the transaction rolls back.
         """
-        async with self._write() as conn:
-            bumped = (
-                await conn.execute(
-                    update(users)
-                    .where(
-                        users.c.id == user_id,
-                        users.c.credential_version == version,
-                        users.c.disabled.is_(False),
-                    )
-                    .values(
-                        password_hash=new_hash,
-                        tokens_valid_after=now,
-                        credential_version=version + 1,
-                    )
-                )
-            ).rowcount
-            if bumped != 1:
+        async with self.db.write() as tx:
+            stored = await tx.users.set_password(
+                user_id, version=version, password_hash=new_hash, now=now
+            )
+            if not stored:
                 return None
-            cut = await self._cut_off(conn, user_id, version + 1, now)
+            cut = await self.endings.cut_off(tx, user_id, version + 1, now)
             kept = None
             if current_session is not None:
-                kept = await self._reopen(conn, user_id, current_session, digest, now)
-                if kept is None:
+                new_sid = new_id()
+                scope = await tx.sessions.reopen(
+                    user_id, current_session, new_sid, digest, now=now, idle_ttl=self.idle_ttl
+                )
+                if scope is None:
                     raise Revoked("the session has ended")
+                kept = new_sid, scope
             keep = kept[0] if kept is not None else None
-            ended = await self._end_sessions(
-                conn, user_id=user_id, keep=keep, reason="password_changed"
+            ended = await self.endings.end_sessions(
+                tx, user_id=user_id, keep=keep, reason="password_changed"
             )
-            await audit(conn, "password_changed", now=now, user_id=user_id, session_id=keep, ip=ip)
+            await audit(tx, "password_changed", now=now, user_id=user_id, session_id=keep, ip=ip)
         return [*cut, *ended], kept
 
     async def _password_change_failed(
         self, user_id: str, ip: str | None, now: float, reason: str
     ) -> None:
-        async with self._write() as conn:
+        async with self.db.write() as tx:
             await audit(
-                conn,
+                tx,
                 "password_change_failed",
                 now=now,
                 user_id=user_id,
                 ip=ip,
                 reason=reason,
             )
-
-    async def _reopen(
-        self, conn: AsyncConnection, user_id: str, sid: str, digest: bytes, now: float
-    ) -> tuple[str, frozenset[str]] | None:
-        """Copy the active session ``sid`` under a new id with one new refresh token
-        (``digest``); ``sid`` and its refresh tokens end with the other sessions.
-        Returns (new id, session scope), or None when ``sid`` is not active."""
-        row = (
-            await conn.execute(
-                select(sessions).where(
-                    sessions.c.id == sid,
-                    sessions.c.user_id == user_id,
-                    sessions.c.ended_at.is_(None),
-                    sessions.c.idle_expires_at > now,
-                    sessions.c.absolute_expires_at > now,
-                )
-            )
-        ).first()
-        if row is None:
-            return None
-        new_sid = new_id()
-        values = dict(row._mapping)
-        idle = min(now + self.settings.sessions.idle_ttl, row.absolute_expires_at)
-        values.update(id=new_sid, last_used_at=now, idle_expires_at=idle)
-        await conn.execute(insert(sessions).values(**values))
-        await conn.execute(
-            INSERT_REFRESH,
-            {
-                "token_hash": digest,
-                "session_id": new_sid,
-                "parent_hash": None,
-                "issued_at": now,
-                "used_at": None,
-            },
-        )
-        return new_sid, frozenset(row.scope.split())

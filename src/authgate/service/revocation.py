@@ -32,8 +32,8 @@ open and replayed by :mod:`authgate.service.sync`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from authgate.domain import RevocationEvent
 from authgate.tokens import VerifiedToken
 from authgate.tokens.claims import MAX_LEEWAY
 
@@ -55,17 +55,6 @@ KIND_GEN = "gen"
 KIND_KEYS = "keys"
 #: The access-token claim with the user's credential version at login.
 GENERATION_CLAIM = "gen"
-
-
-@dataclass(frozen=True, slots=True)
-class RevocationEvent:
-    """One row of the revocation log, made by this service or read from the
-    database; never decoded from a Redis message (SECURITY.md A.7 #50)."""
-
-    kind: str
-    key: str
-    value: float
-    expires_at: float
 
 
 def cutoff_horizon(max_ttl: int) -> float:

@@ -29,17 +29,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authgate.clock import Clock
+from authgate.domain import RevocationEvent
 from authgate.errors import AuthError
-from authgate.service.revocation import KIND_KEYS, RevocationEvent, RevocationState
-from authgate.store import revocations as log
-from authgate.store.errors import store_errors
+from authgate.service.revocation import KIND_KEYS, RevocationState
 from authgate.store.fanout import Fanout
-from authgate.store.url import READ_ONLY
+from authgate.store.protocols import Store
 
 __all__ = ["NUDGE", "RevocationSync", "SyncCounts"]
 
@@ -73,23 +69,21 @@ class RevocationSync:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Store,
         state: RevocationState,
         *,
         clock: Clock,
         fanout: Fanout | None,
-        on_keys: Callable[[], Awaitable[None]],
-        maintenance: Callable[[], Awaitable[None]],
         poll_interval: float = 0.5,
         backstop_interval: float = 2.0,
         maintenance_interval: float = 30.0,
     ) -> None:
-        self.engine = engine
+        self.db = db
         self.state = state
         self.clock = clock
         self.fanout = fanout
-        self.on_keys = on_keys
-        self.maintenance = maintenance
+        self.on_keys: Callable[[], Awaitable[None]] = _nothing
+        self.maintenance: Callable[[], Awaitable[None]] = _nothing
         self.poll_interval = poll_interval
         self.backstop_interval = backstop_interval
         self.maintenance_interval = maintenance_interval
@@ -104,16 +98,22 @@ class RevocationSync:
 
     async def load(self) -> None:
         """Load every unexpired revocation (the database is the source of truth)."""
-        with store_errors():
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(**{READ_ONLY: True})
-                async with conn.begin():
-                    self._seq = await log.max_seq(conn)
-                    rows = await log.load_active(conn, self.clock.now())
-        for row in rows:
-            self.state.apply(_event(row))
+        async with self.db.read() as tx:
+            self._seq = await tx.log.max_seq()
+            rows = await tx.log.load_active(self.clock.now())
+        for _, event in rows:
+            self.state.apply(event)
 
-    def start(self) -> None:
+    def start(
+        self,
+        *,
+        on_keys: Callable[[], Awaitable[None]],
+        maintenance: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Start the background tasks: ``on_keys`` runs after a ``keys`` row,
+        ``maintenance`` every ``maintenance_interval`` seconds."""
+        self.on_keys = on_keys
+        self.maintenance = maintenance
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="authgate-revocation-poll"))
         if self.fanout is not None:
             self._tasks.append(
@@ -203,27 +203,22 @@ class RevocationSync:
         async with self._poll_lock:
             self.counts.reads += 1
             low = min(self._gaps) - 1 if self._gaps else self._seq
-            with store_errors():
-                async with self.engine.connect() as conn:
-                    conn = await conn.execution_options(**{READ_ONLY: True})
-                    async with conn.begin():
-                        rows = await log.fetch_after(conn, low)
+            async with self.db.read() as tx:
+                rows = await tx.log.after(low)
             # Reload under the lock: a caller of poll_once() then sees the new keys.
             if self._apply_rows(rows):
                 await self._reload_keys()
 
-    def _apply_rows(self, rows: Sequence[Any]) -> bool:
+    def _apply_rows(self, rows: Sequence[tuple[int, RevocationEvent]]) -> bool:
         keys_changed = False
         mono = time.monotonic()
-        for row in rows:
-            seq = int(row.seq)
+        for seq, event in rows:
             if seq <= self._seq and self._gaps.pop(seq, None) is None:
                 continue  # already applied
             if seq > self._seq:
                 for missing in range(self._seq + 1, min(seq, self._seq + 1 + _MAX_GAPS)):
                     self._gaps[missing] = mono
                 self._seq = seq
-            event = _event(row)
             if event.kind == KIND_KEYS:
                 keys_changed = True
             else:
@@ -249,5 +244,5 @@ class RevocationSync:
                 _log.exception("revocation poll crashed; retrying")
 
 
-def _event(row: Any) -> RevocationEvent:
-    return RevocationEvent(row.kind, row.key, float(row.value), float(row.expires_at))
+async def _nothing() -> None:
+    return None

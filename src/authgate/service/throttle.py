@@ -33,7 +33,7 @@ concurrent requests cannot all pass a check made before any of them is counted:
 * **Registration.** ``registrations_per_ip_per_hour`` sign-ups from one address in a
   fixed hour, then ``RateLimited`` until the hour ends: each one costs an Argon2 hash.
 
-Storage is :class:`~authgate.service.throttle_store.ThrottleStore`: Redis shared by
+Storage is :class:`~authgate.store.throttle.ThrottleStore`: Redis shared by
 every instance, or per-instance memory (one worker, development, and the fallback
 while Redis is unreachable: still throttled, never unlimited). The window maths runs
 on the injected :class:`~authgate.clock.Clock`: the window number is part of each
@@ -51,7 +51,9 @@ from types import TracebackType
 
 from authgate.clock import Clock
 from authgate.errors import RateLimited
-from authgate.service.throttle_store import (
+from authgate.settings import DEFAULT_REDIS_NAMESPACE, ThrottleSettings
+from authgate.store.protocols import ThrottleCounters
+from authgate.store.throttle import (
     BLOCKED,
     BUSY,
     FAILURE,
@@ -62,7 +64,6 @@ from authgate.service.throttle_store import (
     Reservation,
     ThrottleStore,
 )
-from authgate.settings import DEFAULT_REDIS_NAMESPACE, ThrottleSettings
 
 __all__ = ["BUSY_WAIT", "DEFAULT_KEY_PREFIX", "Attempt", "LoginThrottle", "key_prefix_for"]
 
@@ -165,6 +166,7 @@ class LoginThrottle:
             app instance, for production.
         clock: the time source for every window and back-off computation.
         key_prefix: prefix of every storage key (lets tests and tenants share Redis).
+        counters: the counter storage, instead of one built from ``storage_uri``.
     """
 
     def __init__(
@@ -174,10 +176,13 @@ class LoginThrottle:
         storage_uri: str | None,
         clock: Clock,
         key_prefix: str = DEFAULT_KEY_PREFIX,
+        counters: ThrottleCounters | None = None,
     ) -> None:
         self._settings = settings
         self.clock = clock
-        self._store = ThrottleStore(storage_uri, clock=clock, key_prefix=key_prefix)
+        self._store: ThrottleCounters = counters or ThrottleStore(
+            storage_uri, clock=clock, key_prefix=key_prefix
+        )
         # Per account key: (event set when a local attempt settles, waiters).
         self._waiting: dict[str, tuple[asyncio.Event, int]] = {}
 

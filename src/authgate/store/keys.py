@@ -12,17 +12,22 @@ import orjson
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
+from authgate.store.migrate import current_revision
 from authgate.store.schema import signing_keys
+from authgate.store.url import create_engine, is_sqlite, normalize_url, sqlite_path
 from authgate.tokens import KeyRing, KeyState, ManagedKey, load_jwk
 from authgate.tokens.keys import Key
 
 __all__ = [
     "RETIRED",
+    "SqlKeys",
     "delete_keys",
     "insert_key",
     "load_ring",
     "lock_keys",
+    "read_stored_states",
     "retired_kids",
     "save_ring",
     "set_key_state",
@@ -66,6 +71,29 @@ async def stored_states(conn: AsyncConnection) -> dict[str, tuple[str, str]]:
     stmt = select(signing_keys.c.kid, signing_keys.c.state, signing_keys.c.alg)
     rows = (await conn.execute(stmt)).all()
     return {row.kid: (row.state, row.alg) for row in rows}
+
+
+async def read_stored_states(url: str) -> dict[str, tuple[str, str]] | None:
+    """:func:`stored_states` of the database at ``url`` without creating or migrating
+    it (``authgate check``); None when it does not exist or was never migrated.
+
+    Raises:
+        ConfigError: a bad database URL.
+        StoreUnavailable: the database cannot be reached.
+    """
+    normalized = normalize_url(url)
+    path = sqlite_path(normalized)
+    if is_sqlite(normalized) and (path is None or not path.exists()):
+        return None
+    engine = create_engine(normalized)
+    try:
+        if await current_revision(engine) is None:
+            return None
+        with store_errors():
+            async with engine.connect() as conn:
+                return await stored_states(conn)
+    finally:
+        await engine.dispose()
 
 
 async def retired_kids(conn: AsyncConnection) -> set[str]:
@@ -132,3 +160,37 @@ async def set_key_state(
 async def delete_keys(conn: AsyncConnection, kids: list[str]) -> None:
     if kids:
         await conn.execute(delete(signing_keys).where(signing_keys.c.kid.in_(kids)))
+
+
+class SqlKeys:
+    """Implements :class:`authgate.store.protocols.KeyRepository` on one connection."""
+
+    __slots__ = ("_conn", "_kek")
+
+    def __init__(self, conn: AsyncConnection, kek: KeyEncryptionKey) -> None:
+        self._conn = conn
+        self._kek = kek
+
+    async def lock(self) -> None:
+        await lock_keys(self._conn)
+
+    async def load_ring(self) -> KeyRing | None:
+        return await load_ring(self._conn, self._kek)
+
+    async def retired_kids(self) -> set[str]:
+        return await retired_kids(self._conn)
+
+    async def insert(self, key: Key, state: KeyState, *, now: float) -> None:
+        await insert_key(self._conn, self._kek, key, state, now=now)
+
+    async def save_ring(self, ring: KeyRing, *, now: float) -> None:
+        await save_ring(self._conn, self._kek, ring, now=now)
+
+    async def tombstone(self, kids: list[str], *, now: float) -> None:
+        await tombstone_keys(self._conn, kids, now=now)
+
+    async def set_state(self, kid: str, state: KeyState, retire_at: float | None) -> None:
+        await set_key_state(self._conn, kid, state, retire_at)
+
+    async def delete(self, kids: list[str]) -> None:
+        await delete_keys(self._conn, kids)

@@ -1,0 +1,110 @@
+"""Plain data shared by the store and the service (ARCHITECTURE.md, "The auth
+service"): the store returns these, the service speaks them, so neither imports the
+other's types. No framework, driver or I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ClientInfo",
+    "RefreshRecord",
+    "RevocationEvent",
+    "SessionInfo",
+    "TokenPair",
+    "User",
+    "UserRecord",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who is calling: recorded on sessions and used by the throttle."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str
+    email: str | None
+    scopes: frozenset[str]
+    disabled: bool
+    created_at: float
+    tokens_valid_after: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user row as the login and the password change need it (never leaves the
+    service: it holds the password hash)."""
+
+    id: str
+    username: str
+    username_key: str
+    password_hash: str
+    scopes: str
+    disabled: bool
+    credential_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    """A refresh token with its session and user (``store.statements.TOKEN_BY_HASH``)."""
+
+    used_at: float | None
+    issued_at: float
+    session_id: str
+    user_id: str
+    scope: str
+    ended_at: float | None
+    idle_expires_at: float
+    absolute_expires_at: float
+    user_scopes: str
+    username: str
+    disabled: bool
+    credential_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """The RFC 6749 §5.1 answer of a successful login or refresh."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    scope: frozenset[str]
+    session_id: str
+    user_id: str
+    #: RFC 6750 §4 spells it ``Bearer`` (RFC 6749 §7.1: compared case-insensitively);
+    #: introspection (RFC 7662 §2.2) answers the same.
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    user_id: str
+    created_at: float
+    last_used_at: float
+    idle_expires_at: float
+    absolute_expires_at: float
+    user_agent: str | None
+    ip: str | None
+    ended_at: float | None = None
+    end_reason: str | None = None
+    scope: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEvent:
+    """One row of the revocation log, made by this service or read from the
+    database; never decoded from a Redis message (SECURITY.md A.7 #50)."""
+
+    kind: str
+    key: str
+    value: float
+    expires_at: float

@@ -1,0 +1,156 @@
+"""``open_service``: build the auth service from the settings, in one ``AsyncExitStack``.
+
+Everything opened is pushed on the stack as it is opened, so a failure half-way
+closes exactly what was opened, and ``AuthService.aclose()`` closes the same stack
+(in reverse: the sync tasks first, the database last).
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from authgate.clock import Clock, SystemClock
+from authgate.passwords import PasswordHasher
+from authgate.service.accounts import Accounts
+from authgate.service.audit_limit import FailureAudit
+from authgate.service.endings import Endings
+from authgate.service.issuer import TokenIssuer
+from authgate.service.keys import Keys
+from authgate.service.keystore import KeyStore, load_kek
+from authgate.service.logins import Logins
+from authgate.service.logouts import Logouts
+from authgate.service.password_change import PasswordChanges
+from authgate.service.refreshes import Refreshes
+from authgate.service.revocation import RevocationState, cutoff_horizon
+from authgate.service.service import AuthService, Operations
+from authgate.service.sync import RevocationSync
+from authgate.service.throttle import LoginThrottle, key_prefix_for
+from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
+from authgate.store.database import Database
+from authgate.store.fanout import RedisFanout, channel_for
+from authgate.tokens import TokenCodec, VerifiedTokenCache
+
+__all__ = ["open_service"]
+
+
+async def open_service(settings: Settings, *, clock: Clock | None = None) -> AuthService:
+    """Open the database (creating and migrating it), load keys and revocations, and
+    start the revocation sync tasks. Close with ``await service.aclose()``.
+
+    Raises:
+        ConfigError: a bad database URL or key-encryption key.
+        UnsafeKey: weak or mismatched signing key material.
+        StoreUnavailable: the database cannot be reached.
+    """
+    clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        service = await _build(settings, clock, stack)
+        service_stack = stack.pop_all()  # success: the service owns what was opened
+    service._exit_stack = service_stack
+    return service
+
+
+async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> AuthService:
+    db = Database(settings.resolved_database_url(), kek=load_kek(settings))
+    stack.push_async_callback(db.aclose)
+    fanout = None
+    if settings.redis_url:
+        fanout = RedisFanout(settings.redis_url, channel=channel_for(settings.redis_namespace))
+        stack.push_async_callback(fanout.aclose)
+    throttle = LoginThrottle(
+        settings.throttle,
+        storage_uri=settings.redis_url,
+        clock=clock,
+        key_prefix=key_prefix_for(settings.redis_namespace),
+    )
+    stack.push_async_callback(throttle.aclose)
+    hasher = PasswordHasher(settings.passwords)
+    stack.callback(hasher.close)
+
+    keystore = KeyStore(db, settings, clock)
+    await db.migrate(keystore.bootstrap)
+    state = RevocationState()
+    codec = TokenCodec(
+        await keystore.load(),
+        issuer=settings.issuer,
+        audience=settings.audience,
+        clock=clock,
+        leeway=settings.leeway,
+        cache=VerifiedTokenCache(settings.token_cache_size),
+        revocation=state,
+    )
+    sync = RevocationSync(
+        db, state, clock=clock, fanout=fanout, maintenance_interval=settings.maintenance_interval
+    )
+    failure_audit = FailureAudit(settings.audit, db.write)
+    # Cut-offs and ended sessions must outlive every token issued before them.
+    horizon = cutoff_horizon(max(MAX_ACCESS_TOKEN_TTL, settings.access_token_ttl))
+    endings = Endings(clock, horizon)
+    issuer = TokenIssuer(settings, codec)
+    keys = Keys(keystore, codec=codec, clock=clock, sync=sync)
+    ops = Operations(
+        logins=Logins(
+            db,
+            sessions=settings.sessions,
+            clock=clock,
+            hasher=hasher,
+            throttle=throttle,
+            issuer=issuer,
+            failure_audit=failure_audit,
+        ),
+        refreshes=Refreshes(
+            db,
+            sessions=settings.sessions,
+            clock=clock,
+            issuer=issuer,
+            endings=endings,
+            sync=sync,
+            failure_audit=failure_audit,
+        ),
+        logouts=Logouts(
+            db, settings=settings, clock=clock, codec=codec, endings=endings, sync=sync
+        ),
+        accounts=Accounts(
+            db,
+            default_scopes=settings.default_scopes,
+            clock=clock,
+            hasher=hasher,
+            throttle=throttle,
+            endings=endings,
+            sync=sync,
+            failure_audit=failure_audit,
+        ),
+        password_changes=PasswordChanges(
+            db,
+            clock=clock,
+            hasher=hasher,
+            throttle=throttle,
+            endings=endings,
+            sync=sync,
+            issuer=issuer,
+            idle_ttl=settings.sessions.idle_ttl,
+        ),
+        keys=keys,
+    )
+    service = AuthService(
+        settings,
+        db=db,
+        ops=ops,
+        codec=codec,
+        clock=clock,
+        hasher=hasher,
+        throttle=throttle,
+        keystore=keystore,
+        revocation=state,
+        sync=sync,
+        failure_audit=failure_audit,
+        horizon=horizon,
+        exit_stack=stack,
+    )
+    await sync.load()
+    sync.start(on_keys=keys.reload, maintenance=service.maintenance)
+    stack.push_async_callback(sync.aclose)
+    stack.push_async_callback(service.flush_failure_audit)  # first to run at close
+    if keystore.replaced is not None:  # the configured key replaced another
+        await keys.changed(keystore.replaced)
+    return service

@@ -1,0 +1,133 @@
+"""The ``users`` aggregate (implements :class:`authgate.store.protocols.UserRepository`).
+
+SECURITY.md A.7 #48: every cut-off bumps ``credential_version`` with the row locked
+(an ``UPDATE``), before the sessions to end are selected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authgate.domain import User, UserRecord
+from authgate.errors import UsernameTaken
+from authgate.store.schema import users
+
+__all__ = ["SqlUsers", "to_record", "to_user"]
+
+
+def to_user(row: Any) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        email=row.email,
+        scopes=frozenset(row.scopes.split()),
+        disabled=bool(row.disabled),
+        created_at=float(row.created_at),
+        tokens_valid_after=float(row.tokens_valid_after),
+    )
+
+
+def to_record(row: Any) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        username_key=row.username_key,
+        password_hash=row.password_hash,
+        scopes=row.scopes,
+        disabled=bool(row.disabled),
+        credential_version=int(row.credential_version),
+    )
+
+
+class SqlUsers:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def _one(self, where: Any) -> Any:
+        return (await self._conn.execute(select(users).where(where))).first()
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self._one(users.c.id == user_id)
+        return None if row is None else to_user(row)
+
+    async def get_record(self, user_id: str) -> UserRecord | None:
+        row = await self._one(users.c.id == user_id)
+        return None if row is None else to_record(row)
+
+    async def by_key(self, username_key: str) -> User | None:
+        row = await self._one(users.c.username_key == username_key)
+        return None if row is None else to_user(row)
+
+    async def key_taken(self, username_key: str) -> bool:
+        stmt = select(users.c.id).where(users.c.username_key == username_key)
+        return (await self._conn.execute(stmt)).first() is not None
+
+    async def username(self, user_id: str) -> str | None:
+        stmt = select(users.c.username).where(users.c.id == user_id)
+        name: str | None = (await self._conn.execute(stmt)).scalar()
+        return name
+
+    async def list(self) -> list[User]:
+        rows = (await self._conn.execute(select(users).order_by(users.c.created_at))).all()
+        return [to_user(r) for r in rows]
+
+    async def insert(self, user: User, *, username_key: str, password_hash: str) -> None:
+        stmt = insert(users).values(
+            id=user.id,
+            username=user.username,
+            username_key=username_key,
+            email=user.email,
+            password_hash=password_hash,
+            scopes=" ".join(sorted(user.scopes)),
+            disabled=user.disabled,
+            tokens_valid_after=user.tokens_valid_after,
+            created_at=user.created_at,
+        )
+        try:
+            await self._conn.execute(stmt)
+        except IntegrityError as exc:  # the unique index: another register won a race
+            raise UsernameTaken("this username is taken") from exc
+
+    async def set_scopes(self, user_id: str, scopes: str) -> bool:
+        stmt = update(users).where(users.c.id == user_id).values(scopes=scopes)
+        return (await self._conn.execute(stmt)).rowcount == 1
+
+    async def bump_version(self, user_id: str, now: float, *, disable: bool) -> int | None:
+        values: dict[str, Any] = {
+            "tokens_valid_after": now,
+            "credential_version": users.c.credential_version + 1,
+        }
+        if disable:
+            values["disabled"] = True
+        stmt = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(**values)
+            .returning(users.c.credential_version)
+        )
+        version = (await self._conn.execute(stmt)).scalar()
+        return None if version is None else int(version)
+
+    async def set_password(
+        self, user_id: str, *, version: int, password_hash: str, now: float
+    ) -> bool:
+        stmt = (
+            update(users)
+            .where(
+                users.c.id == user_id,
+                users.c.credential_version == version,
+                users.c.disabled.is_(False),
+            )
+            .values(
+                password_hash=password_hash,
+                tokens_valid_after=now,
+                credential_version=version + 1,
+            )
+        )
+        return (await self._conn.execute(stmt)).rowcount == 1
