@@ -2,10 +2,12 @@
 
 Status, body and headers of every error authgate sends come from :func:`error_response`:
 
-- RFC 6750 §3: every 401 carries ``WWW-Authenticate: Bearer realm="…",
-  error="invalid_token", error_description="…"``, with no credentials too: the issue's
-  contract ("every 401") wins over §3.1's SHOULD NOT, so header and body always agree.
-  Every 401 is the same whatever the reason (SECURITY.md A.0: uniform 401s).
+- RFC 6750 §3: every 401 carries ``WWW-Authenticate: Bearer realm="…"``; with a bad
+  token it adds ``error="invalid_token", error_description="…"``, and with no
+  credentials at all it adds nothing (§3.1: the error SHOULD NOT be included when the
+  request lacks any authentication information). The body is the same for every 401,
+  whatever the reason (SECURITY.md A.0: uniform 401s). Both are built once per realm
+  (:func:`token_refusal`): the refusal is cheaper than the success path.
 - RFC 6750 §3.1: a missing scope is 403 ``error="insufficient_scope", scope="…"``.
 - RFC 6749 §5.2: token-endpoint failures are 400 ``{"error", "error_description"}``.
 - 429 carries ``Retry-After``; a store outage is 503 with a clear body.
@@ -37,6 +39,7 @@ from authgate.errors import (
     InvalidRequest,
     InvalidScope,
     JWKSError,
+    MissingToken,
     NotFound,
     PasswordRejected,
     RateLimited,
@@ -54,6 +57,7 @@ __all__ = [
     "install_error_handlers",
     "oauth_error",
     "responses",
+    "token_refusal",
     "too_large_response",
 ]
 
@@ -104,21 +108,42 @@ def too_large_response(limit: int) -> JSONResponse:
     return oauth_error(413, "request_too_large", f"the request body is larger than {limit} bytes")
 
 
-def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_REALM) -> Response:
-    """The HTTP answer for ``exc``; ``oauth`` selects RFC 6749 §5.2 style on token endpoints."""
-    realm_q = f'Bearer realm="{_quote(realm)}"'
-    if isinstance(exc, TokenError):  # MissingToken included: every 401 is the same
-        return oauth_error(
+class _Refusal(Response):
+    """A prebuilt 401: no JSON encoding, no header encoding per request."""
+
+    def __init__(self, body: bytes, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = 401
+        self.body = body
+        self.background = None
+        self.raw_headers = list(raw_headers)  # a copy: outer middleware may edit it
+
+
+_REFUSALS: dict[tuple[str, bool], tuple[bytes, list[tuple[bytes, bytes]]]] = {}
+
+
+def token_refusal(realm: str = DEFAULT_REALM, *, missing: bool = False) -> Response:
+    """The RFC 6750 §3 401: ``missing`` when the request carried no credentials at
+    all (§3.1: no ``error`` attribute in ``WWW-Authenticate``). Same body either way."""
+    built = _REFUSALS.get((realm, missing))
+    if built is None:
+        challenge = f'Bearer realm="{_quote(realm)}"'
+        if not missing:
+            challenge += f', error="invalid_token", error_description="{INVALID_TOKEN_DESCRIPTION}"'
+        template = oauth_error(
             401,
             "invalid_token",
             INVALID_TOKEN_DESCRIPTION,
-            headers={
-                "WWW-Authenticate": (
-                    f'{realm_q}, error="invalid_token", '
-                    f'error_description="{INVALID_TOKEN_DESCRIPTION}"'
-                )
-            },
+            headers={"WWW-Authenticate": challenge},
         )
+        built = _REFUSALS[(realm, missing)] = (bytes(template.body), template.raw_headers)
+    return _Refusal(*built)
+
+
+def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_REALM) -> Response:
+    """The HTTP answer for ``exc``; ``oauth`` selects RFC 6749 §5.2 style on token endpoints."""
+    if isinstance(exc, TokenError):  # every 401 has the same body
+        return token_refusal(realm, missing=type(exc) is MissingToken)
+    realm_q = f'Bearer realm="{_quote(realm)}"'
     if isinstance(exc, InsufficientScope):
         scope = " ".join(sorted(exc.required))
         return oauth_error(
