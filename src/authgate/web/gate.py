@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -117,8 +117,20 @@ class AuthGate:
 
     # -- wiring -----------------------------------------------------------------
 
-    def install(self, app: FastAPI, *, middleware: bool = True) -> None:
+    def install(
+        self,
+        app: FastAPI,
+        *,
+        middleware: bool = True,
+        require: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+    ) -> None:
         """Add the endpoints, the error mapping, the guard and (by default) the middleware.
+
+        ``require`` and ``exclude`` are the middleware's options (path prefixes refused
+        with 401 before the app runs without a valid token, and exemptions from them),
+        so an app never needs a second ``AuthMiddleware``. The middleware verifies only
+        when asked: a route outside ``require`` that reads no caller never verifies.
 
         The endpoints are an :class:`AuthRouter`: a request for any other path passes
         them with a substring test, wherever ``install`` is called; each reads at most
@@ -128,7 +140,7 @@ class AuthGate:
         """
         app.state.authgate = self
         app.include_router(self.router)
-        self.guard.install(app, middleware=middleware)
+        self.guard.install(app, middleware=middleware, require=require, exclude=exclude)
 
     def client_info(self, conn: HTTPConnection) -> ClientInfo:
         ua = conn.headers.get("user-agent")
