@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 
 #: The ``AuthResult`` key of ``scope["state"]`` (``authgate.web.guard.RESULT_STATE``).
 RESULT_STATE = "authgate_auth"
-#: What the transports read from a scope (web/transports.py).
-_KEPT = ("type", "headers", "method", "subprotocols", "path")
 
 __all__ = ["DeferredPrincipal", "PrincipalCredentials", "PrincipalUser", "get_principal"]
 
@@ -60,10 +58,12 @@ class DeferredPrincipal:
 
     def __init__(self, guard: TokenGuard, scope: Scope) -> None:
         self.guard = guard
-        self.scope = scope
+        self.scope: Scope | None = scope
 
     def resolve(self) -> VerifiedToken | None:
         """The verified caller, or ``None`` (no credentials, or a bad token)."""
+        if self.scope is None:  # detached: the request is over
+            return None
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -77,18 +77,17 @@ class DeferredPrincipal:
         return None if result is None else result.principal
 
     def detach(self) -> None:
-        """At the end of the request: keep only what verifying needs (and the result,
-        if any), so no reference cycle runs through the request's scope (the cyclic
-        GC's pauses; ``scope["user"]`` holds this object)."""
-        scope = self.scope
-        state = scope.get("state")
-        kept = {key: scope[key] for key in _KEPT if key in scope}
+        """At the end of the request: drop the scope (no reference cycle through it,
+        so no work for the cyclic GC; ``scope["user"]`` holds this object). A caller
+        not asked for during the request reads as ``None`` afterwards, as
+        ``get_principal()`` does."""
+        state = self.scope.get("state") if self.scope is not None else None
         found = state.get(RESULT_STATE) if state is not None else None
-        kept["state"] = {} if found is None else {RESULT_STATE: found}
-        self.scope = kept
+        self.scope = {"state": {RESULT_STATE: found}} if found is not None else None
 
     async def _resolve_async(self) -> VerifiedToken | None:
-        return (await self.guard.authenticate(self.scope)).principal
+        scope = self.scope
+        return None if scope is None else (await self.guard.authenticate(scope)).principal
 
 
 Source = VerifiedToken | DeferredPrincipal | None
