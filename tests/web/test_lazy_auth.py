@@ -366,3 +366,43 @@ async def test_burst_with_one_expired_token_gets_identical_401s(rig: Rig, path: 
     assert rig.key.verifies == 1  # once; every other request was a lookup
     assert {p.status_code for p in public} == {200}
     assert rig.verifier.calls == 50
+
+
+class WaitingVerifier(CountingVerifier):
+    """The real verifier, waiting on the event loop first (as a JWKS verifier does for
+    a new kid's keys, or with introspection on)."""
+
+    async def verify_access_token(self, token: str) -> VerifiedToken:
+        await asyncio.sleep(0)
+        return await super().verify_access_token(token)
+
+
+def test_a_verifier_that_must_wait_is_awaited_by_the_dependencies(rig: Rig) -> None:
+    """``get_principal()`` cannot wait inside an async route: it reads ``None`` there
+    until an awaiting reader (a dependency, ``require=[...]``) has verified; nothing
+    breaks, nothing is verified twice, and a sync route (a worker thread) waits."""
+    app = FastAPI()
+
+    @app.get("/peek")
+    async def peek() -> dict[str, str | None]:
+        principal = get_principal()
+        return {"sub": principal.sub if principal else None}
+
+    @app.get("/me-then-peek")
+    async def me_then_peek(user: CurrentUser) -> dict[str, str | None]:
+        principal = get_principal()
+        return {"sub": user.sub, "peek": principal.sub if principal else None}
+
+    @app.get("/sync-peek")
+    def sync_peek() -> dict[str, str | None]:
+        principal = get_principal()
+        return {"sub": principal.sub if principal else None}
+
+    verifier = WaitingVerifier(rig.codec)
+    TokenGuard(verifier).install(app, middleware=True)
+    client = TestClient(app)
+    token = bearer(rig.token("hal"))
+    assert client.get("/peek", headers=token).json() == {"sub": None}
+    assert client.get("/me-then-peek", headers=token).json() == {"sub": "hal", "peek": "hal"}
+    assert client.get("/sync-peek", headers=token).json() == {"sub": "hal"}
+    assert verifier.calls == 2  # /peek abandoned its wait before the verifier was called
