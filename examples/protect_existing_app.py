@@ -7,14 +7,15 @@ dependency with scopes, and a middleware that guards a whole prefix.
 from fastapi import FastAPI
 
 from authgate.settings import Settings
-from authgate.web import AuthGate, AuthMiddleware, CurrentUser, require_scopes
+from authgate.web import AuthGate, CurrentUser, require_scopes
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     gate = AuthGate(settings or Settings())  # /auth/token, /users, /.well-known/...
     app = FastAPI(lifespan=gate.lifespan)  # your existing app
-    gate.install(app)  # router, error mapping, middleware, Swagger's Authorize
-    app.add_middleware(AuthMiddleware, guard=gate.guard, require=["/admin/"])
+    # Router, error mapping, Swagger's Authorize, and one middleware that refuses
+    # /admin/... without a valid token (and verifies nothing on routes that do not ask).
+    gate.install(app, require=["/admin/"])
 
     @app.get("/items")
     async def list_items(user: CurrentUser) -> dict[str, str]:
