@@ -406,3 +406,31 @@ def test_a_verifier_that_must_wait_is_awaited_by_the_dependencies(rig: Rig) -> N
     assert client.get("/me-then-peek", headers=token).json() == {"sub": "hal", "peek": "hal"}
     assert client.get("/sync-peek", headers=token).json() == {"sub": "hal"}
     assert verifier.calls == 2  # /peek abandoned its wait before the verifier was called
+
+
+def test_an_outer_middleware_sees_what_the_route_wrote_in_request_state(rig: Rig) -> None:
+    from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+    from starlette.responses import Response
+
+    seen: list[object] = []
+
+    class Outer(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            request.state.before = "outer"
+            response = await call_next(request)
+            seen.append(getattr(request.state, "written", None))
+            return response
+
+    app = FastAPI()
+
+    @app.get("/write")
+    async def write(request: Request) -> dict[str, str]:
+        request.state.written = "by the route"
+        return {"before": request.state.before}
+
+    TokenGuard(rig.verifier).install(app, middleware=True)
+    app.add_middleware(Outer)
+    with TestClient(app) as client:
+        assert client.get("/write", headers=bearer("junk")).json() == {"before": "outer"}
+    assert seen == ["by the route"]
+    assert rig.verifier.calls == 0

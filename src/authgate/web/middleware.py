@@ -34,18 +34,31 @@ __all__ = ["AuthMiddleware"]
 
 class _DeferredState(dict[str, Any]):
     """``scope["state"]`` whose ``authgate_principal`` is verified on first read
-    (``request.state`` reads with ``[]``, which falls back on ``__missing__``)."""
+    (``request.state`` reads with ``[]``, which falls back on ``__missing__``).
 
-    __slots__ = ("deferred",)
+    A copy of the request's state dict that writes through to it, so whoever holds the
+    original (an outer ``BaseHTTPMiddleware``'s ``request.state``) sees every write.
+    """
 
-    def __init__(self, state: dict[str, Any], deferred: DeferredPrincipal) -> None:
-        super().__init__(state)
+    __slots__ = ("deferred", "original")
+
+    def __init__(self, original: dict[str, Any], deferred: DeferredPrincipal) -> None:
+        super().__init__(original)
+        self.original = original
         self.deferred = deferred
 
     def __missing__(self, key: str) -> Any:
         if key == PRINCIPAL_STATE:
             return self.deferred.resolve()
         raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.original[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.original.pop(key, None)
 
 
 class AuthMiddleware:
@@ -94,7 +107,10 @@ class AuthMiddleware:
                 PRINCIPAL_VAR.reset(reset)
             return
         deferred = DeferredPrincipal(guard, scope)
-        scope["state"] = _DeferredState(scope.get("state") or {}, deferred)
+        original = scope.get("state")
+        if original is None:
+            original = scope["state"] = {}
+        state = scope["state"] = _DeferredState(original, deferred)
         scope["user"], scope["auth"] = starlette_auth(deferred)
         reset = PRINCIPAL_VAR.set(deferred)
         try:
@@ -102,6 +118,8 @@ class AuthMiddleware:
         finally:
             PRINCIPAL_VAR.reset(reset)
             deferred.detach()
+            original.update(state)  # what was written around __setitem__ (update())
+            scope["state"] = original
 
     def _refuse(self, error: AuthError | None) -> Any:
         if error is None or isinstance(error, TokenError):
