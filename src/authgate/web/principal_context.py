@@ -23,6 +23,12 @@ pays nothing for a stale or bogus bearer, ARCHITECTURE.md): it leaves a
 verifies, once per request. The same objects fill Starlette's ``scope["user"]`` and
 ``scope["auth"]`` (``BaseUser`` / ``AuthCredentials``), so ``request.user`` and
 ``starlette.authentication.requires`` work as with Starlette's own middleware.
+
+A synchronous reader cannot wait inside an async route: when the verifier must wait
+for I/O (a JWKS verifier fetching a new kid's keys, or calling introspection),
+``get_principal()`` / ``request.user`` there read ``None`` until an awaiting reader
+(a dependency, or ``require=[...]``) has verified. A sync route (a worker thread)
+waits on the event loop.
 """
 
 from __future__ import annotations
