@@ -88,11 +88,6 @@ def test_library_snippet_protects_its_routes(library_app: FastAPI) -> None:
         assert client.get("/admin/anything", headers=everything).status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README states RFC 6750 §3.1 (no error without credentials); the server "
-    "change is another branch of issue 13: drop this marker once it is merged",
-)
 def test_library_snippet_401_without_credentials_has_no_error(library_app: FastAPI) -> None:
     with TestClient(library_app) as client:
         r = client.get("/items")

@@ -150,3 +150,22 @@ async def test_concurrent_checks_of_one_token_share_one_request(
     results = await asyncio.gather(*(verifier.verify_access_token(token) for _ in range(30)))
     assert {r.sub for r in results} == {"user-1"}
     assert issuer.count(INTROSPECT) == 1
+
+
+async def test_token_found_inactive_is_refused_later_without_asking_again(
+    issuer: Issuer, make_verifier: MakeVerifier, clock: FrozenClock
+) -> None:
+    """Signed, unexpired and inactive is final (tokens/cache.py): past the answer
+    cache's TTL the verifier still refuses it by a lookup; another token is unaffected."""
+    verifier = make_verifier(introspection=CREDENTIALS, introspection_ttl=5)
+    await verifier.start()
+    token = issuer.issue()
+    issuer.revoked.add(token)
+    with pytest.raises(Revoked):
+        await verifier.verify_access_token(token)
+    clock.advance(30)
+    for _ in range(5):
+        with pytest.raises(Revoked):
+            await verifier.verify_access_token(token)
+    assert issuer.count(INTROSPECT) == 1
+    assert (await verifier.verify_access_token(issuer.issue())).sub == "user-1"

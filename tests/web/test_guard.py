@@ -15,6 +15,8 @@ INVALID = (
     'Bearer realm="authgate", error="invalid_token", '
     'error_description="the access token is missing, invalid, expired or revoked"'
 )
+#: RFC 6750 §3.1: no authentication information at all gets no error attribute.
+NO_CREDENTIALS = 'Bearer realm="authgate"'
 
 
 def test_valid_bearer_token_reaches_the_route(kit: AuthGateTestKit, client: TestClient) -> None:
@@ -32,13 +34,14 @@ def test_bearer_scheme_is_case_insensitive(
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic dXNlcjpwYXNz"}])
-def test_no_bearer_token_is_401_with_the_invalid_token_error_code(
+def test_no_bearer_token_is_401_without_an_error_attribute(
     client: TestClient, headers: dict[str, str]
 ) -> None:
-    # The contract: every 401 carries error="invalid_token" (RFC 6750 §3).
+    # RFC 6750 §3.1: "SHOULD NOT include an error code" without credentials; the body
+    # is the one every 401 has.
     r = client.get("/me", headers=headers)
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == INVALID
+    assert r.headers["www-authenticate"] == NO_CREDENTIALS
     assert r.json()["error"] == "invalid_token"
     assert r.headers["cache-control"] == "no-store"
 
@@ -50,7 +53,9 @@ def test_no_bearer_token_is_401_with_the_invalid_token_error_code(
 def test_bad_authorization_headers_are_401_never_500(client: TestClient, header: str) -> None:
     r = client.get("/me", headers={"Authorization": header})
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == INVALID
+    # RFC 6750 §3.1: another scheme is no bearer credentials at all.
+    expected = NO_CREDENTIALS if header.startswith("Token") else INVALID
+    assert r.headers["www-authenticate"] == expected
 
 
 def test_every_invalid_token_gets_the_same_body(kit: AuthGateTestKit, client: TestClient) -> None:
@@ -73,7 +78,8 @@ def test_query_string_token_is_never_accepted(kit: AuthGateTestKit, client: Test
     token = kit.token("alice")
     r = client.get("/me", params={"access_token": token})
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == INVALID
+    # Never read, so the request carries no credentials at all (RFC 6750 §3.1).
+    assert r.headers["www-authenticate"] == NO_CREDENTIALS
 
 
 def test_missing_scope_is_403_insufficient_scope(kit: AuthGateTestKit, client: TestClient) -> None:
@@ -117,7 +123,7 @@ def test_middleware_required_prefix_refuses_without_token(
 ) -> None:
     r = client.get("/api/thing")
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == INVALID
+    assert r.headers["www-authenticate"] == NO_CREDENTIALS
     bad = client.get("/api/thing", headers={"Authorization": "Bearer nope"})
     assert bad.headers["www-authenticate"] == INVALID
     assert client.get("/api/thing", headers=kit.headers("erin")).json() == {"sub": "erin"}

@@ -13,6 +13,10 @@ Verification order (RFC 7515 §5.2, RFC 7519 §7.2, RFC 8725 §3):
 4. signature, before any claim is read (RFC 7519 §7.2);
 5. ``typ`` (RFC 8725 §3.11–3.12), then claims (:mod:`authgate.tokens.claims`);
 6. revocation, through a hook the service layer fills in, on cold and cached paths.
+
+With a cache, a token whose signature verified and which step 5 or 6 found expired
+or revoked is remembered as such (:mod:`authgate.tokens.cache`): the next
+verification of that exact string is refused by a lookup.
 """
 
 from __future__ import annotations
@@ -222,27 +226,47 @@ class TokenCodec:
             hit = cache.get(token)
             if hit is not None and hit.typ == typ:
                 if self.clock.now() >= hit.exp + self.leeway:
-                    cache.discard(token)
+                    cache.reject(token, "expired", hit.exp + self.leeway, typ)
                     raise Expired("token has expired")
                 if self.keys.get(hit.kid) is None:
                     cache.discard(token)
                     raise UnknownKey(hit.kid)
                 if self.revocation is not None and self.revocation.is_revoked(hit):
+                    cache.reject(token, "revoked", hit.exp + self.leeway, typ)
                     raise Revoked("token has been revoked")
                 return hit
+            if hit is None:
+                # A signed token already found expired or revoked: final (cache.py).
+                refused = cache.rejection(token)
+                if refused is not None and refused.typ == typ:
+                    if self.clock.now() >= refused.until:
+                        raise Expired("token has expired")
+                    if refused.kind == "revoked":
+                        raise Revoked("token has been revoked")
+                    # "expired" yet before exp + leeway: the clock went back; verify afresh.
+                    cache.forget_rejection(token)
         header, payload, key = self._check(token)
         if header.typ != typ:
             raise WrongTokenType(f"expected a token of type {typ}")
-        verified = check_claims(
-            loads_object(payload),
-            self.issuer,
-            self.audience,
-            self.clock.now(),
-            self.leeway,
-            typ,
-            key.kid,
-        )
+        claims = loads_object(payload)
+        try:
+            verified = check_claims(
+                claims,
+                self.issuer,
+                self.audience,
+                self.clock.now(),
+                self.leeway,
+                typ,
+                key.kid,
+            )
+        except Expired:
+            # The signature verified (step 4) and exp is a NumericDate, so this is final.
+            if cache is not None:
+                cache.reject(token, "expired", float(claims["exp"]) + self.leeway, typ)
+            raise
         if self.revocation is not None and self.revocation.is_revoked(verified):
+            if cache is not None:
+                cache.reject(token, "revoked", verified.exp + self.leeway, typ)
             raise Revoked("token has been revoked")
         if cache is not None:
             cache.put(token, verified)

@@ -230,6 +230,10 @@ class JWKSVerifier:
                     raise StoreUnavailable("the introspection endpoint is not known yet")
                 introspector = self._introspector = self._make_introspector(creds)
             if not await introspector.is_active(token, verified.jti):
+                # Signed, unexpired, inactive: revoked for good (tokens/cache.py).
+                cache = self.codec.cache
+                if cache is not None:
+                    cache.reject(token, "revoked", verified.exp + self.codec.leeway, verified.typ)
                 raise Revoked("the issuer reports this token is no longer active (RFC 7662)")
         return verified
 

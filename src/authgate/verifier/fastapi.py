@@ -70,8 +70,10 @@ def protect(
     """Install a :class:`TokenGuard` over ``verifier`` on ``app``.
 
     Args:
-        middleware: add :class:`AuthMiddleware` (authenticates each request once,
-            ``request.state.authgate_principal``); implied by ``require``.
+        middleware: add :class:`AuthMiddleware` (``get_principal()``,
+            ``request.user``, ``request.state.authgate_principal``; a request is
+            verified at most once, and only when something asks for the caller);
+            implied by ``require``.
         require: path prefixes refused with 401 before the app runs without a
             valid token (RFC 6750 §3.1).
         exclude: prefixes exempt from ``require``.
@@ -84,9 +86,7 @@ def protect(
         token_url=token_url or verifier.codec.issuer.rstrip("/") + "/auth/token",
         realm=realm,
     )
-    guard.install(app)
-    if middleware or require:
-        app.add_middleware(AuthMiddleware, guard=guard, require=require, exclude=exclude)
+    guard.install(app, middleware=middleware, require=require, exclude=exclude)
     return guard
 
 

@@ -4,10 +4,12 @@ Status, body and headers of every error authgate sends come from :func:`error_re
 which reads them from one table (``_RULES``: exception class → status, code,
 description, headers; the nearest class in the exception's MRO wins):
 
-- RFC 6750 §3: every 401 carries ``WWW-Authenticate: Bearer realm="…",
-  error="invalid_token", error_description="…"``, with no credentials too: the issue's
-  contract ("every 401") wins over §3.1's SHOULD NOT, so header and body always agree.
-  Every 401 is the same whatever the reason (SECURITY.md A.0: uniform 401s).
+- RFC 6750 §3: every 401 carries ``WWW-Authenticate: Bearer realm="…"``; with a bad
+  token it adds ``error="invalid_token", error_description="…"``, and with no
+  credentials at all it adds nothing (§3.1: the error SHOULD NOT be included when the
+  request lacks any authentication information). The body is the same for every 401,
+  whatever the reason (SECURITY.md A.0: uniform 401s). Both are built once per realm
+  (:func:`token_refusal`): the refusal is cheaper than the success path.
 - RFC 6750 §3.1: a missing scope is 403 ``error="insufficient_scope", scope="…"``.
 - RFC 6749 §5.2: token-endpoint failures are 400 ``{"error", "error_description"}``.
 - A body the endpoint cannot use (not JSON, not an object, a field missing or
@@ -64,6 +66,7 @@ __all__ = [
     "install_error_handlers",
     "oauth_error",
     "responses",
+    "token_refusal",
     "too_large_response",
 ]
 
@@ -114,6 +117,37 @@ def too_large_response(limit: int) -> JSONResponse:
     return oauth_error(413, "request_too_large", f"the request body is larger than {limit} bytes")
 
 
+class _Refusal(Response):
+    """A prebuilt 401: no JSON encoding, no header encoding per request."""
+
+    def __init__(self, body: bytes, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = 401
+        self.body = body
+        self.background = None
+        self.raw_headers = list(raw_headers)  # a copy: outer middleware may edit it
+
+
+_REFUSALS: dict[tuple[str, bool], tuple[bytes, list[tuple[bytes, bytes]]]] = {}
+
+
+def token_refusal(realm: str = DEFAULT_REALM, *, missing: bool = False) -> Response:
+    """The RFC 6750 §3 401: ``missing`` when the request carried no credentials at
+    all (§3.1: no ``error`` attribute in ``WWW-Authenticate``). Same body either way."""
+    built = _REFUSALS.get((realm, missing))
+    if built is None:
+        challenge = f'Bearer realm="{_quote(realm)}"'
+        if not missing:
+            challenge += f', error="invalid_token", error_description="{INVALID_TOKEN_DESCRIPTION}"'
+        template = oauth_error(
+            401,
+            "invalid_token",
+            INVALID_TOKEN_DESCRIPTION,
+            headers={"WWW-Authenticate": challenge},
+        )
+        built = _REFUSALS[(realm, missing)] = (bytes(template.body), template.raw_headers)
+    return _Refusal(*built)
+
+
 HeaderFn = Callable[[Exception, str], Mapping[str, str]]
 
 
@@ -134,9 +168,8 @@ def _invalid_token(exc: Exception, realm: str) -> Mapping[str, str]:
 
 
 def _no_credentials(exc: Exception, realm: str) -> Mapping[str, str]:
-    # Its own entry, so the RFC 6750 §3.1 no-credentials challenge can differ from the
-    # invalid-token one without touching the other 401s. Today both are the same.
-    return _challenge(realm)
+    # RFC 6750 §3.1: no error attribute when the request carried no credentials.
+    return {"WWW-Authenticate": f'Bearer realm="{_quote(realm)}"'}
 
 
 def _insufficient_scope(exc: Exception, realm: str) -> Mapping[str, str]:
@@ -232,7 +265,10 @@ def _rule(exc: Exception) -> _Rule:
 
 def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_REALM) -> Response:
     """The HTTP answer for ``exc`` from the table above; ``oauth`` selects the RFC 6749
-    §5.2 variant on the token endpoints."""
+    §5.2 variant on the token endpoints. A refused token takes the prebuilt 401
+    (:func:`token_refusal`, the same answer the table describes)."""
+    if isinstance(exc, TokenError):
+        return token_refusal(realm, missing=type(exc) is MissingToken)
     rule = _rule(exc)
     if oauth and rule.oauth is not None:
         rule = rule.oauth

@@ -144,6 +144,11 @@ class AuthGate:
     ) -> None:
         """Add the endpoints, the error mapping, the guard and (by default) the middleware.
 
+        ``require`` and ``exclude`` are the middleware's options (path prefixes refused
+        with 401 before the app runs without a valid token, and exemptions from them),
+        so an app never needs a second ``AuthMiddleware``. The middleware verifies only
+        when asked: a route outside ``require`` that reads no caller never verifies.
+
         The endpoints are an :class:`AuthRouter`: a request for any other path passes
         them with a substring test, wherever ``install`` is called; each reads at most
         ``max_body_bytes`` of a request body. Included with ``include_router``, they
@@ -153,11 +158,7 @@ class AuthGate:
         """
         app.state.authgate = self
         app.include_router(self.router)
-        self.guard.install(app, middleware=False)
-        if middleware:
-            from authgate.web.middleware import AuthMiddleware
-
-            app.add_middleware(AuthMiddleware, guard=self.guard, require=require, exclude=exclude)
+        self.guard.install(app, middleware=middleware, require=require, exclude=exclude)
 
     def client_info(self, conn: HTTPConnection) -> ClientInfo:
         ua = conn.headers.get("user-agent")

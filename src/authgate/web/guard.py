@@ -5,8 +5,10 @@
 auth server uses it with the auth service; other services use it with the JWKS
 verifier. This module imports no SQLAlchemy or Redis (a test checks it).
 
-A request is verified at most once: the result is kept in ``scope["state"]`` (so in
-``request.state``), whether the middleware or a dependency got there first.
+A request is verified at most once, and only when something asks for the caller (a
+dependency, ``get_principal()``, ``request.user``, a ``require=[...]`` prefix): the
+result is kept in ``scope["state"]`` (so in ``request.state``), whoever got there
+first. A request that no one asks about never reaches the verifier (ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from authgate.errors import AuthError, InsufficientScope, MissingToken
 from authgate.settings import CookieSettings
 from authgate.tokens import AccessTokenVerifier, VerifiedToken
 from authgate.web.errors import DEFAULT_REALM, install_error_handlers
+from authgate.web.principal_context import RESULT_STATE
 from authgate.web.transports import (
     extract_credentials,
     header_token_or_none,
@@ -35,6 +38,7 @@ from authgate.web.transports import (
 __all__ = [
     "APP_STATE_GUARD",
     "PRINCIPAL_STATE",
+    "RESULT_STATE",
     "SCHEME_NAME",
     "AuthResult",
     "PrincipalDependency",
@@ -47,7 +51,6 @@ SCHEME_NAME = "authgate"
 APP_STATE_GUARD = "authgate_guard"
 #: ``request.state`` attributes the middleware / dependencies fill in.
 PRINCIPAL_STATE = "authgate_principal"
-RESULT_STATE = "authgate_auth"
 SUBPROTOCOL_STATE = "authgate_subprotocol"
 _APP_ATTR = "_authgate_guard"
 
@@ -198,6 +201,26 @@ class TokenGuard:
         state[PRINCIPAL_STATE] = result.principal
         return result
 
+    def authenticate_now(self, scope: Scope) -> AuthResult | None:
+        """:meth:`authenticate` without awaiting, for synchronous readers.
+
+        Returns ``None`` when the verifier must wait for I/O (a new kid's key fetch,
+        introspection): nothing is stored, so an awaiting reader verifies later.
+        """
+        state = scope.get("state")
+        if state is not None:
+            found = state.get(RESULT_STATE)
+            if type(found) is AuthResult and found.guard is self:
+                return found
+        step = self.authenticate(scope)
+        try:
+            step.send(None)
+        except StopIteration as done:
+            result: AuthResult = done.value
+            return result
+        step.close()
+        return None
+
     async def principal(
         self, scope: Scope, required: Sequence[str] = (), *, optional: bool = False
     ) -> VerifiedToken | None:
@@ -232,17 +255,26 @@ class TokenGuard:
 
         return AuthMiddleware(app, self, require=require, exclude=exclude)
 
-    def install(self, app: FastAPI, *, middleware: bool = False) -> None:
+    def install(
+        self,
+        app: FastAPI,
+        *,
+        middleware: bool = False,
+        require: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+    ) -> None:
         """Make this the app's guard: module-level ``CurrentUser`` resolves through it;
-        install the error mapping and the OpenAPI fix-up; optionally the middleware."""
+        install the error mapping and the OpenAPI fix-up; optionally the middleware
+        (implied by ``require``: path prefixes refused with 401 without a valid token,
+        but those under ``exclude``)."""
         setattr(app.state, APP_STATE_GUARD, self)
         setattr(app, _APP_ATTR, self)
         install_error_handlers(app, realm=self.realm)
         _patch_openapi(app, self)
-        if middleware:
+        if middleware or require:
             from authgate.web.middleware import AuthMiddleware
 
-            app.add_middleware(AuthMiddleware, guard=self)
+            app.add_middleware(AuthMiddleware, guard=self, require=require, exclude=exclude)
 
 
 def _patch_openapi(app: FastAPI, guard: TokenGuard) -> None:

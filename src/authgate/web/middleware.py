@@ -1,26 +1,64 @@
 """A pure ASGI middleware (not ``BaseHTTPMiddleware``: no extra task per request, no
-body buffering) that authenticates each request once.
+body buffering) that authenticates a request only when someone needs the answer.
 
-The outcome lands in ``scope["state"]``, so ``request.state.authgate_principal`` is
-the :class:`~authgate.tokens.VerifiedToken` or ``None``; the dependencies reuse it, and
-``get_principal()`` returns it anywhere below the middleware during the request.
-HTTP paths under ``require`` are refused with the RFC 6750 §3 401 before the app runs,
-which protects an existing app without touching its routes. WebSocket connections
-pass through untouched: their routes authenticate with ``CurrentUser`` (subprotocol).
+* HTTP paths under ``require`` (and not under ``exclude``) are verified before the app
+  runs and refused with the prebuilt RFC 6750 §3 401 (``web/errors.py``) without a
+  valid token, which protects an existing app without touching its routes.
+* Everywhere else nothing is verified up front: a route that never asks for the caller
+  never reaches the verifier, whatever the bearer holds (ARCHITECTURE.md: a stale or
+  bogus token costs a public route nothing). The first reader verifies, once per
+  request: a dependency (``CurrentUser``, ``OptionalUser``, ``require_scopes``),
+  ``get_principal()``, ``request.user`` / ``request.auth``, or
+  ``request.state.authgate_principal``.
+
+Starlette's conventions hold: ``scope["user"]`` is a ``BaseUser`` and ``scope["auth"]``
+an ``AuthCredentials`` with the token's scopes, so ``request.user.is_authenticated``
+and ``starlette.authentication.requires("items:read")`` work. WebSocket connections
+are never refused here: their routes authenticate with ``CurrentUser`` (subprotocol).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from authgate.errors import MissingToken
-from authgate.web.errors import error_response
-from authgate.web.guard import TokenGuard
-from authgate.web.principal_context import PRINCIPAL_VAR
+from authgate.errors import AuthError, TokenError
+from authgate.web.errors import error_response, token_refusal
+from authgate.web.guard import PRINCIPAL_STATE, TokenGuard
+from authgate.web.principal_context import PRINCIPAL_VAR, DeferredPrincipal, starlette_auth
 
 __all__ = ["AuthMiddleware"]
+
+
+class _DeferredState(dict[str, Any]):
+    """``scope["state"]`` whose ``authgate_principal`` is verified on first read
+    (``request.state`` reads with ``[]``, which falls back on ``__missing__``).
+
+    A copy of the request's state dict that writes through to it, so whoever holds the
+    original (an outer ``BaseHTTPMiddleware``'s ``request.state``) sees every write.
+    """
+
+    __slots__ = ("deferred", "original")
+
+    def __init__(self, original: dict[str, Any], deferred: DeferredPrincipal) -> None:
+        super().__init__(original)
+        self.original = original
+        self.deferred = deferred
+
+    def __missing__(self, key: str) -> Any:
+        if key == PRINCIPAL_STATE:
+            return self.deferred.resolve()
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.original[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.original.pop(key, None)
 
 
 class AuthMiddleware:
@@ -42,23 +80,49 @@ class AuthMiddleware:
         self.app = app
         self.guard = guard
         self.require = tuple(require)
-        self.exclude = tuple(exclude)
+        self.exclude = tuple(exclude) or ("\0",)  # no path starts with NUL
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        result = await self.guard.authenticate(scope)
-        if result.principal is None and self.require:
+        guard = self.guard
+        source: Any = None
+        if kind == "http" and self.require:
             path: str = scope.get("path", "")
-            if path.startswith(self.require) and not path.startswith(self.exclude or ("\0",)):
-                error = result.error or MissingToken("no credentials")
-                response = error_response(error, realm=self.guard.realm)
-                await response(scope, receive, send)
-                return
-        # For get_principal(), during the downstream call only (never past the request).
-        reset = PRINCIPAL_VAR.set(result.principal)
+            if path.startswith(self.require) and not path.startswith(self.exclude):
+                result = await guard.authenticate(scope)
+                source = result.principal
+                if source is None:
+                    await self._refuse(result.error)(scope, receive, send)
+                    return
+        if source is not None:
+            scope["user"], scope["auth"] = starlette_auth(source)
+            # For get_principal(), during the downstream call only (never past it).
+            reset = PRINCIPAL_VAR.set(source)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                PRINCIPAL_VAR.reset(reset)
+            return
+        deferred = DeferredPrincipal(guard, scope)
+        original = scope.get("state")
+        if original is None:
+            original = scope["state"] = {}
+        state = scope["state"] = _DeferredState(original, deferred)
+        scope["user"], scope["auth"] = starlette_auth(deferred)
+        reset = PRINCIPAL_VAR.set(deferred)
         try:
             await self.app(scope, receive, send)
         finally:
             PRINCIPAL_VAR.reset(reset)
+            deferred.detach()
+            original.update(state)  # what was written around __setitem__ (update())
+            scope["state"] = original
+
+    def _refuse(self, error: AuthError | None) -> Any:
+        if error is None or isinstance(error, TokenError):
+            # RFC 6750 §3.1: no credentials at all gets no error attribute.
+            return token_refusal(self.guard.realm, missing=error is None)
+        return error_response(error, realm=self.guard.realm)
