@@ -11,17 +11,14 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
 
 from authgate.errors import InvalidRequest, InvalidScope
-from authgate.service.types import User
 
 __all__ = [
     "MAX_USERNAME",
     "new_id",
     "normalize_username",
     "parse_scope",
-    "row_to_user",
     "scope_text",
 ]
 
@@ -75,15 +72,3 @@ def parse_scope(scope: str | Iterable[str] | None) -> frozenset[str] | None:
 
 def scope_text(scopes: Iterable[str]) -> str:
     return " ".join(sorted(scopes))
-
-
-def row_to_user(row: Any) -> User:
-    return User(
-        id=row.id,
-        username=row.username,
-        email=row.email,
-        scopes=frozenset(row.scopes.split()),
-        disabled=bool(row.disabled),
-        created_at=float(row.created_at),
-        tokens_valid_after=float(row.tokens_valid_after),
-    )
