@@ -178,7 +178,8 @@ async def test_ending_sessions_and_reopening_the_kept_one(db: Database) -> None:
         await tx.sessions.purge_dead_tokens(NOW)
     async with db.read() as tx:
         assert await tx.sessions.token(b"b" * 32) is None
-        assert await tx.sessions.token(b"a" * 32) is not None
+        assert await tx.sessions.token(b"a" * 32) is None  # its session ended
+        assert await tx.sessions.token(b"c" * 32) is not None  # the reopened one
 
 
 @pytest.mark.anyio
