@@ -10,7 +10,7 @@ ratios mean less):
   ``GET /me`` takes ``user: CurrentUser``;
 * ``resource``: a resource server on ``authgate.verifier`` (``protect(app, verifier,
   middleware=True)``, keys from a JWKS served on loopback by this process);
-  ``GET /me`` takes ``CurrentPrincipal``.
+  ``GET /me`` takes ``CurrentUser``.
 
 Each app also serves ``GET /public``. Requests: ``/public`` with no header, with an
 expired (validly signed) bearer, a malformed one and a valid one; ``/me`` with the
@@ -48,7 +48,8 @@ from authgate.settings import Settings
 from authgate.tokens import KeyRing, TokenCodec, generate_key
 from authgate.tokens.keys import load_pem
 from authgate.verifier import JWKSVerifier
-from authgate.verifier.fastapi import CurrentPrincipal, protect, verifier_lifespan
+from authgate.verifier.fastapi import CurrentUser as VerifierUser
+from authgate.verifier.fastapi import protect, verifier_lifespan
 from authgate.web import AuthGate, CurrentUser, get_principal
 
 PASSWORD = "wobbly-lantern-orchid-73"
@@ -102,7 +103,7 @@ def resource_app() -> FastAPI:
     _public(app)
 
     @app.get("/me")
-    async def me(principal: CurrentPrincipal) -> dict[str, str]:
+    async def me(principal: VerifierUser) -> dict[str, str]:
         return {"hello": principal.sub}
 
     return app
