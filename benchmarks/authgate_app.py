@@ -19,15 +19,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from authgate.endpoints import AuthGate
 from authgate.settings import Settings
-from authgate.web import AuthGate, AuthMiddleware, CurrentUser, get_principal
+from authgate.web import AuthMiddleware, CurrentUser, get_principal
 
 
 def _base() -> tuple[FastAPI, AuthGate]:
     gate = AuthGate(Settings())
     app = FastAPI(lifespan=gate.lifespan)
     # First, as an application would write it: FastAPI passes the auth endpoints with
-    # a substring test (authgate.web.auth_router), ~1 µs for the routes below.
+    # a substring test (authgate.endpoints.auth_router), ~1 µs for the routes below.
     gate.install(app, middleware=False)
 
     @app.get("/public")

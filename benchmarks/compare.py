@@ -166,7 +166,9 @@ def _missing(probe: str) -> str | None:
 
 def library_missing() -> str | None:
     """None when benchmarks/authgate_app.py can run (web layer + service), else why."""
-    return _missing("from authgate.web import AuthGate; from authgate.service import open_service")
+    return _missing(
+        "from authgate.endpoints import AuthGate; from authgate.service import open_service"
+    )
 
 
 def serve_missing() -> str | None:

@@ -39,8 +39,9 @@ from fastapi import FastAPI, Security
 from fastapi.security import SecurityScopes
 from starlette.requests import HTTPConnection
 
+from authgate.endpoints import AuthGate
 from authgate.settings import Settings
-from authgate.web import AuthGate, AuthMiddleware, CurrentUser, get_principal
+from authgate.web import AuthMiddleware, CurrentUser, get_principal
 
 PASSWORD = "wobbly-lantern-orchid-73"
 SECTION = "HTTP"

@@ -44,13 +44,14 @@ import httpx
 from fastapi import FastAPI
 
 from authgate.clock import FrozenClock
+from authgate.endpoints import AuthGate
 from authgate.settings import Settings
 from authgate.tokens import KeyRing, TokenCodec, generate_key
 from authgate.tokens.keys import load_pem
 from authgate.verifier import JWKSVerifier
 from authgate.verifier.fastapi import CurrentUser as VerifierUser
 from authgate.verifier.fastapi import protect, verifier_lifespan
-from authgate.web import AuthGate, CurrentUser, get_principal
+from authgate.web import CurrentUser, get_principal
 
 PASSWORD = "wobbly-lantern-orchid-73"
 AUDIENCE = "bench-api"

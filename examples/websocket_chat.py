@@ -10,8 +10,9 @@ client offers two subprotocols and the server echoes the plain one::
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
+from authgate.endpoints import AuthGate
 from authgate.settings import Settings
-from authgate.web import AuthGate, CurrentUser, accept_authenticated
+from authgate.web import CurrentUser, accept_authenticated
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

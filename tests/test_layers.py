@@ -14,11 +14,11 @@ import ast
 import fnmatch
 import importlib.util
 import json
-import re
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -30,17 +30,12 @@ ARCHITECTURE = ROOT / "ARCHITECTURE.md"
 FRAMEWORKS = ("fastapi", "starlette", "sqlalchemy", "redis")
 WEB = ("fastapi", "starlette")
 
-#: Imports that break the map today and are being removed (issue 14). The lead
-#: empties this after merging; test_known_violations_still_exist fails for an entry
-#: that no longer exists, so the list cannot go stale, and
-#: test_imports_follow_the_layer_map fails for any import not listed here.
+#: Imports that break the map and are being removed (empty since issue 14).
+#: test_known_violations_still_exist fails for an entry that no longer exists, so the
+#: list cannot go stale, and test_imports_follow_the_layer_map fails for any import
+#: not listed here.
 #: (importer module, imported authgate module or third-party top-level package)
-KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        # authgate.web names AuthGate (lazily): the endpoints move to their own package.
-        ("authgate.web", "authgate.web.gate"),
-    }
-)
+KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset()
 
 
 # -- the map ---------------------------------------------------------------------
@@ -245,11 +240,15 @@ def test_known_violations_still_exist(found: set[tuple[str, str]]) -> None:
 def test_layer_map_states_the_issue_14_rules(layers: dict[str, Layer]) -> None:
     """The rules the map exists for, so an edit to the table cannot quietly drop one."""
     assert layers["tokens"].may_import == {"errors", "clock"}
-    assert not layers["store"].may_import & {"service", "web", "web (auth-server endpoints)"}
-    assert not layers["service"].may_import & {"web", "web (auth-server endpoints)"}
+    assert not layers["store"].may_import & {"service", "web", "endpoints"}
+    assert not layers["service"].may_import & {"web", "endpoints"}
     assert {"fastapi", "starlette", "sqlalchemy"} <= layers["service"].never_imports
-    for name in ("web", "verifier"):
-        assert not layers[name].may_import & {"service", "store"}, name
+    # The resource-server half, and what sits on it for other services, know nothing
+    # of the auth server.
+    assert not layers["web"].may_import & {"service", "store", "passwords", "domain", "endpoints"}
+    assert not layers["verifier"].may_import & {"service", "store", "endpoints"}
+    assert not layers["testing"].may_import & {"service", "store", "endpoints"}
+    assert layers["endpoints"].paths == ("endpoints/",)
     for name, layer in layers.items():
         if name != "cli":
             assert "cli" not in layer.may_import, name
@@ -358,10 +357,168 @@ def test_longest_matching_row_wins_and_unclaimed_files_fail(tmp_path: Path) -> N
 
 def test_map_parser_reads_names_with_spaces() -> None:
     layers = parse_layer_map(ARCHITECTURE.read_text(encoding="utf-8"))
-    endpoints = layers["web (auth-server endpoints)"]
-    assert "web/routes_*.py" in endpoints.paths
-    assert "service" in endpoints.may_import
-    assert re.fullmatch(r"[a-z_]+( \([a-z -]+\))?", endpoints.name)
+    door = layers["front door"]
+    assert door.paths == ("__init__.py",)
+    assert "endpoints" in door.may_import
+    toy = parse_layer_map(_TOY_MAP.replace("`edge`", "`edge (low's exceptions)`"))
+    assert toy["edge (low's exceptions)"].paths == ("low/edge_*.py",)
+    assert "high" in toy["edge (low's exceptions)"].may_import
+
+
+# -- no import circle inside a package -----------------------------------------------
+
+
+def package_of(module: str, modules: dict[str, str]) -> str:
+    """The package whose graph ``module`` is a node of: its own for a package's
+    ``__init__``, else the one it sits in."""
+    return module if modules[module].endswith("__init__.py") else module.rpartition(".")[0]
+
+
+def package_graphs(src: Path) -> dict[str, dict[str, dict[str, int]]]:
+    """package → importer → {imported module of the same package: first line}.
+
+    Every import counts, as in the layer check: module level, inside functions, under
+    ``if TYPE_CHECKING:``. A lazy or type-only import still makes the two modules one
+    unit to read, test and move, so a circle is a circle however Python loads it."""
+    modules = modules_of(src)
+    graphs: dict[str, dict[str, dict[str, int]]] = {}
+    for module, rel in modules.items():
+        package = package_of(module, modules)
+        edges = graphs.setdefault(package, {}).setdefault(module, {})
+        for imp in imports_of(module, src / rel, modules):
+            target = imp.target.partition(":")[0]
+            if target in modules and target != module and package_of(target, modules) == package:
+                edges.setdefault(target, imp.line)
+    return graphs
+
+
+def _strong_components(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Tarjan's strongly connected components (iterative), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, {}))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, targets = work[-1]
+            for target in targets:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(sorted(graph.get(target, {})))))
+                    break
+                if target in on_stack:
+                    low[node] = min(low[node], index[target])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component: list[str] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    found.append(sorted(component))
+    return found
+
+
+def _one_circle(graph: dict[str, dict[str, int]], component: list[str]) -> str:
+    """A shortest circle through the component's first module, with the import lines:
+    ``a (line 3) → b (line 9) → a``."""
+    start, members = component[0], set(component)
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node in frontier:
+            for target in sorted(graph.get(node, {})):
+                if target == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    path.reverse()
+                    hops = pairwise([*path, start])
+                    steps = [f"{a} (line {graph[a][b]})" for a, b in hops]
+                    return " → ".join([*steps, start])
+                if target in members and target not in came_from:
+                    came_from[target] = node
+                    following.append(target)
+        frontier = following
+    raise AssertionError(f"no circle through {start}")  # a component of one has none
+
+
+def import_circles(src: Path) -> list[str]:
+    """Every circle of imports inside one package under ``src``: one per strongly
+    connected component, named module by module, with the component's other members."""
+    circles: list[str] = []
+    for _package, graph in sorted(package_graphs(src).items()):
+        for component in _strong_components(graph):
+            if len(component) > 1:
+                circle = _one_circle(graph, component)
+                others = [m for m in component if f"{m} (line" not in circle]
+                circles.append(f"{circle} (also in it: {', '.join(others)})" if others else circle)
+    return circles
+
+
+def test_no_import_circle_inside_any_package() -> None:
+    """ARCHITECTURE.md, "Layer map": inside a package, too, imports go one way
+    (issue 14 broke ``web/guard.py`` ↔ ``web/middleware.py`` and ``gate`` ↔
+    ``routes_*``, now ``endpoints/``)."""
+    graphs = package_graphs(SRC)
+    assert {"authgate", "authgate.web", "authgate.endpoints", "authgate.service"} <= set(graphs)
+    assert graphs["authgate.endpoints"]["authgate.endpoints.gate"]  # the probe sees edges
+    assert import_circles(SRC) == []
+
+
+_CIRCLE_TOY = {
+    "low/__init__.py": "from toy.low.a import A\n",
+    "low/a.py": "from toy.low import b\nA = 1\n",
+    "low/b.py": "def f() -> None:\n    from toy.low.c import C\n",
+    "low/c.py": (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from toy.low.a import A\nC = 1\n"
+    ),
+    "low/d.py": "import toy.low.a\nimport toy.high.x\n",
+    "high/__init__.py": "",
+    "high/x.py": "from toy.low.d import D\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # a → b (module level) → c (inside a function) → a (TYPE_CHECKING)
+        (
+            {},
+            [
+                "toy.low.a (line 1) → toy.low.b (line 2) → toy.low.c (line 3) → toy.low.a",
+            ],
+        ),
+        # Through the package's own __init__.
+        (
+            {"low/c.py": "C = 1\n", "low/b.py": "from toy.low import A\n"},
+            ["toy.low (line 1) → toy.low.a (line 1) → toy.low.b (line 1) → toy.low"],
+        ),
+        # Two packages importing each other is the layer map's business, not a circle
+        # inside one package; a chain without a way back is no circle either.
+        ({"low/c.py": "C = 1\n"}, []),
+    ],
+)
+def test_circle_finder_sees_circles_through_functions_and_type_checking(
+    tmp_path: Path, change: dict[str, str], expected: list[str]
+) -> None:
+    src = _toy_tree(tmp_path, {**_CIRCLE_TOY, **change})
+    assert import_circles(src) == expected
 
 
 # -- what a fresh interpreter loads ------------------------------------------------

@@ -31,7 +31,6 @@ EXPORTED: dict[str, list[str]] = {
         "require_scopes",
     ],
     "authgate.web": [
-        "AuthGate",
         "AuthMiddleware",
         "CurrentUser",
         "OptionalUser",
@@ -44,6 +43,7 @@ EXPORTED: dict[str, list[str]] = {
         "optional_user",
         "require_scopes",
     ],
+    "authgate.endpoints": ["AuthGate", "INTROSPECT_SCOPE"],
     "authgate.verifier": [
         "AuthMiddleware",
         "BearerCredentials",
@@ -161,7 +161,14 @@ TYPING_NAMES = {"TYPE_CHECKING", "Any", "annotations"}
 
 @pytest.mark.parametrize(
     "package",
-    ["authgate", "authgate.web", "authgate.verifier", "authgate.tokens", "authgate.server"],
+    [
+        "authgate",
+        "authgate.web",
+        "authgate.endpoints",
+        "authgate.verifier",
+        "authgate.tokens",
+        "authgate.server",
+    ],
 )
 def test_no_public_name_outside_all(package: str) -> None:
     """What a package's namespace offers without an underscore is in ``__all__``
@@ -181,10 +188,10 @@ def test_no_public_name_outside_all(package: str) -> None:
 
 
 def test_front_door_names_are_the_layers_own_objects() -> None:
+    from authgate.endpoints import AuthGate
     from authgate.server import create_app
     from authgate.settings import Settings
     from authgate.web import (
-        AuthGate,
         AuthMiddleware,
         CurrentUser,
         OptionalUser,
@@ -200,6 +207,16 @@ def test_front_door_names_are_the_layers_own_objects() -> None:
     assert authgate.TokenGuard is TokenGuard
     assert authgate.create_app is create_app
     assert authgate.require_scopes is require_scopes
+
+
+def test_resource_server_half_names_no_endpoint() -> None:
+    """``authgate.web`` is what a resource server needs; the auth server's endpoints
+    are ``authgate.endpoints`` only (ARCHITECTURE.md, "Layer map")."""
+    import authgate.web as web
+
+    for name in EXPORTED["authgate.endpoints"]:
+        assert not hasattr(web, name), name
+        assert name not in dir(web), name
 
 
 def test_unknown_name_is_an_attribute_error() -> None:

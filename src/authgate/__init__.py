@@ -16,6 +16,7 @@ import importlib as _importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from authgate.endpoints import AuthGate
     from authgate.server import create_app
     from authgate.settings import Settings
     from authgate.web import (
@@ -25,11 +26,10 @@ if TYPE_CHECKING:
         TokenGuard,
         require_scopes,
     )
-    from authgate.web.gate import AuthGate
 
 #: Where each public name lives; loaded on first access.
 _WHERE = {
-    "AuthGate": "authgate.web.gate",
+    "AuthGate": "authgate.endpoints",
     "AuthMiddleware": "authgate.web.middleware",
     "CurrentUser": "authgate.web.dependencies",
     "OptionalUser": "authgate.web.dependencies",
@@ -60,8 +60,6 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'authgate' has no attribute {name!r}")
-    if name == "AuthGate":
-        import authgate._requires_server  # noqa: F401  (one clear line without the extra)
     value = getattr(_importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value

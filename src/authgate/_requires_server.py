@@ -1,6 +1,6 @@
 """Imported first by each package of the auth server (service, store, passwords,
-pages, server): without the ``server`` extra it fails at once with the install line
-(see :mod:`authgate._extras`)."""
+endpoints, pages, server): without the ``server`` extra it fails at once with the
+install line (see :mod:`authgate._extras`)."""
 
 from authgate._extras import require_server
 

@@ -94,6 +94,10 @@ async def main(example: Path) -> dict[str, Any]:
         importlib.import_module("authgate.server")
     except ModuleNotFoundError as exc:
         answers["server_import"] = str(exc)
+    try:
+        importlib.import_module("authgate.endpoints")
+    except ModuleNotFoundError as exc:
+        answers["endpoints_import"] = str(exc)
     answers["front_door"] = front_door()
     answers["present"] = [name for name in SERVER_ONLY if find_spec(name) is not None]
     answers["web_loaded"] = "authgate.web" in sys.modules

@@ -75,6 +75,7 @@ def test_bare_install_serves_a_resource_server_without_server_packages(bare: Pat
     assert answers["scope"][0] == 403
     assert answers["scope"][1]["error"] == "insufficient_scope"
     assert SERVER_LINE in answers["server_import"]
+    assert SERVER_LINE in answers["endpoints_import"]  # the auth server's endpoints
     door = answers["front_door"]
     for name in ("AuthGate", "create_app"):  # one line naming the extra
         message = door.pop(name)

@@ -15,11 +15,11 @@ from typing import cast
 
 from fastapi import FastAPI
 
+from authgate.endpoints.gate import AuthGate
 from authgate.server import create_app
 from authgate.service import AuthService
 from authgate.settings import Settings
 from authgate.web import CurrentUser
-from authgate.web.gate import AuthGate
 
 
 def build() -> FastAPI:

@@ -1,4 +1,4 @@
-"""The auth endpoints' router (authgate.web.auth_router): other paths pass it without
+"""The auth endpoints' router (authgate.endpoints.auth_router): other paths pass it without
 touching an auth route, wherever ``AuthGate.install`` is called, and FastAPI's
 semantics for included routers still hold (405, redirects, url_for, OpenAPI, app-level
 dependencies and overrides, nested inclusion, mounts); each endpoint bounds its body."""
@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
+from authgate.endpoints import AuthGate
+from authgate.endpoints.auth_router import AuthRouter, bounded_route_class, first_segment
 from authgate.testing import test_settings
-from authgate.web import AuthGate, CurrentUser
-from authgate.web.auth_router import AuthRouter, bounded_route_class, first_segment
+from authgate.web import CurrentUser
 
 PASSWORD = "wobbly-lantern-orchid-73"
 

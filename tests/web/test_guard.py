@@ -246,11 +246,14 @@ def test_cookie_transport_requires_csrf_on_unsafe_methods(
 
 
 def test_public_surface_is_importable() -> None:
+    import authgate.endpoints as endpoints
     import authgate.web as web
 
     for name in web.__all__:
         assert getattr(web, name) is not None
-    assert web.AuthGate.__name__ == "AuthGate"
+    # The resource-server half names no auth-server endpoint (ARCHITECTURE.md, layers).
+    assert not hasattr(web, "AuthGate")
+    assert endpoints.AuthGate.__name__ == "AuthGate"
 
 
 def test_guard_wraps_any_asgi_app(kit: AuthGateTestKit) -> None:

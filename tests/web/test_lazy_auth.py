@@ -308,8 +308,8 @@ def test_install_takes_the_middleware_options(rig: Rig) -> None:
 def test_authgate_install_takes_the_middleware_options() -> None:
     """Without its service running, AuthGate's public routes still answer with any
     bearer (they never verify) and a required prefix still refuses."""
+    from authgate.endpoints import AuthGate
     from authgate.settings import Settings
-    from authgate.web import AuthGate
 
     gate = AuthGate(Settings(_env_file=None))
     app = FastAPI()

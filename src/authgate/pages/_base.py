@@ -7,6 +7,9 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from authgate.endpoints.forms import read_form
+from authgate.endpoints.gate import AuthGate
+from authgate.endpoints.routes_cookie import clear_token_cookies, set_token_cookies
 from authgate.errors import InvalidRequest, RateLimited
 from authgate.pages._render import NOTICES, Renderer
 from authgate.pages._session import (
@@ -18,9 +21,6 @@ from authgate.pages._session import (
     set_csrf_cookie,
 )
 from authgate.service.types import TokenPair
-from authgate.web.forms import read_form
-from authgate.web.gate import AuthGate
-from authgate.web.routes_cookie import clear_token_cookies, set_token_cookies
 from authgate.web.transports import cookie_name
 
 __all__ = ["STATIC_PREFIX", "UNAVAILABLE", "Fields", "PageBase", "redirect", "throttled"]

@@ -1,7 +1,7 @@
 """Who is signed in on this browser, from the cookie transport, and the CSRF check.
 
 The tokens live in the web layer's ``__Host-`` cookies (set and cleared only by
-:mod:`authgate.web.routes_cookie`). The CSRF token is the readable ``__Host-`` CSRF
+:mod:`authgate.endpoints.routes_cookie`). The CSRF token is the readable ``__Host-`` CSRF
 cookie, which every unsafe request repeats in a form field or in the header (OWASP
 CSRF Prevention Cheat Sheet, double submit; the ``__Host-`` prefix, RFC 6265bis
 §4.1.3.2, stops a sibling subdomain from planting its own token).

@@ -3,7 +3,7 @@
 Plain server-rendered forms that work without JavaScript; every POST carries the
 double-submit CSRF token in a hidden field (checked in constant time) and answers
 with a 303. The tokens live in the web layer's cookie transport
-(:mod:`authgate.web.routes_cookie`); the page's script renews them through its
+(:mod:`authgate.endpoints.routes_cookie`); the page's script renews them through its
 ``/auth/cookie/refresh`` endpoint before the access token expires.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from fastapi import APIRouter, Response
 
+from authgate.endpoints.gate import AuthGate
 from authgate.pages._account import AccountPages
 from authgate.pages._base import STATIC_PREFIX
 from authgate.pages._signin import SignInPages
-from authgate.web.gate import AuthGate
 
 __all__ = ["STATIC_PREFIX", "pages_router"]
 

@@ -1,7 +1,7 @@
 """``create_app(settings)``: the auth server as a FastAPI app.
 
 The service opens in the lifespan and closes after. Routes: the auth endpoints of
-:class:`~authgate.web.gate.AuthGate`, the browser pages (when the cookie transport
+:class:`~authgate.endpoints.gate.AuthGate`, the browser pages (when the cookie transport
 is on), and the operations endpoints (``/healthz``, ``/readyz``, ``/metrics``:
 :mod:`authgate.server.operations`).
 """
@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from authgate._version import version
 from authgate.clock import Clock
+from authgate.endpoints.gate import AuthGate
 from authgate.errors import ConfigError, StoreUnavailable
 from authgate.server.check import check_settings, errors_of
 from authgate.server.docs import install_docs
@@ -28,7 +29,6 @@ from authgate.server.operations import operations_router
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.settings import Settings
 from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
-from authgate.web.gate import AuthGate
 
 __all__ = ["app_from_env", "create_app"]
 

@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from authgate.endpoints.gate import AuthGate
 from authgate.errors import AuthError
 from authgate.server.metrics import Metrics, check_metrics_token
 from authgate.web.errors import responses
-from authgate.web.gate import AuthGate
 
 __all__ = ["operations_router"]
 

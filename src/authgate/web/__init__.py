@@ -1,18 +1,16 @@
-"""authgate for FastAPI: dependencies, middleware, transports, the auth router and the
-one mapping from errors to HTTP.
+"""authgate for FastAPI, the resource-server half: dependencies, middleware,
+transports and the one mapping from errors to HTTP.
 
 Internals (``PRINCIPAL_STATE``, ``AuthResult``, ``WS_*``, ``error_response``) stay in
 their own modules and out of this list.
 
-The resource-server pieces (:class:`TokenGuard`, :class:`AuthMiddleware`,
-``CurrentUser``, ``require_scopes``) need only an
-:class:`~authgate.tokens.AccessTokenVerifier`; :class:`AuthGate` (imported lazily,
-it needs the auth service) adds the auth server's endpoints.
+Everything here needs only an :class:`~authgate.tokens.AccessTokenVerifier` (the auth
+service, or ``authgate.verifier``'s JWKS verifier), so a resource server imports it
+without the ``server`` extra. The auth server's endpoints (``AuthGate``) live in
+:mod:`authgate.endpoints` (ARCHITECTURE.md, "Layer map").
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from authgate.web.dependencies import (
     CurrentUser,
@@ -27,11 +25,7 @@ from authgate.web.middleware import AuthMiddleware
 from authgate.web.principal_context import get_principal
 from authgate.web.websocket import accept_authenticated, authenticate_first_message
 
-if TYPE_CHECKING:
-    from authgate.web.gate import AuthGate
-
 __all__ = [
-    "AuthGate",
     "AuthMiddleware",
     "CurrentUser",
     "OptionalUser",
@@ -44,17 +38,3 @@ __all__ = [
     "optional_user",
     "require_scopes",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # AuthGate pulls in the service layer; resource servers importing authgate.web
-    # for TokenGuard must not pay for (or need) SQLAlchemy and Redis.
-    if name == "AuthGate":
-        from authgate.web.gate import AuthGate
-
-        return AuthGate
-    raise AttributeError(name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

@@ -28,7 +28,8 @@ from authgate.errors import AuthError, InsufficientScope, MissingToken
 from authgate.settings import CookieSettings
 from authgate.tokens import AccessTokenVerifier, VerifiedToken
 from authgate.web.errors import DEFAULT_REALM, install_error_handlers
-from authgate.web.principal_context import RESULT_STATE
+from authgate.web.middleware import AuthMiddleware
+from authgate.web.principal_context import PRINCIPAL_STATE, RESULT_STATE
 from authgate.web.transports import (
     extract_credentials,
     header_token_or_none,
@@ -49,8 +50,8 @@ __all__ = [
 SCHEME_NAME = "authgate"
 #: ``app.state`` attribute that holds the app's guard (read by the module-level aliases).
 APP_STATE_GUARD = "authgate_guard"
-#: ``request.state`` attributes the middleware / dependencies fill in.
-PRINCIPAL_STATE = "authgate_principal"
+#: ``request.state`` attribute the websocket helpers read (``PRINCIPAL_STATE`` and
+#: ``RESULT_STATE`` are defined beside their readers, in ``principal_context.py``).
 SUBPROTOCOL_STATE = "authgate_subprotocol"
 _APP_ATTR = "_authgate_guard"
 
@@ -251,8 +252,6 @@ class TokenGuard:
         self, app: ASGIApp, *, require: Sequence[str] = (), exclude: Sequence[str] = ()
     ) -> ASGIApp:
         """Wrap any ASGI ``app`` in an :class:`AuthMiddleware` using this guard."""
-        from authgate.web.middleware import AuthMiddleware
-
         return AuthMiddleware(app, self, require=require, exclude=exclude)
 
     def install(
@@ -272,8 +271,6 @@ class TokenGuard:
         install_error_handlers(app, realm=self.realm)
         _patch_openapi(app, self)
         if middleware or require:
-            from authgate.web.middleware import AuthMiddleware
-
             app.add_middleware(AuthMiddleware, guard=self, require=require, exclude=exclude)
 
 

@@ -26,8 +26,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.errors import AuthError, TokenError
 from authgate.web.errors import error_response, token_refusal
-from authgate.web.guard import PRINCIPAL_STATE, TokenGuard
-from authgate.web.principal_context import PRINCIPAL_VAR, DeferredPrincipal, starlette_auth
+from authgate.web.principal_context import (
+    PRINCIPAL_STATE,
+    PRINCIPAL_VAR,
+    Authenticator,
+    DeferredPrincipal,
+    starlette_auth,
+)
 
 __all__ = ["AuthMiddleware"]
 
@@ -64,7 +69,8 @@ class _DeferredState(dict[str, Any]):
 class AuthMiddleware:
     """Args:
     app: the wrapped ASGI app.
-    guard: the :class:`TokenGuard` that verifies.
+    guard: the :class:`~authgate.web.guard.TokenGuard` that verifies (any
+        :class:`~authgate.web.principal_context.Authenticator`).
     require: path prefixes that need a valid token (e.g. ``["/api/"]``).
     exclude: path prefixes exempt from ``require`` (e.g. ``["/api/public"]``).
     """
@@ -72,7 +78,7 @@ class AuthMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        guard: TokenGuard,
+        guard: Authenticator,
         *,
         require: Sequence[str] = (),
         exclude: Sequence[str] = (),

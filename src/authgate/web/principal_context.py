@@ -37,21 +37,56 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio.from_thread
 from starlette.authentication import AuthCredentials, BaseUser
 from starlette.types import Scope
 
+from authgate.errors import AuthError
 from authgate.tokens import VerifiedToken
-
-if TYPE_CHECKING:
-    from authgate.web.guard import TokenGuard
 
 #: The ``AuthResult`` key of ``scope["state"]`` (``authgate.web.guard.RESULT_STATE``).
 RESULT_STATE = "authgate_auth"
+#: The ``request.state`` attribute holding the verified caller (or ``None``).
+PRINCIPAL_STATE = "authgate_principal"
 
-__all__ = ["DeferredPrincipal", "PrincipalCredentials", "PrincipalUser", "get_principal"]
+__all__ = [
+    "Authenticator",
+    "DeferredPrincipal",
+    "PrincipalCredentials",
+    "PrincipalUser",
+    "get_principal",
+]
+
+
+class Outcome(Protocol):
+    """What authenticating one request gave (``authgate.web.guard.AuthResult``)."""
+
+    @property
+    def principal(self) -> VerifiedToken | None: ...
+
+    @property
+    def error(self) -> AuthError | None: ...
+
+
+class Authenticator(Protocol):
+    """What the middleware and :class:`DeferredPrincipal` need of a
+    :class:`~authgate.web.guard.TokenGuard`. A Protocol, so this module and
+    ``middleware.py`` never import ``guard.py``, which imports them (no circle)."""
+
+    @property
+    def realm(self) -> str:
+        """The RFC 6750 §3 realm of the 401 challenge."""
+        ...
+
+    async def authenticate(self, scope: Scope) -> Outcome:
+        """Authenticate the request once; later calls return the stored outcome."""
+        ...
+
+    def authenticate_now(self, scope: Scope) -> Outcome | None:
+        """Without awaiting; ``None`` when the verifier must wait for I/O."""
+        ...
 
 
 class DeferredPrincipal:
@@ -63,7 +98,7 @@ class DeferredPrincipal:
 
     __slots__ = ("guard", "scope")
 
-    def __init__(self, guard: TokenGuard, scope: Scope) -> None:
+    def __init__(self, guard: Authenticator, scope: Scope) -> None:
         self.guard = guard
         self.scope: Scope | None = scope
 

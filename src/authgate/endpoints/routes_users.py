@@ -2,7 +2,7 @@
 and its sessions.
 
 JSON bodies are read by :func:`json_body`, the parser the cookie login uses
-(:func:`~authgate.web.forms.read_json`: bounded, strict UTF-8, a nesting limit), and
+(:func:`~authgate.endpoints.forms.read_json`: bounded, strict UTF-8, a nesting limit), and
 every way a body can be wrong is one answer: 422 ``invalid_request`` naming the
 field (``username: required``, ``body: must be a JSON object``). Everything here
 carries user data or tokens, so every answer is ``Cache-Control: no-store``
@@ -20,16 +20,16 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from authgate.endpoints.forms import read_body
+from authgate.endpoints.routes_cookie import CookieLoginResponse, set_token_cookies
+from authgate.endpoints.routes_oauth import TokenResponse, token_response
 from authgate.errors import InvalidRequest, Revoked
 from authgate.service.types import SessionInfo, TokenPair, User
 from authgate.tokens import VerifiedToken
 from authgate.web.errors import describe_validation, responses
-from authgate.web.forms import read_body
-from authgate.web.routes_cookie import CookieLoginResponse, set_token_cookies
-from authgate.web.routes_oauth import TokenResponse, token_response
 
 if TYPE_CHECKING:
-    from authgate.web.gate import AuthGate
+    from authgate.endpoints.context import EndpointContext
 
 __all__ = ["json_body", "user_routes"]
 
@@ -148,7 +148,7 @@ def _request_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def user_routes(gate: "AuthGate") -> APIRouter:
+def user_routes(gate: "EndpointContext") -> APIRouter:
     router = APIRouter(prefix=gate.users_prefix, tags=["users"], route_class=gate.route_class)
     Caller = Annotated[VerifiedToken, Security(gate.guard.current_user)]
     limit = gate.route_class.max_body_bytes
@@ -196,7 +196,7 @@ def user_routes(gate: "AuthGate") -> APIRouter:
     return router
 
 
-def _register_route(router: APIRouter, gate: "AuthGate", limit: int) -> None:
+def _register_route(router: APIRouter, gate: "EndpointContext", limit: int) -> None:
     Body = Annotated[Registration, Depends(json_body(Registration, limit))]
 
     @router.post(
@@ -215,7 +215,9 @@ def _register_route(router: APIRouter, gate: "AuthGate", limit: int) -> None:
         return UserOut.of(user)
 
 
-def _password_route(router: APIRouter, gate: "AuthGate", limit: int, csrf: tuple[int, ...]) -> None:
+def _password_route(
+    router: APIRouter, gate: "EndpointContext", limit: int, csrf: tuple[int, ...]
+) -> None:
     Caller = Annotated[VerifiedToken, Security(gate.guard.current_user)]
     Body = Annotated[PasswordChange, Depends(json_body(PasswordChange, limit))]
 
@@ -250,7 +252,7 @@ def _password_route(router: APIRouter, gate: "AuthGate", limit: int, csrf: tuple
         return token_response(pair)
 
 
-def _cookie_answer(gate: "AuthGate", pair: TokenPair) -> Response:
+def _cookie_answer(gate: "EndpointContext", pair: TokenPair) -> Response:
     """The cookie transport's answer (as ``/auth/cookie/refresh``): the tokens only in
     HttpOnly cookies, never in the body (SECURITY.md #42)."""
     csrf = secrets.token_urlsafe(32)

@@ -22,15 +22,18 @@ from fastapi import APIRouter, FastAPI
 from starlette.requests import HTTPConnection
 
 from authgate.clock import Clock
+from authgate.endpoints.auth_router import AuthRouter, bounded_route_class
+from authgate.endpoints.routes_cookie import cookie_routes
+from authgate.endpoints.routes_meta import meta_routes
+from authgate.endpoints.routes_oauth import INTROSPECT_SCOPE, oauth_routes
+from authgate.endpoints.routes_users import user_routes
 from authgate.errors import StoreUnavailable
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.types import ClientInfo
 from authgate.settings import Settings
 from authgate.tokens import VerifiedToken
-from authgate.web.auth_router import AuthRouter, bounded_route_class
 from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES
 from authgate.web.guard import TokenGuard
-from authgate.web.routes_oauth import INTROSPECT_SCOPE
 
 __all__ = ["INTROSPECT_SCOPE", "AuthGate"]
 
@@ -172,11 +175,6 @@ class AuthGate:
         return self.settings.issuer.rstrip("/") + path
 
     def _build_router(self) -> AuthRouter:
-        from authgate.web.routes_cookie import cookie_routes
-        from authgate.web.routes_meta import meta_routes
-        from authgate.web.routes_oauth import oauth_routes
-        from authgate.web.routes_users import user_routes
-
         # Flat: the sub-routers' routes themselves (their paths are complete), so one
         # AuthRouter level is all FastAPI walks on a hit.
         router = AuthRouter()

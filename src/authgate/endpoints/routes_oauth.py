@@ -8,13 +8,13 @@ from fastapi import APIRouter, Request, Response, Security
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from authgate.endpoints.forms import read_form
 from authgate.service.types import TokenPair
 from authgate.tokens import MAX_TOKEN_LENGTH, VerifiedToken
 from authgate.web.errors import OAUTH_ENDPOINT_ATTR, oauth_error, responses
-from authgate.web.forms import read_form
 
 if TYPE_CHECKING:
-    from authgate.web.gate import AuthGate
+    from authgate.endpoints.context import EndpointContext
 
 __all__ = ["INTROSPECT_SCOPE", "TokenResponse", "oauth_routes", "token_response"]
 
@@ -90,7 +90,7 @@ _TOKEN_ONLY_FORM = _form_body(
 )
 
 
-def oauth_routes(gate: "AuthGate") -> APIRouter:
+def oauth_routes(gate: "EndpointContext") -> APIRouter:
     """``/token``, ``/revoke``, ``/introspect``, ``/logout`` and ``/logout-all``."""
     router = APIRouter(prefix=gate.prefix, tags=["oauth"], route_class=gate.route_class)
     _add_token(router, gate)
@@ -100,7 +100,7 @@ def oauth_routes(gate: "AuthGate") -> APIRouter:
     return router
 
 
-def _add_token(router: APIRouter, gate: "AuthGate") -> None:
+def _add_token(router: APIRouter, gate: "EndpointContext") -> None:
     @router.post(
         "/token",
         response_model=TokenResponse,
@@ -135,7 +135,7 @@ def _add_token(router: APIRouter, gate: "AuthGate") -> None:
         return token_response(pair)
 
 
-def _add_revoke(router: APIRouter, gate: "AuthGate") -> None:
+def _add_revoke(router: APIRouter, gate: "EndpointContext") -> None:
     @router.post(
         "/revoke",
         status_code=200,
@@ -155,7 +155,7 @@ def _add_revoke(router: APIRouter, gate: "AuthGate") -> None:
         return Response(status_code=200, headers=_NO_STORE)
 
 
-def _add_introspect(router: APIRouter, gate: "AuthGate") -> None:
+def _add_introspect(router: APIRouter, gate: "EndpointContext") -> None:
     Introspector = Annotated[
         VerifiedToken, Security(gate.guard.current_user, scopes=[INTROSPECT_SCOPE])
     ]
@@ -177,7 +177,7 @@ def _add_introspect(router: APIRouter, gate: "AuthGate") -> None:
         return JSONResponse(answer, headers=_NO_STORE)
 
 
-def _add_logout(router: APIRouter, gate: "AuthGate") -> None:
+def _add_logout(router: APIRouter, gate: "EndpointContext") -> None:
     Caller = Annotated[VerifiedToken, Security(gate.guard.current_user)]
 
     @router.post(

@@ -22,16 +22,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from authgate.endpoints.forms import read_form, read_json
+from authgate.endpoints.routes_oauth import oauth_endpoint
 from authgate.errors import CSRFRejected, InvalidGrant, InvalidRequest, TokenError
 from authgate.service.types import TokenPair
 from authgate.settings import CookieSettings
 from authgate.web.errors import responses
-from authgate.web.forms import read_form, read_json
-from authgate.web.routes_oauth import oauth_endpoint
 from authgate.web.transports import cookie_name, request_cookie
 
 if TYPE_CHECKING:
-    from authgate.web.gate import AuthGate
+    from authgate.endpoints.context import EndpointContext
 
 __all__ = ["CookieLoginResponse", "cookie_routes", "set_token_cookies"]
 
@@ -146,7 +146,7 @@ _LOGIN_BODY = {
 }
 
 
-def cookie_routes(gate: AuthGate) -> APIRouter | None:
+def cookie_routes(gate: EndpointContext) -> APIRouter | None:
     """``/cookie/login``, ``/cookie/refresh`` and ``/cookie/logout``; ``None`` when
     the cookie transport is off."""
     if not gate.settings.cookies.enabled:
@@ -160,7 +160,7 @@ def cookie_routes(gate: AuthGate) -> APIRouter | None:
     return router
 
 
-def _cookie_answer(gate: AuthGate, pair: TokenPair) -> JSONResponse:
+def _cookie_answer(gate: EndpointContext, pair: TokenPair) -> JSONResponse:
     """The login/refresh body (no tokens in it) with the three cookies set for ``pair``."""
     csrf = secrets.token_urlsafe(32)
     body = CookieLoginResponse(
@@ -177,7 +177,7 @@ def _cookie_answer(gate: AuthGate, pair: TokenPair) -> JSONResponse:
     return response
 
 
-def _add_login(router: APIRouter, gate: AuthGate) -> None:
+def _add_login(router: APIRouter, gate: EndpointContext) -> None:
     @router.post(
         "/login",
         response_model=CookieLoginResponse,
@@ -195,7 +195,7 @@ def _add_login(router: APIRouter, gate: AuthGate) -> None:
         return _cookie_answer(gate, pair)
 
 
-def _add_refresh(router: APIRouter, gate: AuthGate) -> None:
+def _add_refresh(router: APIRouter, gate: EndpointContext) -> None:
     cookies = gate.settings.cookies
 
     @router.post(
@@ -215,7 +215,7 @@ def _add_refresh(router: APIRouter, gate: AuthGate) -> None:
         return _cookie_answer(gate, pair)
 
 
-def _add_logout(router: APIRouter, gate: AuthGate) -> None:
+def _add_logout(router: APIRouter, gate: EndpointContext) -> None:
     cookies = gate.settings.cookies
 
     @router.post(

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from authgate.web.errors import responses
 
 if TYPE_CHECKING:
-    from authgate.web.gate import AuthGate
+    from authgate.endpoints.context import EndpointContext
 
 __all__ = ["JWKS_MAX_AGE", "meta_routes", "server_metadata"]
 
@@ -20,7 +20,7 @@ __all__ = ["JWKS_MAX_AGE", "meta_routes", "server_metadata"]
 JWKS_MAX_AGE = 300
 
 
-def server_metadata(gate: AuthGate) -> dict[str, Any]:
+def server_metadata(gate: EndpointContext) -> dict[str, Any]:
     """RFC 8414 §2. ``grant_types_supported`` lists only ``refresh_token``: the password
     grant is first-party login and is not offered to third parties (RFC 9700 §2.4,
     SECURITY.md #39), though the token endpoint accepts it from our own clients."""
@@ -40,7 +40,7 @@ def server_metadata(gate: AuthGate) -> dict[str, Any]:
     }
 
 
-def meta_routes(gate: AuthGate) -> APIRouter:
+def meta_routes(gate: EndpointContext) -> APIRouter:
     router = APIRouter(tags=["discovery"], route_class=gate.route_class)
 
     @router.get("/.well-known/jwks.json", responses=responses(503), summary="Public keys")
