@@ -249,7 +249,10 @@ def test_refresh_reuse_is_a_warning_and_account_events_carry_the_client_ip(
     caplog.set_level(logging.INFO, logger="authgate.audit")
     via_proxy = {"X-Forwarded-For": PROXY_IP}
     with live.client() as c:
-        live.register(c, "audit-user")
+        registered = c.post(
+            "/users", json={"username": "audit-user", "password": PASSWORD}, headers=via_proxy
+        )
+        assert registered.status_code == 201, registered.text
         first = c.post(
             "/auth/token",
             data={"username": "audit-user", "password": PASSWORD},
@@ -270,7 +273,7 @@ def test_refresh_reuse_is_a_warning_and_account_events_carry_the_client_ip(
     assert {r.levelno for r in _events(caplog, "login_ok")} == {logging.INFO}
     logins = [r for r in _events(caplog, "login_ok") if r.user_id == reuse.user_id]
     assert logins[0].ip == PROXY_IP  # the login path's IP ...
-    for name in ("password_changed", "logout_all"):  # ... is the one these record
+    for name in ("user_registered", "password_changed", "logout_all"):  # ... and these
         [record] = [r for r in _events(caplog, name) if r.user_id == reuse.user_id]
         assert record.ip == PROXY_IP, name
 

@@ -109,7 +109,7 @@ class Accounts:
         )
         async with self.db.write() as tx:  # the unique index settles a race: UsernameTaken
             await tx.users.insert(user, username_key=key, password_hash=password_hash)
-            await audit(tx, "user_registered", now=now, user_id=user.id)
+            await audit(tx, "user_registered", now=now, user_id=user.id, ip=ip)
         return user
 
     async def get_user(self, user_id: str) -> User:
