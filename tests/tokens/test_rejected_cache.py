@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import pytest
 from _forge import NOW, claims, codec_for, header_for, sign_raw
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from _spies import CountingKey
 from authgate.clock import FrozenClock
 from authgate.errors import BadSignature, Expired, NotYetValid, Revoked, WrongTokenType
 from authgate.tokens import VerifiedToken, VerifiedTokenCache
-from authgate.tokens.keys import EdDSAKey
-
-
-class CountingKey(EdDSAKey):
-    """A real Ed25519 key that counts signature checks (a spy, not a stand-in)."""
-
-    def __init__(self) -> None:
-        super().__init__(ed25519.Ed25519PrivateKey.generate())
-        self.verifies = 0
-
-    def verify(self, data: bytes, signature: bytes) -> bool:
-        self.verifies += 1
-        return super().verify(data, signature)
 
 
 class Denylist:

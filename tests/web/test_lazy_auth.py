@@ -9,25 +9,21 @@ its calls; its key is a real Ed25519 key that counts signature checks."""
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
 import pytest
-import uvicorn
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from starlette.authentication import requires
 
+from _spies import CountingKey
 from authgate.clock import FrozenClock
 from authgate.testing import CodecVerifier
 from authgate.tokens import KeyRing, TokenCodec, VerifiedToken, VerifiedTokenCache
-from authgate.tokens.keys import EdDSAKey
 from authgate.web import CurrentUser, OptionalUser, TokenGuard, get_principal, require_scopes
+from verifier._uvicorn import serving
 
 ISSUER = "https://auth.example"
 AUDIENCE = "api"
@@ -40,18 +36,6 @@ BODY = {
     "error": "invalid_token",
     "error_description": "the access token is missing, invalid, expired or revoked",
 }
-
-
-class CountingKey(EdDSAKey):
-    """A real Ed25519 key counting signature checks (a spy, not a stand-in)."""
-
-    def __init__(self) -> None:
-        super().__init__(ed25519.Ed25519PrivateKey.generate())
-        self.verifies = 0
-
-    def verify(self, data: bytes, signature: bytes) -> bool:
-        self.verifies += 1
-        return super().verify(data, signature)
 
 
 class CountingVerifier(CodecVerifier):
@@ -327,25 +311,6 @@ def test_authgate_install_takes_the_middleware_options() -> None:
     refused = client.get("/admin/users")
     assert (refused.status_code, refused.headers["www-authenticate"]) == (401, NO_CREDENTIALS)
     assert client.get("/admin/health").status_code == 404  # passed through
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app under a real uvicorn on a loopback port, as a task on this loop."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                raise RuntimeError("uvicorn exited during startup")
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.mark.anyio
