@@ -51,10 +51,13 @@ def bound_socket() -> socket.socket:
 
 
 @asynccontextmanager
-async def serving(app: Any, sock: socket.socket | None = None) -> AsyncIterator[str]:
+async def serving(
+    app: Any, sock: socket.socket | None = None, *, root_path: str = ""
+) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn as a task on the running loop; yields its URL."""
     sock = sock or bound_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, root_path=root_path)
+    server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

@@ -86,7 +86,34 @@ class AuthMiddleware:
         self.app = app
         self.guard = guard
         self.require = tuple(require)
-        self.exclude = tuple(exclude) or ("\0",)  # no path starts with NUL
+        # A prefix ending in "/" also covers the path without it (``/admin/`` covers
+        # ``/admin``): more is refused, never less.
+        self.require_exact = frozenset(p.rstrip("/") for p in require if p.rstrip("/"))
+        # An exemption ends at a segment boundary: ``/api/public`` exempts
+        # ``/api/public`` and ``/api/public/...``, never ``/api/publicity``.
+        self.exclude_exact = frozenset(p.rstrip("/") or "/" for p in exclude)
+        self.exclude = tuple(p if p.endswith("/") else p + "/" for p in exclude) or ("\0",)
+
+    def _required(self, scope: Scope) -> bool:
+        """Whether the path the router routes on (``path`` less ``root_path``, as
+        Starlette's ``get_route_path``; a mounted sub-app sees its mount point in
+        ``root_path``) falls under ``require`` and not under ``exclude``. The full
+        ``path`` is checked against ``require`` too, so either form of a prefix holds.
+        """
+        path: str = scope.get("path", "")
+        route = path
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+            route = path[len(root) :] or "/"
+        required = self.require
+        if not (
+            route.startswith(required)
+            or route in self.require_exact
+            or path.startswith(required)
+            or path in self.require_exact
+        ):
+            return False
+        return not (route.startswith(self.exclude) or route in self.exclude_exact)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -95,14 +122,12 @@ class AuthMiddleware:
             return
         guard = self.guard
         source: Any = None
-        if kind == "http" and self.require:
-            path: str = scope.get("path", "")
-            if path.startswith(self.require) and not path.startswith(self.exclude):
-                result = await guard.authenticate(scope)
-                source = result.principal
-                if source is None:
-                    await self._refuse(result.error)(scope, receive, send)
-                    return
+        if kind == "http" and self.require and self._required(scope):
+            result = await guard.authenticate(scope)
+            source = result.principal
+            if source is None:
+                await self._refuse(result.error)(scope, receive, send)
+                return
         if source is not None:
             scope["user"], scope["auth"] = starlette_auth(source)
             # For get_principal(), during the downstream call only (never past it).

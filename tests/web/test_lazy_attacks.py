@@ -1,0 +1,158 @@
+"""Attacks over HTTP on ``require=[...]`` / ``exclude=[...]`` path matching and on the
+lazily verified caller (``web/middleware.py``, ``web/principal_context.py``).
+
+A prefix is matched on the path the router routes on (Starlette's route path:
+``path`` less ``root_path``), so a sub-app mounted elsewhere or served behind a
+``--root-path`` keeps its protection; ``/admin/`` also covers ``/admin``; an
+exemption stops at a segment boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from _spies import CountingKey
+from authgate.clock import FrozenClock
+from authgate.testing import CodecVerifier
+from authgate.tokens import KeyRing, TokenCodec, VerifiedTokenCache
+from authgate.web import TokenGuard, get_principal
+from verifier._uvicorn import serving
+
+BODY = {
+    "error": "invalid_token",
+    "error_description": "the access token is missing, invalid, expired or revoked",
+}
+
+
+@pytest.fixture
+def codec() -> TokenCodec:
+    return TokenCodec(
+        KeyRing.single(CountingKey()),
+        issuer="https://auth.example",
+        audience="api",
+        clock=FrozenClock(),
+        leeway=0,
+        cache=VerifiedTokenCache(),
+    )
+
+
+def token(codec: TokenCodec, sub: str = "ann") -> str:
+    return codec.issue(sub=sub, client_id="web", ttl=600)[0]
+
+
+def secrets_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/admin")
+    async def admin_root() -> dict[str, str]:
+        return {"secret": "root"}
+
+    @app.get("/admin/x")
+    async def admin_x() -> dict[str, str]:
+        return {"secret": "x"}
+
+    @app.get("/api/public")
+    async def public() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/api/publicity/plans")
+    async def plans() -> dict[str, str]:
+        return {"secret": "plans"}
+
+    @app.get("/sync/who")
+    def sync_who(request: Request) -> dict[str, Any]:
+        principal = get_principal()
+        return {
+            "ctx": principal.sub if principal else None,
+            "user": request.user.display_name,
+        }
+
+    return app
+
+
+def guarded(codec: TokenCodec) -> FastAPI:
+    app = secrets_app()
+    TokenGuard(CodecVerifier(codec)).install(
+        app, require=["/admin/", "/api/", "/sync/"], exclude=["/api/public"]
+    )
+    return app
+
+
+def test_require_prefix_with_a_slash_also_covers_the_bare_path(codec: TokenCodec) -> None:
+    client = TestClient(guarded(codec))
+    response = client.get("/admin")
+    assert response.status_code == 401
+    assert response.json() == BODY
+    ok = client.get("/admin", headers={"Authorization": f"Bearer {token(codec)}"})
+    assert ok.json() == {"secret": "root"}
+
+
+@pytest.mark.parametrize("path", ["/api/public", "/api/public/"])
+def test_exclude_prefix_exempts_its_own_path(codec: TokenCodec, path: str) -> None:
+    response = TestClient(guarded(codec)).get(path, follow_redirects=False)
+    assert response.status_code in (200, 307)
+
+
+def test_exclude_prefix_stops_at_a_segment_boundary(codec: TokenCodec) -> None:
+    # exclude=["/api/public"] must not exempt /api/publicity/... from require=["/api/"].
+    response = TestClient(guarded(codec)).get("/api/publicity/plans")
+    assert response.status_code == 401
+    assert response.json() == BODY
+
+
+def test_require_prefix_holds_in_a_mounted_sub_app(codec: TokenCodec) -> None:
+    outer = Starlette(routes=[Mount("/v1", app=guarded(codec))])
+    client = TestClient(outer)
+    for path in ("/v1/admin/x", "/v1/admin", "/v1/api/publicity/plans"):
+        response = client.get(path)
+        assert response.status_code == 401, path
+        assert response.json() == BODY
+    assert client.get("/v1/api/public").json() == {"ok": "yes"}
+    ok = client.get("/v1/admin/x", headers={"Authorization": f"Bearer {token(codec)}"})
+    assert ok.json() == {"secret": "x"}
+
+
+@pytest.mark.anyio
+async def test_require_prefix_holds_behind_uvicorn_root_path(codec: TokenCodec) -> None:
+    # uvicorn --root-path puts the mount point in front of scope["path"]; the router
+    # strips it again, so a prefix matched on the raw path would never match.
+    async with (
+        serving(guarded(codec), root_path="/v1") as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        refused = await asyncio.gather(
+            *(client.get(p) for p in ["/admin/x", "/admin", "/api/publicity/plans"] * 10)
+        )
+        good = await client.get("/admin/x", headers={"Authorization": f"Bearer {token(codec)}"})
+    assert {r.status_code for r in refused} == {401}
+    assert all(r.json() == BODY for r in refused)
+    assert good.json() == {"secret": "x"}
+
+
+@pytest.mark.anyio
+async def test_sync_routes_in_a_burst_each_read_their_own_caller(codec: TokenCodec) -> None:
+    # Worker threads, keep-alive connections and a ContextVar: no request may see
+    # another's caller, whether valid, bad or absent.
+    app = guarded(codec)
+    subs = [f"user{i}" for i in range(40)]
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as client:
+        good = asyncio.gather(
+            *(
+                client.get("/sync/who", headers={"Authorization": f"Bearer {token(codec, s)}"})
+                for s in subs
+            )
+        )
+        bad = asyncio.gather(
+            *(client.get("/sync/who", headers={"Authorization": "Bearer not.a.jwt"}) for _ in subs)
+        )
+        good_answers, bad_answers = await asyncio.gather(good, bad)
+    assert [r.json() for r in good_answers] == [{"ctx": s, "user": s} for s in subs]
+    assert {r.status_code for r in bad_answers} == {401}
