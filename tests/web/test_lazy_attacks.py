@@ -156,3 +156,31 @@ async def test_sync_routes_in_a_burst_each_read_their_own_caller(codec: TokenCod
         good_answers, bad_answers = await asyncio.gather(good, bad)
     assert [r.json() for r in good_answers] == [{"ctx": s, "user": s} for s in subs]
     assert {r.status_code for r in bad_answers} == {401}
+
+
+class CleanupAwaitingVerifier(CodecVerifier):
+    """A verifier that waits, and awaits in its cleanup (as httpx and anyio do)."""
+
+    async def verify_access_token(self, token: str) -> Any:
+        try:
+            await asyncio.sleep(0)
+        finally:
+            await asyncio.sleep(0)
+        return self.codec.verify(token)
+
+
+def test_sync_reader_of_a_waiting_verifier_gets_no_500(codec: TokenCodec) -> None:
+    # request.user in an async route cannot wait: it reads "not authenticated" until
+    # an awaiting reader verified, and abandoning the verification is never a 500.
+    app = FastAPI()
+
+    @app.get("/who")
+    async def who(request: Request) -> dict[str, Any]:
+        return {"authenticated": request.user.is_authenticated}
+
+    TokenGuard(CleanupAwaitingVerifier(codec)).install(app, middleware=True)
+    client = TestClient(app, raise_server_exceptions=False)
+    for value in (f"Bearer {token(codec)}", "Bearer not.a.jwt"):
+        response = client.get("/who", headers={"Authorization": value})
+        assert response.status_code == 200
+        assert response.json() == {"authenticated": False}

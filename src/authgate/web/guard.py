@@ -13,7 +13,9 @@ first. A request that no one asks about never reaches the verifier (ARCHITECTURE
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import contextlib
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,7 +221,7 @@ class TokenGuard:
         except StopIteration as done:
             result: AuthResult = done.value
             return result
-        step.close()
+        _abandon(step)
         return None
 
     async def principal(
@@ -272,6 +274,22 @@ class TokenGuard:
         _patch_openapi(app, self)
         if middleware or require:
             app.add_middleware(AuthMiddleware, guard=self, require=require, exclude=exclude)
+
+
+def _abandon(step: Coroutine[Any, Any, Any]) -> None:
+    """Give up a suspended verification as a cancelled task would: cleanup code that
+    awaits (httpx, anyio) handles ``CancelledError`` but raises on ``close()``'s
+    ``GeneratorExit``, which would turn a sync read of the caller into a 500."""
+    for _ in range(_ABANDON_ATTEMPTS):
+        try:
+            step.throw(asyncio.CancelledError())
+        except BaseException:
+            return
+    with contextlib.suppress(RuntimeError):  # still suspended: nothing more we can do
+        step.close()
+
+
+_ABANDON_ATTEMPTS = 8
 
 
 def _patch_openapi(app: FastAPI, guard: TokenGuard) -> None:
