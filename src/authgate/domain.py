@@ -35,6 +35,7 @@ class User:
     disabled: bool
     created_at: float
     tokens_valid_after: float
+    email_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)

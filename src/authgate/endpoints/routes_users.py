@@ -71,6 +71,7 @@ class UserOut(BaseModel):
     id: str
     username: str
     email: str | None
+    email_verified: bool
     scopes: list[str]
     created_at: float
 
@@ -80,6 +81,7 @@ class UserOut(BaseModel):
             id=user.id,
             username=user.username,
             email=user.email,
+            email_verified=user.email_verified,
             scopes=sorted(user.scopes),
             created_at=user.created_at,
         )

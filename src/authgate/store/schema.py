@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 __all__ = [
@@ -45,6 +46,8 @@ users = Table(
     # NFKC + casefold: "Ａlice" and "alice" are one account.
     Column("username_key", String(256), nullable=False, unique=True),
     Column("email", String(320), nullable=True),
+    # Set once the owner proved the address (or an import said so); never by the user.
+    Column("email_verified", Boolean, nullable=False, default=False, server_default=false()),
     Column("password_hash", Text, nullable=False),
     Column("scopes", Text, nullable=False, default=""),
     Column("disabled", Boolean, nullable=False, default=False),

@@ -28,6 +28,7 @@ def to_user(row: Any) -> User:
         disabled=bool(row.disabled),
         created_at=float(row.created_at),
         tokens_valid_after=float(row.tokens_valid_after),
+        email_verified=bool(row.email_verified),
     )
 
 
@@ -83,6 +84,7 @@ class SqlUsers:
             username=user.username,
             username_key=username_key,
             email=user.email,
+            email_verified=user.email_verified,
             password_hash=password_hash,
             scopes=" ".join(sorted(user.scopes)),
             disabled=user.disabled,
