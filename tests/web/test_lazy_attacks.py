@@ -10,11 +10,13 @@ exemption stops at a segment boundary.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+import websockets
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -24,6 +26,7 @@ from authgate.clock import FrozenClock
 from authgate.testing import CodecVerifier
 from authgate.tokens import KeyRing, TokenCodec, VerifiedTokenCache
 from authgate.web import TokenGuard, get_principal
+from authgate.web.websocket import authenticate_first_message
 from verifier._uvicorn import serving
 
 BODY = {
@@ -184,3 +187,84 @@ def test_sync_reader_of_a_waiting_verifier_gets_no_500(codec: TokenCodec) -> Non
         response = client.get("/who", headers={"Authorization": value})
         assert response.status_code == 200
         assert response.json() == {"authenticated": False}
+
+
+def socket_app(codec: TokenCodec) -> FastAPI:
+    """A WebSocket route under ``require`` that never asks for the caller, and one under
+    ``exclude`` that authenticates by its first message."""
+    app = FastAPI()
+
+    @app.websocket("/api/feed")
+    async def feed(websocket: WebSocket) -> None:
+        await websocket.accept(subprotocol="authgate")
+        await websocket.send_json({"secret": "feed", "sub": get_principal_sub()})
+        await websocket.close()
+
+    @app.websocket("/api/public/first")
+    async def first(websocket: WebSocket) -> None:
+        principal = await authenticate_first_message(websocket, guard)
+        if principal is not None:
+            await websocket.send_json({"sub": principal.sub})
+            await websocket.close()
+
+    guard = TokenGuard(CodecVerifier(codec))
+    guard.install(app, require=["/api/"], exclude=["/api/public"])
+    return app
+
+
+def get_principal_sub() -> str | None:
+    principal = get_principal()
+    return principal.sub if principal is not None else None
+
+
+def test_websocket_under_require_is_refused_before_the_route_runs(codec: TokenCodec) -> None:
+    client = TestClient(socket_app(codec))
+    expired = codec.issue(sub="old", client_id="web", ttl=600)[0]
+    codec.clock.advance(3600)  # type: ignore[attr-defined]
+    for protocols in (
+        [],
+        ["authgate"],
+        ["authgate", "authgate.bearer.junk"],
+        ["authgate", f"authgate.bearer.{expired}"],
+    ):
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            client.websocket_connect("/api/feed", subprotocols=protocols) as ws,
+        ):
+            ws.receive_json()
+        assert refused.value.code == 1008
+        assert "junk" not in (refused.value.reason or "")
+    protocols = ["authgate", f"authgate.bearer.{token(codec, 'zoe')}"]
+    with client.websocket_connect("/api/feed", subprotocols=protocols) as ws:
+        assert ws.receive_json() == {"secret": "feed", "sub": "zoe"}
+
+
+def test_websocket_under_exclude_still_authenticates_by_first_message(codec: TokenCodec) -> None:
+    client = TestClient(socket_app(codec))
+    with client.websocket_connect("/api/public/first") as ws:
+        ws.send_json({"type": "auth", "token": token(codec, "ike")})
+        assert ws.receive_json() == {"sub": "ike"}
+
+
+@pytest.mark.anyio
+async def test_websocket_upgrades_under_require_are_refused_by_a_real_server(
+    codec: TokenCodec,
+) -> None:
+    # Over uvicorn, a burst of upgrades without a valid token: every handshake is
+    # answered 403 and the route never sends its secret; a valid one gets through.
+    async with serving(socket_app(codec)) as url:
+        ws_url = url.replace("http://", "ws://") + "/api/feed"
+
+        async def attempt(protocols: list[str]) -> int | str:
+            offered = protocols or None  # [] would send an empty header (a 400)
+            try:
+                async with websockets.connect(ws_url, subprotocols=offered) as ws:  # type: ignore[arg-type]
+                    return str(await ws.recv())
+            except websockets.InvalidStatus as exc:
+                return exc.response.status_code
+
+        bad = [[], ["authgate", "authgate.bearer.junk"], ["authgate", "authgate.bearer."]]
+        answers = await asyncio.gather(*(attempt(p) for p in bad * 10))
+        good = await attempt(["authgate", f"authgate.bearer.{token(codec, 'max')}"])
+    assert set(answers) == {403}, list(zip(bad * 10, answers, strict=True))
+    assert json.loads(str(good)) == {"secret": "feed", "sub": "max"}

@@ -68,6 +68,7 @@ __all__ = [
     "responses",
     "token_refusal",
     "too_large_response",
+    "websocket_refusal",
 ]
 
 logger = logging.getLogger("authgate.web")
@@ -335,6 +336,16 @@ def describe_validation(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def websocket_refusal(error: Exception | None) -> WebSocketClose:
+    """A WebSocket refused before (or after) accept: close 1008 (RFC 6455 §7.4.1, policy
+    violation) with the stable error code as the reason, never the token. Before accept
+    the server answers the upgrade with 403."""
+    if error is None:
+        return WebSocketClose(_WS_POLICY_VIOLATION, "missing_token")
+    code = error.code if isinstance(error, AuthError) else "error"
+    return WebSocketClose(_WS_POLICY_VIOLATION, code)
+
+
 def install_error_handlers(app: FastAPI, *, realm: str = DEFAULT_REALM) -> None:
     """Register the mapping on ``app`` (idempotent)."""
     if getattr(app.state, "authgate_error_handlers", False):
@@ -343,8 +354,7 @@ def install_error_handlers(app: FastAPI, *, realm: str = DEFAULT_REALM) -> None:
 
     async def on_auth_error(conn: HTTPConnection, exc: Exception) -> Response | WebSocketClose:
         if isinstance(conn, WebSocket):
-            code = exc.code if isinstance(exc, AuthError) else "error"
-            return WebSocketClose(_WS_POLICY_VIOLATION, code)
+            return websocket_refusal(exc)
         return error_response(exc, oauth=_is_oauth(conn), realm=realm)
 
     async def on_validation(conn: HTTPConnection, exc: Exception) -> Response:

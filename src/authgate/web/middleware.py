@@ -13,8 +13,13 @@ body buffering) that authenticates a request only when someone needs the answer.
 
 Starlette's conventions hold: ``scope["user"]`` is a ``BaseUser`` and ``scope["auth"]``
 an ``AuthCredentials`` with the token's scopes, so ``request.user.is_authenticated``
-and ``starlette.authentication.requires("items:read")`` work. WebSocket connections
-are never refused here: their routes authenticate with ``CurrentUser`` (subprotocol).
+and ``starlette.authentication.requires("items:read")`` work.
+
+WebSocket connections under ``require`` are held to the same rule: without a valid
+token in the subprotocol (``web/websocket.py``) the handshake is closed with 1008
+before the app runs (the server answers the upgrade with 403), so a socket route that
+forgets to ask for the caller is still protected. A route that authenticates by its
+first message must be listed in ``exclude`` (it asks for the caller itself).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.errors import AuthError, TokenError
-from authgate.web.errors import error_response, token_refusal
+from authgate.web.errors import error_response, token_refusal, websocket_refusal
 from authgate.web.principal_context import (
     PRINCIPAL_STATE,
     PRINCIPAL_VAR,
@@ -122,11 +127,16 @@ class AuthMiddleware:
             return
         guard = self.guard
         source: Any = None
-        if kind == "http" and self.require and self._required(scope):
+        if self.require and self._required(scope):
             result = await guard.authenticate(scope)
             source = result.principal
             if source is None:
-                await self._refuse(result.error)(scope, receive, send)
+                refusal = (
+                    websocket_refusal(result.error)
+                    if kind == "websocket"
+                    else self._refuse(result.error)
+                )
+                await refusal(scope, receive, send)
                 return
         if source is not None:
             scope["user"], scope["auth"] = starlette_auth(source)
