@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from authgate.domain import Api
+from authgate.service.audit import AUDIT_LOGGER
 from authgate.service.client_auth import ClientAuthenticator
 from authgate.service.client_grants import ClientGrants
 from authgate.service.registry import Registry
@@ -28,8 +29,6 @@ from authgate.settings import Settings
 from authgate.tokens import KeyRing, TokenCodec, VerifiedToken
 
 __all__ = ["AUDIT_LOGGER", "AuthServiceProtocol"]
-
-AUDIT_LOGGER = "authgate.audit"
 
 
 class AuthServiceProtocol(Protocol):
