@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from authlib.integrations.httpx_client import OAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
+from authlib.oauth2.rfc7523 import PrivateKeyJWT  # type: ignore[import-untyped]
 
 from authgate.tokens import Key, KeyRing, TokenCodec, generate_key
 from clients.conftest import BILLING, ORDERS, Stack
