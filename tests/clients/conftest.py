@@ -32,6 +32,7 @@ class Registered:
     client_id: str
     secret: str | None = None
     key: Key | None = None
+    method: str = "client_secret_basic"
 
 
 @dataclass
@@ -67,13 +68,17 @@ class Stack:
         return c.client_id, secret if secret is not None else str(c.secret)
 
     def cc(self, name: str, **form: str) -> httpx.Response:
-        """client_credentials with HTTP Basic."""
+        """client_credentials, authenticated the way the client is registered for."""
         with self.client() as http:
-            return http.post(
-                "/auth/token",
-                data={"grant_type": "client_credentials", **form},
-                auth=self.basic(name),
-            )
+            return http.post("/auth/token", **self.authenticated(name, "client_credentials", form))
+
+    def authenticated(self, name: str, grant: str, form: dict[str, str]) -> dict[str, Any]:
+        """``httpx`` arguments of a token request by ``name`` (secret methods)."""
+        data = {"grant_type": grant, **form}
+        client_id, secret = self.basic(name)
+        if self.clients[name].method == "client_secret_post":
+            return {"data": {**data, "client_id": client_id, "client_secret": secret}}
+        return {"data": data, "auth": (client_id, secret)}
 
     def user_token(self, username: str = "alice", **extra: str) -> dict[str, Any]:
         self.now()
@@ -114,7 +119,7 @@ def _register(service: AuthServiceProtocol, jwks: str) -> Any:
                 auth_method=method,
                 jwks=jwks if keyed else None,
             )
-            out[name] = Registered(client.client_id, secret)
+            out[name] = Registered(client.client_id, secret, method=method)
         return out
 
     return job
