@@ -9,7 +9,6 @@ import pytest
 
 from authgate.errors import InvalidScope
 from authgate.service.protocol import AuthServiceProtocol
-
 from clients.conftest import BILLING, ORDERS, PASSWORD, Stack
 from clients.test_client_credentials import pyjwt_verify
 
