@@ -22,13 +22,17 @@ machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
     │   ├── InvalidGrant                "invalid_grant"
     │   │   └── RefreshReuse            "refresh_reuse"
     │   ├── InvalidScope                "invalid_scope"
-    │   └── InvalidRequest              "invalid_request"
+    │   ├── InvalidRequest              "invalid_request"
+    │   ├── UnauthorizedClient          "unauthorized_client"
+    │   └── InvalidTarget               "invalid_target"
+    ├── InvalidClient(basic)            "invalid_client"
     ├── InvalidCredentials              "invalid_credentials"
     ├── InsufficientScope(required)     "insufficient_scope"
     ├── CSRFRejected                    "csrf_rejected"       (cookie transport)
     ├── RateLimited(retry_after)        "rate_limited"
     ├── PasswordRejected(reason)        "weak_password"
     ├── UsernameTaken                   "username_taken"
+    ├── Conflict                        "conflict"
     ├── NotFound                        "not_found"
     ├── UnsafeKey                       "unsafe_key"
     ├── ConfigError                     "unsafe_config"
@@ -43,14 +47,17 @@ __all__ = [
     "BadSignature",
     "CSRFRejected",
     "ConfigError",
+    "Conflict",
     "Expired",
     "GrantError",
     "InsufficientScope",
     "InvalidClaim",
+    "InvalidClient",
     "InvalidCredentials",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidTarget",
     "JWKSError",
     "MalformedToken",
     "MissingToken",
@@ -62,6 +69,7 @@ __all__ = [
     "Revoked",
     "StoreUnavailable",
     "TokenError",
+    "UnauthorizedClient",
     "UnknownKey",
     "UnsafeKey",
     "UnsupportedToken",
@@ -260,3 +268,31 @@ class CSRFRejected(AuthError):
     """A cookie-authenticated unsafe request lacks a matching CSRF token."""
 
     code = "csrf_rejected"
+
+
+class UnauthorizedClient(GrantError):
+    """The authenticated client may not use this grant type (RFC 6749 §5.2)."""
+
+    code = "unauthorized_client"
+
+
+class InvalidTarget(GrantError):
+    """The ``resource`` is unknown or not allowed for this client or user (RFC 8707 §2)."""
+
+    code = "invalid_target"
+
+
+class InvalidClient(AuthError):
+    """Client authentication failed (RFC 6749 §5.2); ``basic``: it came by HTTP Basic."""
+
+    code = "invalid_client"
+
+    def __init__(self, message: str = "client authentication failed", *, basic: bool = False):
+        super().__init__(message)
+        self.basic = basic
+
+
+class Conflict(AuthError):
+    """A name or URI that must be unique is already registered."""
+
+    code = "conflict"

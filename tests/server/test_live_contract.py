@@ -270,9 +270,18 @@ def test_discovery_documents(live: LiveServer) -> None:
         assert meta["issuer"] == live.settings.issuer
         assert meta["token_endpoint"].endswith("/auth/token")
         assert meta["jwks_uri"].endswith("/.well-known/jwks.json")
-        assert meta["grant_types_supported"] == ["refresh_token"]
+        assert meta["grant_types_supported"] == [
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ]
         assert "password" not in str(meta["grant_types_supported"])
-        assert meta["token_endpoint_auth_methods_supported"] == ["none"]
+        assert meta["token_endpoint_auth_methods_supported"] == [
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ]
 
 
 def test_registration_conflicts_and_validation(live: LiveServer) -> None:
