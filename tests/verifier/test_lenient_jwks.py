@@ -190,3 +190,20 @@ def test_cli_token_verify_with_a_jwks_file_ignores_foreign_keys(tmp_path: Path) 
     result = CliRunner().invoke(app, ["token", "verify", token, *args])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: unsafe_key: no usable signing key")
+
+
+def test_a_clients_published_key_set_refuses_secrets() -> None:
+    """A client's JWK Set (``--jwks-file`` / ``--jwks-uri``) is public: an HMAC key in
+    it would let anyone who reads it sign the client's assertions."""
+    from authgate.service.registry import load_client_jwks
+
+    oct_set = {"keys": [generate_key("HS256").private_jwk()]}
+    with pytest.raises(UnsafeKey, match="symmetric"):
+        KeyRing.from_jwks(oct_set, public_only=True)
+    with pytest.raises(UnsafeKey, match="symmetric"):
+        load_client_jwks(json.dumps(oct_set))
+    private = {"keys": [generate_key("ES256").private_jwk()]}
+    with pytest.raises(UnsafeKey, match="private"):
+        load_client_jwks(json.dumps(private))
+    mixed = {"keys": [rsa_oaep_encryption_key(), generate_key("ES256").public_jwk()]}
+    assert len(load_client_jwks(json.dumps(mixed))) == 1

@@ -157,4 +157,4 @@ class ClientAuthenticator:
             return load_client_jwks(client.jwks)
         if client.jwks_uri is None or self.fetch_jwks is None:
             raise InvalidClient("no keys for this client")
-        return KeyRing.from_jwks(await self.fetch_jwks(client.jwks_uri))
+        return KeyRing.from_jwks(await self.fetch_jwks(client.jwks_uri), public_only=True)

@@ -80,7 +80,7 @@ def load_client_jwks(text: str) -> KeyRing:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise UnsafeKey("the JWK Set is not valid JSON") from exc
-    ring = KeyRing.from_jwks(document)
+    ring = KeyRing.from_jwks(document, public_only=True)
     for entry in ring.entries():
         if entry.key.alg not in ASSERTION_ALGORITHMS:
             raise UnsafeKey(f"client keys sign with {', '.join(ASSERTION_ALGORITHMS)} only")

@@ -67,17 +67,22 @@ class KeyRing:
         return ring
 
     @classmethod
-    def from_jwks(cls, jwks: Mapping[str, Any]) -> KeyRing:
-        """A verify-only ring from a local JWK Set file (RFC 7517 §5), which may hold
-        its owner's private or HMAC keys. Keys authgate does not understand are
-        ignored, under the rules the verifier reads a fetched set by
+    def from_jwks(cls, jwks: Mapping[str, Any], *, public_only: bool = False) -> KeyRing:
+        """A verify-only ring from a JWK Set (RFC 7517 §5). Keys authgate does not
+        understand are ignored, under the rules the verifier reads a fetched set by
         (:mod:`authgate.tokens._jwkset`).
 
+        Args:
+            jwks: the parsed JWK Set.
+            public_only: True for a set someone else publishes (a client's keys):
+                private and symmetric keys refuse it, since a published secret
+                lets anyone sign. False for a local key file of the owner's.
+
         Raises:
-            UnsafeKey: not a JWK Set, no usable key, a duplicate ``kid``, or HMAC
-                and asymmetric keys mixed in one set.
+            UnsafeKey: not a JWK Set, no usable key, a duplicate ``kid``, secrets
+                in a public set, or HMAC and asymmetric keys mixed in one set.
         """
-        return cls.verify_only(load_jwk_set(jwks, public_only=False))
+        return cls.verify_only(load_jwk_set(jwks, public_only=public_only))
 
     def _add(self, managed: ManagedKey) -> None:
         key = managed.key

@@ -1,7 +1,7 @@
 """Turn a fetched JWK Set into verify-only keys, or refuse it whole.
 
 A JWK Set from the network is untrusted input, read by
-:func:`authgate.tokens._jwkset.load_jwk_set` with ``public_only=True`` (whose
+:func:`authgate.tokens.keys.load_jwk_set` with ``public_only=True`` (whose
 docstring gives each rule and its RFC section): keys that are not for verifying
 signatures or that authgate does not implement (``use: enc``, X25519, P-521, an
 unknown ``alg``) are ignored, as RFC 7517 §5 asks; the whole set is refused
@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from authgate.errors import JWKSError, UnsafeKey
-from authgate.tokens._jwkset import MAX_KEYS, load_jwk_set
-from authgate.tokens.keys import Key
+from authgate.tokens.keys import MAX_KEYS, Key, load_jwk_set
 from authgate.verifier._http import FetchLimits, fetch_json, new_client
 from authgate.verifier._urls import check_fetch_url
 
