@@ -37,6 +37,7 @@ machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
     ├── UnsafeKey                       "unsafe_key"
     ├── ConfigError                     "unsafe_config"
     ├── JWKSError                       "jwks_error"
+    ├── TokenRequestFailed(error)       "token_request_failed" (a service's own token)
     └── StoreUnavailable                "store_unavailable"
 """
 
@@ -69,6 +70,7 @@ __all__ = [
     "Revoked",
     "StoreUnavailable",
     "TokenError",
+    "TokenRequestFailed",
     "UnauthorizedClient",
     "UnknownKey",
     "UnsafeKey",
@@ -296,3 +298,18 @@ class Conflict(AuthError):
     """A name or URI that must be unique is already registered."""
 
     code = "conflict"
+
+
+class TokenRequestFailed(AuthError):
+    """A service could not get its own access token (``error``: the RFC 6749 §5.2 code)."""
+
+    code = "token_request_failed"
+
+    #: ``error`` is the endpoint's RFC 6749 §5.2 code (``invalid_client``,
+    #: ``invalid_scope``, ``invalid_target``, ...) when it answered with one, else None
+    #: (unreachable, timed out, or not an OAuth answer); ``status`` its HTTP status.
+
+    def __init__(self, message: str, *, error: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.error = error
+        self.status = status

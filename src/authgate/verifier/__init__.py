@@ -8,6 +8,11 @@ checks it in a fresh interpreter)::
     async with JWKSVerifier.from_issuer("http://127.0.0.1:8000", audience="authgate") as v:
         token = await v.verify_access_token(raw)
 
+A service's own calls to another API carry a token minted for that API::
+
+    auth = ClientCredentialsAuth(token_url, client_id, secret, resource="https://orders.internal")
+    async with httpx.AsyncClient(auth=auth) as http: ...
+
 The FastAPI pieces (``CurrentUser``, ``OptionalUser``, ``require_scopes``,
 ``protect``, ``verifier_lifespan``, ``AuthMiddleware``) live in
 :mod:`authgate.verifier.fastapi` and are also importable from here; they are loaded
@@ -19,6 +24,7 @@ layer's own objects: ``CurrentUser`` is the caller here as on the auth server.
 import warnings as _warnings
 from typing import TYPE_CHECKING, Any
 
+from authgate.verifier._ccauth import ClientCredentialsAuth
 from authgate.verifier._http import FetchLimits
 from authgate.verifier._jwks import fetch_jwks
 from authgate.verifier._keysource import KeyRefreshPolicy, VerifierStatus
@@ -53,6 +59,7 @@ __all__ = [
     "AuthMiddleware",
     "BearerCredentials",
     "ClientCredentials",
+    "ClientCredentialsAuth",
     "CurrentUser",
     "FetchLimits",
     "JWKSVerifier",

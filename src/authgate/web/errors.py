@@ -56,6 +56,7 @@ from authgate.errors import (
     RateLimited,
     StoreUnavailable,
     TokenError,
+    TokenRequestFailed,
     UnauthorizedClient,
     UnsafeKey,
     UsernameTaken,
@@ -267,6 +268,8 @@ _RULES: Mapping[type[Exception], _Rule] = {
     NotFound: _Rule(404, "not_found"),
     StoreUnavailable: _UNAVAILABLE,
     JWKSError: _UNAVAILABLE,
+    # A service's outgoing call could not get its token: its caller sees 503.
+    TokenRequestFailed: _UNAVAILABLE,
     ConfigError: _MISCONFIGURED,
     UnsafeKey: _MISCONFIGURED,
     AuthError: _Rule(400),
