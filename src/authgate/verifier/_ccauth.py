@@ -75,6 +75,8 @@ class ClientCredentialsAuth(httpx.Auth):
         client_secret: its secret (``client_secret_basic``/``_post``).
         private_key: instead of a secret, the private key registered for
             ``private_key_jwt`` (its public JWK in the client's JWK Set).
+        assertion_audience: the assertion's ``aud`` (RFC 7523 §3): the token
+            endpoint URL as the issuer's metadata names it; ``token_url`` by default.
         resource: the API's audience URI (RFC 8707 §2).
         scope: the scopes to ask for (a space-separated string or an iterable).
         auth_method: ``client_secret_basic`` (default with a secret),
@@ -97,6 +99,7 @@ class ClientCredentialsAuth(httpx.Auth):
         client_secret: str | None = None,
         *,
         private_key: Key | None = None,
+        assertion_audience: str | None = None,
         resource: str | None = None,
         scope: str | Iterable[str] | None = None,
         auth_method: AuthMethod | None = None,
@@ -128,6 +131,7 @@ class ClientCredentialsAuth(httpx.Auth):
         self.limits = limits or FetchLimits()
         self.clock: Clock = clock or SystemClock()
         self._secret = client_secret
+        self.assertion_audience = assertion_audience or self.token_url
         self._signer = self._assertion_codec(private_key) if private_key is not None else None
         self._token: _Token | None = None
         self._lock = threading.Lock()
@@ -141,7 +145,8 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def _assertion_codec(self, key: Key) -> TokenCodec:
         ring = KeyRing.single(key)
-        return TokenCodec(ring, issuer=self.client_id, audience=self.token_url, clock=self.clock)
+        aud = self.assertion_audience
+        return TokenCodec(ring, issuer=self.client_id, audience=aud, clock=self.clock)
 
     # -- the flows httpx drives --------------------------------------------------
 
@@ -242,7 +247,7 @@ class ClientCredentialsAuth(httpx.Auth):
         claims = {
             "iss": self.client_id,
             "sub": self.client_id,
-            "aud": self.token_url,
+            "aud": self.assertion_audience,
             "iat": now,
             "exp": now + _ASSERTION_LIFETIME,
             "jti": secrets.token_urlsafe(16),
