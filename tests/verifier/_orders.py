@@ -2,9 +2,10 @@
 tests: it records the ``jti`` of every token it accepted (so a test can count the
 tokens a caller used) and has a route that always answers 401.
 
-Run as a script it is the orders process of the three-process test::
+Run as a script it is the orders process of the three-process test, finding the
+keys through the issuer's metadata like a real service::
 
-    python _orders.py ISSUER JWKS_URL AUDIENCE PORT_FILE
+    python _orders.py ISSUER AUDIENCE PORT_FILE
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ from authgate.verifier import (
 
 
 def create_orders_app(
-    issuer: str, jwks_url: str, audience: str, *, clock: Clock | None = None
+    issuer: str, jwks_url: str | None, audience: str, *, clock: Clock | None = None
 ) -> FastAPI:
-    verifier = JWKSVerifier.from_jwks_url(jwks_url, issuer=issuer, audience=audience, clock=clock)
+    if jwks_url is None:
+        verifier = JWKSVerifier.from_issuer(issuer, audience=audience, clock=clock)
+    else:
+        verifier = JWKSVerifier.from_jwks_url(
+            jwks_url, issuer=issuer, audience=audience, clock=clock
+        )
     app = FastAPI(lifespan=verifier_lifespan(verifier))
     protect(app, verifier, require=["/api/"])
     seen: list[str] = []
@@ -62,10 +68,10 @@ def main() -> None:
 
     import uvicorn
 
-    issuer, jwks_url, audience, port_file = sys.argv[1:5]
+    issuer, audience, port_file = sys.argv[1:4]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    app = create_orders_app(issuer, jwks_url, audience)
+    app = create_orders_app(issuer, None, audience)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     Path(port_file).write_text(str(sock.getsockname()[1]))
