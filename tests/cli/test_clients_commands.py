@@ -86,22 +86,32 @@ def test_private_key_jwt_client_from_a_jwks_file(env: dict[str, str], tmp_path: 
     assert err.startswith("error: ")
 
 
+_CC = ("clients", "create", "c", "--grant", "client_credentials", "--scope", "orders:read")
+_KEYED = (*_CC, "--auth", "private_key_jwt")
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (("apis", "create", "x", "--audience", "not a uri", "--scope", "x:y"), "absolute URI"),
-        (("apis", "create", "dup", "--audience", "https://orders.internal", "--scope", "d:r"), "conflict"),
-        (("apis", "create", "steal", "--audience", "https://s.internal", "--scope", "orders:read"), "already owned"),
+        (("apis", "create", "x", "--audience", "no uri", "--scope", "x:y"), "absolute URI"),
+        (
+            ("apis", "create", "d", "--audience", "https://orders.internal", "--scope", "d:r"),
+            "conflict",
+        ),
+        (
+            ("apis", "create", "s", "--audience", "https://s.internal", "--scope", "orders:read"),
+            "owned",
+        ),
         (("apis", "delete", "nope"), "not_found"),
-        (("clients", "create", "c", "--grant", "client_credentials", "--scope", "made:up"), "no registered API owns"),
+        (("clients", "create", "c", "--grant", "client_credentials", "--scope", "made:up"), "owns"),
         (("clients", "create", "c", "--grant", "password", "--scope", "orders:read"), "--grant"),
-        (("clients", "create", "c", "--grant", "client_credentials", "--scope", "orders:read", "--auth", "private_key_jwt"), "--jwks"),
-        (("clients", "create", "c", "--grant", "client_credentials", "--scope", "orders:read", "--auth", "private_key_jwt", "--jwks-file", "missing.json"), "missing.json"),
-        (("clients", "create", "c", "--grant", "client_credentials", "--scope", "orders:read", "--auth", "private_key_jwt", "--jwks-uri", "http://example.com/jwks"), "https"),
+        (_KEYED, "--jwks"),
+        ((*_KEYED, "--jwks-file", "missing.json"), "missing.json"),
+        ((*_KEYED, "--jwks-uri", "http://example.com/jwks"), "https"),
         (("clients", "delete", "nobody"), "not_found"),
         (("clients", "rotate-secret", "nobody"), "not_found"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_one_line_and_exit_1(
     env: dict[str, str], args: tuple[str, ...], fragment: str
 ) -> None:
