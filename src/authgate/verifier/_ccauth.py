@@ -151,7 +151,9 @@ class ClientCredentialsAuth(httpx.Auth):
     # -- the flows httpx drives --------------------------------------------------
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        token = self._cached() or self._fetch_sync(None)
+        token = self._token  # the hot path: one attribute, one clock read
+        if token is None or self.clock.now() >= token.renew_at:
+            token = self._fetch_sync(None)
         request.headers["Authorization"] = token.header
         response = yield request
         if response.status_code == 401:
@@ -161,7 +163,9 @@ class ClientCredentialsAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = self._cached() or await self._fetch_async(None)
+        token = self._token
+        if token is None or self.clock.now() >= token.renew_at:
+            token = await self._fetch_async(None)
         request.headers["Authorization"] = token.header
         response = yield request
         if response.status_code == 401:
