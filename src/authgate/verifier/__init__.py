@@ -5,7 +5,8 @@ checks it in a fresh interpreter)::
 
     from authgate.verifier import JWKSVerifier
 
-    async with JWKSVerifier.from_issuer("http://127.0.0.1:8000", audience="authgate") as v:
+    issuer, orders = "http://127.0.0.1:8000", "https://orders.internal"  # its API's audience
+    async with JWKSVerifier.from_issuer(issuer, audience=orders) as v:
         token = await v.verify_access_token(raw)
 
 A service's own calls to another API carry a token minted for that API::
