@@ -288,6 +288,7 @@ class InvalidClient(AuthError):
     """Client authentication failed (RFC 6749 §5.2); ``basic``: it came by HTTP Basic."""
 
     code = "invalid_client"
+    basic = False
 
     def __init__(self, message: str = "client authentication failed", *, basic: bool = False):
         super().__init__(message)

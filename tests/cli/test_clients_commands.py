@@ -107,7 +107,7 @@ _KEYED = (*_CC, "--auth", "private_key_jwt")
         (("clients", "create", "c", "--grant", "password", "--scope", "orders:read"), "--grant"),
         (_KEYED, "--jwks"),
         ((*_KEYED, "--jwks-file", "missing.json"), "missing.json"),
-        ((*_KEYED, "--jwks-uri", "http://example.com/jwks"), "https"),
+        ((*_KEYED, "--jwks-uri", "https://example.com/jwks"), "--jwks-file"),
         (("clients", "delete", "nobody"), "not_found"),
         (("clients", "rotate-secret", "nobody"), "not_found"),
     ],

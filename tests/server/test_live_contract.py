@@ -77,7 +77,7 @@ def test_bad_credentials_are_one_invalid_grant_for_unknown_wrong_and_disabled(
         ("username=a&username=b&password=x", None, "invalid_request"),
         ("username=a", None, "invalid_request"),
         ("grant_type=password&password=x", None, "invalid_request"),
-        ("grant_type=client_credentials", None, "unsupported_grant_type"),
+        ("grant_type=authorization_code", None, "unsupported_grant_type"),
         ("grant_type=refresh_token", None, "invalid_request"),
         ("grant_type=refresh_token&refresh_token=a&refresh_token=b", None, "invalid_request"),
         ('{"username": "a", "password": "b"}', "application/json", "invalid_request"),

@@ -21,7 +21,7 @@ from authgate.errors import InvalidClient, InvalidRequest
 from authgate.service.client_auth import JWT_BEARER, ClientCredentials, assertion_client_id
 from authgate.tokens import MAX_TOKEN_LENGTH
 
-__all__ = ["has_client_credentials", "read_client_credentials"]
+__all__ = ["read_client_credentials"]
 
 _MAX_ID = 64
 _MAX_SECRET = 256
@@ -38,15 +38,6 @@ def _basic(header: str) -> ClientCredentials:
     if not 0 < len(client_id) <= _MAX_ID or not 0 < len(secret) <= _MAX_SECRET:
         raise InvalidClient(basic=True)
     return ClientCredentials("client_secret_basic", client_id, secret=secret)
-
-
-def has_client_credentials(conn: HTTPConnection, form: OAuthForm) -> bool:
-    """True when the request tries client authentication at all."""
-    header = conn.headers.get("authorization", "")
-    return header[:6].lower() == "basic " or any(
-        form.get(name, max_length=MAX_TOKEN_LENGTH) is not None
-        for name in ("client_secret", "client_assertion", "client_assertion_type")
-    )
 
 
 def read_client_credentials(conn: HTTPConnection, form: OAuthForm) -> ClientCredentials | None:

@@ -47,7 +47,8 @@ def server_metadata(gate: EndpointContext) -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
-        "introspection_endpoint_auth_methods_supported": [*AUTH_METHODS, "bearer"],
+        # Besides a bearer token with authgate:introspect (RFC 7662 §2.1).
+        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "service_documentation": gate.url("/docs"),
     }

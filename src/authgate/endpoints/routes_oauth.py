@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from authgate.endpoints.client_auth import read_client_credentials
 from authgate.endpoints.forms import OAuthForm, read_form
-from authgate.errors import MissingToken
+from authgate.errors import InvalidRequest, MissingToken
 from authgate.service.types import IssuedToken, RegisteredClient, TokenPair
 from authgate.tokens import MAX_TOKEN_LENGTH, VerifiedToken
 from authgate.web.errors import OAUTH_ENDPOINT_ATTR, responses
@@ -158,7 +158,13 @@ def _add_introspect(router: APIRouter, gate: "EndpointContext") -> None:
         """RFC 7662 §2.1: the caller is an authenticated client (which learns about
         tokens meant for its APIs) or presents a bearer token with
         ``authgate:introspect``; §2.2: inactive tokens reveal nothing."""
-        form = await read_form(request)
+        try:
+            form = await read_form(request)
+        except InvalidRequest:
+            # RFC 6750 §3.1: a caller with no credentials at all learns that first.
+            if caller is None and "authorization" not in request.headers:
+                raise MissingToken("no credentials") from None
+            raise
         token = form.require("token", max_length=MAX_TOKEN_LENGTH)
         client = await _authenticated_client(gate, request, form)
         if client is not None:

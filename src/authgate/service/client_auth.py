@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, RegisteredClient
 from authgate.errors import AuthError, InvalidClient, RateLimited, TokenError
@@ -157,4 +159,4 @@ class ClientAuthenticator:
             return load_client_jwks(client.jwks)
         if client.jwks_uri is None or self.fetch_jwks is None:
             raise InvalidClient("no keys for this client")
-        return KeyRing.from_jwks(await self.fetch_jwks(client.jwks_uri), public_only=True)
+        return load_client_jwks(orjson.dumps(await self.fetch_jwks(client.jwks_uri)).decode())

@@ -99,7 +99,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         replay = RedisReplay(settings.redis_url, prefix=f"{settings.redis_namespace}:jti")
         stack.push_async_callback(replay.aclose)
     logouts = Logouts(db, settings=settings, clock=clock, codec=codec, endings=endings, sync=sync)
-    resources = Resources(db, default_audience=settings.audience)
+    resources = Resources(db, default_audience=settings.audience, clock=clock)
     ops = Operations(
         logins=Logins(
             db,
@@ -141,7 +141,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             idle_ttl=settings.sessions.idle_ttl,
         ),
         keys=keys,
-        registry=Registry(db, clock=clock),
+        registry=Registry(db, clock=clock, on_change=resources.forget),
         resources=resources,
         client_auth=ClientAuthenticator(
             db,

@@ -9,7 +9,8 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``login_ok``, ``login_failed``, ``login_throttled``, ``refresh``, ``refresh_reuse``,
 ``logout``, ``logout_all``, ``revoke``, ``password_changed``, ``session_ended``,
 ``user_registered``, ``user_disabled``, ``key_rotated``, ``password_change_failed``,
-``registration_throttled``, ``refresh_failed``. ``refresh_reuse`` (a theft signal,
+``registration_throttled``, ``refresh_failed``, ``client_auth_failed``,
+``client_throttled``. ``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 

@@ -9,12 +9,13 @@ API only, never for another nor for authgate's own account endpoints).
 
 from __future__ import annotations
 
+from authgate.clock import Clock
 from authgate.domain import Api, RegisteredClient
 from authgate.errors import InvalidTarget
 from authgate.service.registry import OWN_SCOPES
 from authgate.store.protocols import Store
 
-__all__ = ["Resources", "narrow"]
+__all__ = ["APIS_TTL", "Resources", "narrow"]
 
 _MAX_RESOURCE = 512
 
@@ -33,14 +34,32 @@ def narrow(scopes: frozenset[str], target: Api | None) -> frozenset[str]:
     return kept
 
 
+#: Seconds the list of APIs is reused. Changes made through this service apply at once
+#: (:meth:`Resources.forget`); another process's (the CLI's) within this long. Deleting
+#: an API never revokes the tokens already minted for it, so the delay grants nothing.
+APIS_TTL = 2.0
+
+
 class Resources:
-    def __init__(self, db: Store, *, default_audience: str) -> None:
+    def __init__(self, db: Store, *, default_audience: str, clock: Clock) -> None:
         self.db = db
         self.default_audience = default_audience
+        self.clock = clock
+        self._apis: tuple[float, list[Api]] | None = None
+
+    def forget(self) -> None:
+        """Drop the cached list (the registry changed)."""
+        self._apis = None
 
     async def apis(self) -> list[Api]:
+        now = self.clock.now()
+        cached = self._apis
+        if cached is not None and 0 <= now - cached[0] < APIS_TTL:
+            return cached[1]
         async with self.db.read() as tx:
-            return await tx.registry.apis()
+            apis = await tx.registry.apis()
+        self._apis = (now, apis)
+        return apis
 
     async def target(self, resource: str | None) -> Api | None:
         """The API ``resource`` names; None for the default audience.
