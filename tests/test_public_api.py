@@ -48,6 +48,7 @@ EXPORTED: dict[str, list[str]] = {
         "AuthMiddleware",
         "BearerCredentials",
         "ClientCredentials",
+        "ClientCredentialsAuth",
         "CurrentUser",
         "FetchLimits",
         "JWKSVerifier",
@@ -132,6 +133,7 @@ STABLE_CODES = {
     "UnsafeKey": "unsafe_key",
     "ConfigError": "unsafe_config",
     "JWKSError": "jwks_error",
+    "TokenRequestFailed": "token_request_failed",
     "StoreUnavailable": "store_unavailable",
 }
 

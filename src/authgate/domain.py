@@ -8,8 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
+    "Api",
     "ClientInfo",
+    "IssuedToken",
     "RefreshRecord",
+    "RegisteredClient",
     "RevocationEvent",
     "SessionInfo",
     "TokenPair",
@@ -109,3 +112,42 @@ class RevocationEvent:
     key: str
     value: float
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    """A registered API (resource server): tokens minted for it carry its
+    ``audience`` as ``aud`` and only its ``scopes`` (RFC 8707)."""
+
+    name: str
+    audience: str
+    scopes: frozenset[str]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredClient:
+    """A registered OAuth client (RFC 6749 §2). ``secret_digest`` is the SHA-256 of
+    its secret (``client_secret_*``); ``jwks`` (JSON text) or ``jwks_uri`` hold the
+    keys of a ``private_key_jwt`` client (RFC 7523 §2.2)."""
+
+    client_id: str
+    name: str
+    grants: frozenset[str]
+    scopes: frozenset[str]
+    auth_method: str
+    secret_digest: bytes | None
+    jwks: str | None
+    jwks_uri: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """The answer of a grant without a refresh token (RFC 6749 §4.4.3, RFC 8693 §2.2.1)."""
+
+    access_token: str
+    expires_in: int
+    scope: frozenset[str]
+    issued_token_type: str | None = None
+    token_type: str = "Bearer"

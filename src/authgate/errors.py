@@ -22,17 +22,22 @@ machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
     │   ├── InvalidGrant                "invalid_grant"
     │   │   └── RefreshReuse            "refresh_reuse"
     │   ├── InvalidScope                "invalid_scope"
-    │   └── InvalidRequest              "invalid_request"
+    │   ├── InvalidRequest              "invalid_request"
+    │   ├── UnauthorizedClient          "unauthorized_client"
+    │   └── InvalidTarget               "invalid_target"
+    ├── InvalidClient(basic)            "invalid_client"
     ├── InvalidCredentials              "invalid_credentials"
     ├── InsufficientScope(required)     "insufficient_scope"
     ├── CSRFRejected                    "csrf_rejected"       (cookie transport)
     ├── RateLimited(retry_after)        "rate_limited"
     ├── PasswordRejected(reason)        "weak_password"
     ├── UsernameTaken                   "username_taken"
+    ├── Conflict                        "conflict"
     ├── NotFound                        "not_found"
     ├── UnsafeKey                       "unsafe_key"
     ├── ConfigError                     "unsafe_config"
     ├── JWKSError                       "jwks_error"
+    ├── TokenRequestFailed(error)       "token_request_failed" (a service's own token)
     └── StoreUnavailable                "store_unavailable"
 """
 
@@ -43,14 +48,17 @@ __all__ = [
     "BadSignature",
     "CSRFRejected",
     "ConfigError",
+    "Conflict",
     "Expired",
     "GrantError",
     "InsufficientScope",
     "InvalidClaim",
+    "InvalidClient",
     "InvalidCredentials",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidTarget",
     "JWKSError",
     "MalformedToken",
     "MissingToken",
@@ -62,6 +70,8 @@ __all__ = [
     "Revoked",
     "StoreUnavailable",
     "TokenError",
+    "TokenRequestFailed",
+    "UnauthorizedClient",
     "UnknownKey",
     "UnsafeKey",
     "UnsupportedToken",
@@ -260,3 +270,47 @@ class CSRFRejected(AuthError):
     """A cookie-authenticated unsafe request lacks a matching CSRF token."""
 
     code = "csrf_rejected"
+
+
+class UnauthorizedClient(GrantError):
+    """The authenticated client may not use this grant type (RFC 6749 §5.2)."""
+
+    code = "unauthorized_client"
+
+
+class InvalidTarget(GrantError):
+    """The ``resource`` is unknown or not allowed for this client or user (RFC 8707 §2)."""
+
+    code = "invalid_target"
+
+
+class InvalidClient(AuthError):
+    """Client authentication failed (RFC 6749 §5.2); ``basic``: it came by HTTP Basic."""
+
+    code = "invalid_client"
+    basic = False
+
+    def __init__(self, message: str = "client authentication failed", *, basic: bool = False):
+        super().__init__(message)
+        self.basic = basic
+
+
+class Conflict(AuthError):
+    """A name or URI that must be unique is already registered."""
+
+    code = "conflict"
+
+
+class TokenRequestFailed(AuthError):
+    """A service could not get its own access token (``error``: the RFC 6749 §5.2 code)."""
+
+    code = "token_request_failed"
+
+    #: ``error`` is the endpoint's RFC 6749 §5.2 code (``invalid_client``,
+    #: ``invalid_scope``, ``invalid_target``, ...) when it answered with one, else None
+    #: (unreachable, timed out, or not an OAuth answer); ``status`` its HTTP status.
+
+    def __init__(self, message: str, *, error: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.error = error
+        self.status = status

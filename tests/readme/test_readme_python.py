@@ -1,7 +1,8 @@
 """README.md's Python blocks run for real: the library snippet builds an app that is
 exercised over HTTP, the testing example passes as a pytest test against that
-snippet's ``create_app``, and the verifier snippet accepts tokens from a real
-``authgate serve`` with that command's defaults."""
+snippet's ``create_app``, and the verifier snippet accepts the tokens a real
+``authgate serve`` mints for the orders API (and no others), its reporter half
+calling orders with one token of its own."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from authgate.settings import Settings
+from verifier._uvicorn import UvicornThread
 
 from ._readme import DEFAULT_URL, PASSWORD, Served, block, clean_env, serving
 
@@ -117,34 +119,77 @@ def server(tmp_path: Path) -> Iterator[Served]:
     yield from serving(tmp_path)
 
 
-def test_verifier_snippet_uses_the_defaults_of_authgate_serve() -> None:
+#: The README's services block registers this API (``authgate apis create orders``).
+ORDERS = "https://orders.internal"
+
+
+def test_verifier_snippet_names_what_serve_issues_for_the_orders_api() -> None:
     code = block(VERIFIER).code
     found = re.search(r'from_issuer\("([^"]+)", audience="([^"]+)"\)', code)
     assert found is not None
-    assert found.groups() == (DEFAULT_URL, "authgate")
+    assert found.groups() == (DEFAULT_URL, ORDERS)
     assert Settings.model_fields["issuer"].default == DEFAULT_URL
-    assert Settings.model_fields["audience"].default == "authgate"
+    assert f"--audience {ORDERS}" in block("authgate apis list").code
+    assert f'"{DEFAULT_URL}/auth/token"' in code
+    assert f'resource="{ORDERS}"' in code
 
 
-def test_verifier_snippet_accepts_tokens_of_authgate_serve(
+def _token(url: str, form: dict[str, str], auth: tuple[str, str] | None = None) -> str:
+    answer = httpx.post(f"{url}/auth/token", data=form, auth=auth)
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["access_token"]
+    return token
+
+
+def test_verifier_snippet_accepts_tokens_of_authgate_serve_for_its_api_only(
     server: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
+    server.sh(f"authgate apis create orders --audience {ORDERS} --scope orders:read")
+    server.sh("authgate apis create billing --audience https://billing.internal --scope b:read")
+    reporter = json.loads(
+        server.sh(
+            "authgate clients create reporter --grant client_credentials --scope orders:read --json"
+        )
+    )
+    biller = json.loads(
+        server.sh("authgate clients create biller --grant client_credentials --scope b:read --json")
+    )
     server.sh("authgate users create carol --scope orders:read --password-stdin", stdin=PASSWORD)
-    server.sh("authgate users create dave --password-stdin", stdin=PASSWORD)
-    carol, dave = server.login("carol"), server.login("dave")
+    login = {"grant_type": "password", "username": "carol", "password": PASSWORD}
+    carol = _token(server.url, {**login, "resource": ORDERS})
+    own = _token(server.url, login)  # for authgate's own endpoints
+    cc = {"grant_type": "client_credentials", "resource": "https://billing.internal"}
+    billing = _token(server.url, cc, (biller["client_id"], biller["client_secret"]))
     # The snippet names serve's default address; this server listens on another port.
-    app: FastAPI = _run(block(VERIFIER).code.replace(DEFAULT_URL, server.url), "verifier")["app"]
+    namespace = _run(block(VERIFIER).code.replace(DEFAULT_URL, server.url), "verifier")
+    app: FastAPI = namespace["app"]
     with caplog.at_level(logging.DEBUG, logger="authgate.verifier"), TestClient(app) as client:
         ok = client.get("/orders", headers={"Authorization": f"Bearer {carol}"})
         assert (ok.status_code, ok.json()) == (200, {"sub": _sub(carol)})
-        scoped = client.get("/orders", headers={"Authorization": f"Bearer {dave}"})
-        assert (scoped.status_code, scoped.json()["error"]) == (403, "insufficient_scope")
+        for other in (own, billing):
+            refused = client.get("/orders", headers={"Authorization": f"Bearer {other}"})
+            assert refused.status_code == 401
         forged = carol[:-4] + ("AAAA" if not carol.endswith("AAAA") else "BBBB")
         bad = client.get("/orders", headers={"Authorization": f"Bearer {forged}"})
         assert bad.status_code == 401
         assert 'error="invalid_token"' in bad.headers["www-authenticate"]
         assert client.get("/orders").status_code == 401
+    # The reporter's side of the snippet: its own token, fetched once, for orders
+    # (served by uvicorn: Starlette's TestClient is not an httpx client).
+    # A fresh run of the snippet: the TestClient's lifespan closed the first verifier.
+    served = _run(block(VERIFIER).code.replace(DEFAULT_URL, server.url), "verifier_served")
+    auth = served["orders_client"](reporter["client_id"], reporter["client_secret"]).auth
+    orders = UvicornThread(served["app"]).start()
+    try:
+        with httpx.Client(base_url=orders.url, auth=auth) as http:
+            calls = [http.get("/orders") for _ in range(5)]
+    finally:
+        orders.stop()
+    assert [(c.status_code, c.json()) for c in calls] == [(200, {"sub": reporter["client_id"]})] * 5
+    assert auth.requests_sent == 1
     rejected = [r.message for r in caplog.records if r.name == "authgate.verifier"]
     assert any("token rejected: bad_signature" in m for m in rejected), rejected
+    assert any("token rejected: invalid_claim" in m for m in rejected), rejected
     assert forged not in caplog.text
+    assert reporter["client_secret"] not in caplog.text
     assert httpx.get(f"{server.url}/healthz").status_code == 200

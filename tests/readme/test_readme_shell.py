@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from ._readme import (
@@ -42,7 +43,8 @@ MATRIX = "scripts/matrix newest"
 CLI = "authgate --help"
 SERVER = "authgate serve"
 ADMIN = "authgate users list"
-MARKERS = [QUICK_START, MATRIX, CLI, SERVER, ADMIN, LIBRARY, TESTING, VERIFIER]
+SERVICES = "authgate apis list"
+MARKERS = [QUICK_START, MATRIX, CLI, SERVER, ADMIN, SERVICES, LIBRARY, TESTING, VERIFIER]
 
 
 def _claimed_by(b: Block) -> list[str]:
@@ -153,6 +155,44 @@ def test_admin_block_runs_against_a_running_server(tmp_path: Path) -> None:
     assert _run_all(b, ran) == set()
     assert "alice" in ran["authgate users list"]
     assert first_key["kid"] in ran["authgate keys list"]
+
+
+def test_services_block_registers_an_api_and_a_client_that_gets_a_token(
+    tmp_path: Path,
+) -> None:
+    b = readme_block(SERVICES)
+    ran: dict[str, str] = {}
+    variables: dict[str, str] = {}
+    for server in serving(tmp_path):
+        for command in b.commands():
+            ran[command] = server.sh(command, **variables)
+            if "reporter.json" in command:
+                created = json.loads((server.cwd / "reporter.json").read_text())
+                assert set(created) == {"client_id", "client_secret"}
+                variables = {
+                    "CLIENT_ID": created["client_id"],
+                    "CLIENT_SECRET": created["client_secret"],
+                }
+        jwks = httpx.get(f"{server.url}/.well-known/jwks.json").json()
+    assert _run_all(b, ran) == set()
+    [curl] = [c for c in b.commands() if c.startswith("curl")]
+    token = json.loads(ran[curl])
+    assert "refresh_token" not in token
+    assert token["scope"] == "orders:read"
+    header = jwt.get_unverified_header(token["access_token"])
+    [jwk] = [k for k in jwks["keys"] if k["kid"] == header["kid"]]
+    claims = jwt.decode(
+        token["access_token"],
+        jwt.PyJWK(jwk),
+        algorithms=[jwk["alg"]],
+        audience="https://orders.internal",
+    )
+    assert claims["sub"] == variables["CLIENT_ID"]
+    rotated = json.loads(ran["authgate clients rotate-secret reporter --json"])
+    assert rotated["client_id"] == variables["CLIENT_ID"]
+    assert rotated["client_secret"] != variables["CLIENT_SECRET"]
+    assert "orders" in ran["authgate apis list"]
+    assert "reporter" in ran["authgate clients list"]
 
 
 @pytest.mark.parametrize("command", sorted(EXEMPT))

@@ -77,7 +77,7 @@ def test_bad_credentials_are_one_invalid_grant_for_unknown_wrong_and_disabled(
         ("username=a&username=b&password=x", None, "invalid_request"),
         ("username=a", None, "invalid_request"),
         ("grant_type=password&password=x", None, "invalid_request"),
-        ("grant_type=client_credentials", None, "unsupported_grant_type"),
+        ("grant_type=authorization_code", None, "unsupported_grant_type"),
         ("grant_type=refresh_token", None, "invalid_request"),
         ("grant_type=refresh_token&refresh_token=a&refresh_token=b", None, "invalid_request"),
         ('{"username": "a", "password": "b"}', "application/json", "invalid_request"),
@@ -270,9 +270,18 @@ def test_discovery_documents(live: LiveServer) -> None:
         assert meta["issuer"] == live.settings.issuer
         assert meta["token_endpoint"].endswith("/auth/token")
         assert meta["jwks_uri"].endswith("/.well-known/jwks.json")
-        assert meta["grant_types_supported"] == ["refresh_token"]
+        assert meta["grant_types_supported"] == [
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ]
         assert "password" not in str(meta["grant_types_supported"])
-        assert meta["token_endpoint_auth_methods_supported"] == ["none"]
+        assert meta["token_endpoint_auth_methods_supported"] == [
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ]
 
 
 def test_registration_conflicts_and_validation(live: LiveServer) -> None:

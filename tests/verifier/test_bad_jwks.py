@@ -63,7 +63,7 @@ BAD_ANSWERS: dict[str, tuple[Canned, str]] = {
     "alg of another family": (_json({"keys": [_public("ES256", alg="EdDSA")]}), "cannot be used"),
     "HS alg on a public key": (_json({"keys": [_public(alg="HS256")]}), "unsupported alg"),
     "unsupported kty": (_json({"keys": [{"kty": "XYZ", "kid": "x", "alg": "EdDSA"}]}), "kty"),
-    "encryption key": (_json({"keys": [_public(use="enc")]}), "use must be sig"),
+    "encryption key": (_json({"keys": [_public(use="enc")]}), "not sig"),
     "key_ops without verify": (_json({"keys": [_public(key_ops=["encrypt"])]}), "key_ops"),
     "status 500": (Canned(status=500, body=b"{}"), "HTTP 500"),
     "redirect": (

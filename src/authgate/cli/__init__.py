@@ -51,6 +51,8 @@ _GROUPS = [
     ("authgate.cli.token", "app", "token"),
     ("authgate.cli.users", "app", "users"),
     ("authgate.cli.sessions", "app", "sessions"),
+    ("authgate.cli.apis", "app", "apis"),
+    ("authgate.cli.clients", "app", "clients"),
     ("authgate.cli.db", "app", "db"),
     ("authgate.cli.audit", "app", "audit"),
 ]

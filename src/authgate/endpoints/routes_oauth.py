@@ -8,15 +8,24 @@ from fastapi import APIRouter, Request, Response, Security
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from authgate.endpoints.forms import read_form
-from authgate.service.types import TokenPair
+from authgate.endpoints.client_auth import read_client_credentials
+from authgate.endpoints.forms import OAuthForm, read_form
+from authgate.errors import InvalidRequest, MissingToken
+from authgate.service.types import IssuedToken, RegisteredClient, TokenPair
 from authgate.tokens import MAX_TOKEN_LENGTH, VerifiedToken
-from authgate.web.errors import OAUTH_ENDPOINT_ATTR, oauth_error, responses
+from authgate.web.errors import OAUTH_ENDPOINT_ATTR, responses
 
 if TYPE_CHECKING:
     from authgate.endpoints.context import EndpointContext
 
-__all__ = ["INTROSPECT_SCOPE", "TokenResponse", "oauth_routes", "token_response"]
+__all__ = [
+    "INTROSPECT_SCOPE",
+    "TokenResponse",
+    "form_body",
+    "oauth_endpoint",
+    "oauth_routes",
+    "token_response",
+]
 
 #: RFC 7662 §2.1: the scope a bearer token needs to call ``/introspect``.
 INTROSPECT_SCOPE = "authgate:introspect"
@@ -33,8 +42,11 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "Bearer"
     expires_in: int
-    refresh_token: str
+    #: None (omitted) for grants without one (RFC 6749 §4.4.3, RFC 8693 §2.2.1).
+    refresh_token: str | None = None
     scope: str
+    #: RFC 8693 §2.2.1, token exchange only.
+    issued_token_type: str | None = None
 
 
 class IntrospectionResponse(BaseModel, extra="allow"):
@@ -49,19 +61,21 @@ def oauth_endpoint(func: _F) -> _F:
     return func
 
 
-def token_response(pair: TokenPair) -> JSONResponse:
-    """RFC 6749 §5.1: the body, with ``Cache-Control: no-store`` and ``Pragma: no-cache``."""
+def token_response(pair: TokenPair | IssuedToken) -> JSONResponse:
+    """RFC 6749 §5.1: the body, with ``Cache-Control: no-store`` and ``Pragma: no-cache``;
+    members without a value are omitted."""
     body = TokenResponse(
         access_token=pair.access_token,
         token_type=pair.token_type,
         expires_in=pair.expires_in,
-        refresh_token=pair.refresh_token,
+        refresh_token=pair.refresh_token if isinstance(pair, TokenPair) else None,
         scope=" ".join(sorted(pair.scope)),
+        issued_token_type=pair.issued_token_type if isinstance(pair, IssuedToken) else None,
     )
-    return JSONResponse(body.model_dump(), headers=_NO_STORE)
+    return JSONResponse(body.model_dump(exclude_none=True), headers=_NO_STORE)
 
 
-def _form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+def form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
     schema = {"type": "object", "properties": fields, "required": required}
     return {
         "requestBody": {
@@ -71,17 +85,7 @@ def _form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
     }
 
 
-_TOKEN_FORM = _form_body(
-    {
-        "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
-        "username": {"type": "string"},
-        "password": {"type": "string", "format": "password"},
-        "refresh_token": {"type": "string"},
-        "scope": {"type": "string"},
-    },
-    [],
-)
-_TOKEN_ONLY_FORM = _form_body(
+_TOKEN_ONLY_FORM = form_body(
     {
         "token": {"type": "string"},
         "token_type_hint": {"type": "string", "enum": sorted(_TOKEN_HINTS)},
@@ -93,46 +97,22 @@ _TOKEN_ONLY_FORM = _form_body(
 def oauth_routes(gate: "EndpointContext") -> APIRouter:
     """``/token``, ``/revoke``, ``/introspect``, ``/logout`` and ``/logout-all``."""
     router = APIRouter(prefix=gate.prefix, tags=["oauth"], route_class=gate.route_class)
-    _add_token(router, gate)
     _add_revoke(router, gate)
     _add_introspect(router, gate)
     _add_logout(router, gate)
     return router
 
 
-def _add_token(router: APIRouter, gate: "EndpointContext") -> None:
-    @router.post(
-        "/token",
-        response_model=TokenResponse,
-        responses=responses(400, 429, 503),
-        openapi_extra=_TOKEN_FORM,
-        summary="Token endpoint (password login, refresh)",
+async def _authenticated_client(
+    gate: "EndpointContext", request: Request, form: OAuthForm
+) -> RegisteredClient | None:
+    """The client that authenticated this request, or None when none tried."""
+    creds = read_client_credentials(request, form)
+    if creds is None:
+        return None
+    return await gate.service.client_auth.authenticate(
+        creds, gate.client_info(request), endpoints=(gate.url(gate.token_path), str(request.url))
     )
-    @oauth_endpoint
-    async def token(request: Request) -> Response:
-        """RFC 6749 §4.3 (first-party password login, the one Swagger's Authorize uses;
-        not advertised in metadata, RFC 9700 §2.4) and §6 (refresh, rotating)."""
-        form = await read_form(request)
-        grant = form.get("grant_type", max_length=64) or "password"
-        scope = form.get("scope", max_length=2048)
-        client = gate.client_info(request)
-        if grant == "password":
-            pair = await gate.service.login(
-                form.require("username", max_length=256),
-                form.require("password", max_length=gate.settings.passwords.max_length),
-                scope=scope,
-                client=client,
-            )
-        elif grant == "refresh_token":
-            # Bounded like /revoke's token: anything up to it is judged as a token
-            # (an access token sent here is invalid_grant, whatever its claims).
-            refresh_token = form.require("refresh_token", max_length=MAX_TOKEN_LENGTH)
-            pair = await gate.service.refresh(refresh_token, scope=scope, client=client)
-        else:
-            return oauth_error(
-                400, "unsupported_grant_type", "grant_type must be password or refresh_token"
-            )
-        return token_response(pair)
 
 
 def _add_revoke(router: APIRouter, gate: "EndpointContext") -> None:
@@ -146,10 +126,16 @@ def _add_revoke(router: APIRouter, gate: "EndpointContext") -> None:
     )
     @oauth_endpoint
     async def revoke(request: Request) -> Response:
-        """RFC 7009 §2.2: 200 also for unknown or invalid tokens."""
+        """RFC 7009 §2.2: 200 also for unknown or invalid tokens. An authenticated
+        client (§2.1) revokes only its own tokens; without client authentication,
+        only the first-party client's."""
         form = await read_form(request)
         token = form.require("token", max_length=MAX_TOKEN_LENGTH)
         hint = form.get("token_type_hint", max_length=64)
+        client = await _authenticated_client(gate, request, form)
+        if client is not None:
+            await gate.service.client_grants.revoke(client, token)
+            return Response(status_code=200, headers=_NO_STORE)
         # §2.1: an unknown hint is only a hint; the server searches all types anyway.
         await gate.service.revoke(token, hint if hint in _TOKEN_HINTS else None)
         return Response(status_code=200, headers=_NO_STORE)
@@ -157,7 +143,7 @@ def _add_revoke(router: APIRouter, gate: "EndpointContext") -> None:
 
 def _add_introspect(router: APIRouter, gate: "EndpointContext") -> None:
     Introspector = Annotated[
-        VerifiedToken, Security(gate.guard.current_user, scopes=[INTROSPECT_SCOPE])
+        VerifiedToken | None, Security(gate.guard.optional_user, scopes=[INTROSPECT_SCOPE])
     ]
 
     @router.post(
@@ -169,10 +155,23 @@ def _add_introspect(router: APIRouter, gate: "EndpointContext") -> None:
     )
     @oauth_endpoint
     async def introspect(request: Request, caller: Introspector) -> Response:
-        """RFC 7662 §2.1: the caller is authorized by a bearer token with
+        """RFC 7662 §2.1: the caller is an authenticated client (which learns about
+        tokens meant for its APIs) or presents a bearer token with
         ``authgate:introspect``; §2.2: inactive tokens reveal nothing."""
-        form = await read_form(request)
+        try:
+            form = await read_form(request)
+        except InvalidRequest:
+            # RFC 6750 §3.1: a caller with no credentials at all learns that first.
+            if caller is None and "authorization" not in request.headers:
+                raise MissingToken("no credentials") from None
+            raise
         token = form.require("token", max_length=MAX_TOKEN_LENGTH)
+        client = await _authenticated_client(gate, request, form)
+        if client is not None:
+            answer = await gate.service.client_grants.introspect(client, token)
+            return JSONResponse(answer, headers=_NO_STORE)
+        if caller is None:
+            raise MissingToken("no credentials")
         answer = await gate.service.introspect(token)
         return JSONResponse(answer, headers=_NO_STORE)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from authgate.service.protocol import AUDIT_LOGGER
 from authgate.store.protocols import Transaction
 
-__all__ = ["audit", "log_event"]
+__all__ = ["AUDIT_LOGGER", "audit", "log_event"]
+
+#: The logger of security events (re-exported by :mod:`authgate.service.protocol`).
+AUDIT_LOGGER = "authgate.audit"
 
 _log = logging.getLogger(AUDIT_LOGGER)
 #: Events that signal an attack rather than a user's mistake (RFC 9700 §4.14.2: a

@@ -32,7 +32,15 @@ __all__ = ["UNAUTHENTICATED_EVENTS", "AuditLimiter", "FailureAudit", "Summary"]
 _log = logging.getLogger("authgate.service")
 
 #: Events anyone can cause without credentials: their rows are bounded.
-UNAUTHENTICATED_EVENTS = frozenset({"refresh_failed", "login_throttled", "registration_throttled"})
+UNAUTHENTICATED_EVENTS = frozenset(
+    {
+        "refresh_failed",
+        "login_throttled",
+        "registration_throttled",
+        "client_auth_failed",
+        "client_throttled",
+    }
+)
 #: Where the IPs beyond ``max_tracked_ips`` are counted together.
 OTHER_IPS = "other"
 _NO_IP = "-"

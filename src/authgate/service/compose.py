@@ -13,6 +13,8 @@ from authgate.clock import Clock, SystemClock
 from authgate.passwords import PasswordHasher
 from authgate.service.accounts import Accounts
 from authgate.service.audit_limit import FailureAudit
+from authgate.service.client_auth import ClientAuthenticator
+from authgate.service.client_grants import ClientGrants
 from authgate.service.endings import Endings
 from authgate.service.issuer import TokenIssuer
 from authgate.service.keys import Keys
@@ -21,6 +23,8 @@ from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
 from authgate.service.password_change import PasswordChanges
 from authgate.service.refreshes import Refreshes
+from authgate.service.registry import Registry
+from authgate.service.resources import Resources
 from authgate.service.revocation import RevocationState, cutoff_horizon
 from authgate.service.service import AuthService, Operations
 from authgate.service.sync import RevocationSync
@@ -28,6 +32,8 @@ from authgate.service.throttle import LoginThrottle, key_prefix_for
 from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
 from authgate.store.database import Database
 from authgate.store.fanout import RedisFanout, channel_for
+from authgate.store.protocols import ReplayStore
+from authgate.store.replay import RedisReplay, SqlReplay
 from authgate.tokens import TokenCodec, VerifiedTokenCache
 
 __all__ = ["open_service"]
@@ -88,6 +94,12 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
     endings = Endings(clock, horizon)
     issuer = TokenIssuer(settings, codec)
     keys = Keys(keystore, codec=codec, clock=clock, sync=sync)
+    replay: ReplayStore = SqlReplay(db)
+    if settings.redis_url:
+        replay = RedisReplay(settings.redis_url, prefix=f"{settings.redis_namespace}:jti")
+        stack.push_async_callback(replay.aclose)
+    logouts = Logouts(db, settings=settings, clock=clock, codec=codec, endings=endings, sync=sync)
+    resources = Resources(db, default_audience=settings.audience, clock=clock)
     ops = Operations(
         logins=Logins(
             db,
@@ -107,9 +119,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             sync=sync,
             failure_audit=failure_audit,
         ),
-        logouts=Logouts(
-            db, settings=settings, clock=clock, codec=codec, endings=endings, sync=sync
-        ),
+        logouts=logouts,
         accounts=Accounts(
             db,
             default_scopes=settings.default_scopes,
@@ -131,6 +141,20 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             idle_ttl=settings.sessions.idle_ttl,
         ),
         keys=keys,
+        registry=Registry(db, clock=clock, on_change=resources.forget),
+        resources=resources,
+        client_auth=ClientAuthenticator(
+            db,
+            clock=clock,
+            throttle=throttle,
+            failure_audit=failure_audit,
+            replay=replay,
+            issuer=settings.issuer,
+            leeway=settings.leeway,
+        ),
+        client_grants=ClientGrants(
+            settings=settings, codec=codec, resources=resources, logouts=logouts, clock=clock
+        ),
     )
     service = AuthService(
         settings,

@@ -49,6 +49,7 @@ class TokenIssuer:
         scope: frozenset[str],
         refresh_token: str,
         generation: int,
+        audience: str | None = None,
     ) -> TokenPair:
         """RFC 9068 §2.2 access token bound to the session by ``sid``, and to the
         user's credential version by ``gen`` (A.7 #48)."""
@@ -59,6 +60,7 @@ class TokenIssuer:
             client_id=s.client_id,
             scope=scope,
             sid=session_id,
+            audience=audience,
             extra={GENERATION_CLAIM: generation},
         )
         return TokenPair(

@@ -15,8 +15,14 @@ from __future__ import annotations
 import unicodedata
 
 from authgate.clock import Clock
-from authgate.domain import ClientInfo, TokenPair, UserRecord
-from authgate.errors import InvalidCredentials, InvalidRequest, InvalidScope, RateLimited
+from authgate.domain import Api, ClientInfo, TokenPair, UserRecord
+from authgate.errors import (
+    InvalidCredentials,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    RateLimited,
+)
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit, log_event
 from authgate.service.audit_limit import FailureAudit
@@ -61,7 +67,13 @@ class Logins:
         self.failure_audit = failure_audit
 
     async def login(
-        self, username: str, password: str, *, scope: str | None, client: ClientInfo
+        self,
+        username: str,
+        password: str,
+        *,
+        scope: str | None,
+        client: ClientInfo,
+        target: Api | None = None,
     ) -> TokenPair:
         """See the module docstring."""
         if not isinstance(password, str):
@@ -97,6 +109,9 @@ class Logins:
             if requested and not granted:
                 await self._failed(attempt, user, now, client, "invalid_scope")
                 raise InvalidScope("none of the requested scopes is allowed for this user")
+            if target is not None and not granted & target.scopes:  # RFC 8707 §2
+                await self._failed(attempt, user, now, client, "invalid_target")
+                raise InvalidTarget("no allowed scope is defined by this resource")
             refresh, digest = new_refresh_token()
             sid = new_id()
             s = self.sessions
@@ -126,7 +141,16 @@ class Logins:
                 rehashed=new_hash is not None,
             )
             await attempt.succeeded()
-        return self.issuer.pair(user.id, sid, granted, refresh, user.credential_version)
+        if target is None:
+            return self.issuer.pair(user.id, sid, granted, refresh, user.credential_version)
+        return self.issuer.pair(
+            user.id,
+            sid,
+            granted & target.scopes,
+            refresh,
+            user.credential_version,
+            audience=target.audience,
+        )
 
     async def _failed(
         self,

@@ -70,6 +70,15 @@ class Logouts:
             verified = self.codec.verify(token)
         except TokenError:
             return False
+        if verified.client_id != self.settings.client_id:
+            # RFC 7009 §2.1: a registered client's token is revoked by that client,
+            # authenticated (ClientGrants.revoke), not by whoever holds it.
+            return True
+        await self.revoke_verified(verified)
+        return True
+
+    async def revoke_verified(self, verified: VerifiedToken) -> None:
+        """Deny a verified access token's ``jti`` until it expires."""
         now = self.clock.now()
         deny = RevocationEvent(KIND_JTI, verified.jti, now, verified.exp + MAX_LEEWAY)
         async with self.db.write() as tx:
@@ -83,7 +92,6 @@ class Logouts:
                 token_type="access_token",
             )
         await self.sync.emit([deny])
-        return True
 
     async def _token(self, token: str) -> RefreshRecord | None:
         digest = hash_refresh_token(token)
@@ -120,16 +128,21 @@ class Logouts:
             verified = self.codec.verify(token)
         except TokenError:
             return await self._introspect_refresh(token)
-        async with self.db.read() as tx:
-            username = await tx.users.username(verified.sub)
-        if username is None:
-            return {"active": False}
+        return await self.describe(verified)
+
+    async def describe(self, verified: VerifiedToken) -> dict[str, Any]:
+        """RFC 7662 §2.2: the answer for a verified access token."""
+        username = None
+        if verified.sub != verified.client_id:  # a client's own token has no user
+            async with self.db.read() as tx:
+                username = await tx.users.username(verified.sub)
+            if username is None:
+                return {"active": False}
         claims = verified.claims
         answer: dict[str, Any] = {
             "active": True,
             "scope": scope_text(verified.scope),
             "client_id": verified.client_id,
-            "username": username,
             "token_type": "Bearer",
             "exp": claims["exp"],
             "iat": claims["iat"],
@@ -138,8 +151,12 @@ class Logouts:
             "iss": claims["iss"],
             "jti": verified.jti,
         }
+        if username is not None:
+            answer["username"] = username
         if verified.sid is not None:
             answer["sid"] = verified.sid
+        if "act" in claims:
+            answer["act"] = claims["act"]
         return answer
 
     async def _introspect_refresh(self, token: str) -> dict[str, Any]:

@@ -9,7 +9,8 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``login_ok``, ``login_failed``, ``login_throttled``, ``refresh``, ``refresh_reuse``,
 ``logout``, ``logout_all``, ``revoke``, ``password_changed``, ``session_ended``,
 ``user_registered``, ``user_disabled``, ``key_rotated``, ``password_change_failed``,
-``registration_throttled``, ``refresh_failed``. ``refresh_reuse`` (a theft signal,
+``registration_throttled``, ``refresh_failed``, ``client_auth_failed``,
+``client_throttled``. ``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 
@@ -18,19 +19,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from authgate.domain import Api
+from authgate.service.audit import AUDIT_LOGGER
+from authgate.service.client_auth import ClientAuthenticator
+from authgate.service.client_grants import ClientGrants
+from authgate.service.registry import Registry
+from authgate.service.resources import Resources
 from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User
 from authgate.settings import Settings
 from authgate.tokens import KeyRing, TokenCodec, VerifiedToken
 
 __all__ = ["AUDIT_LOGGER", "AuthServiceProtocol"]
 
-AUDIT_LOGGER = "authgate.audit"
-
 
 class AuthServiceProtocol(Protocol):
     settings: Settings
     codec: TokenCodec
     keyring: KeyRing
+    #: Registered APIs and clients (issue 15; ``authgate apis`` / ``clients``).
+    registry: Registry
+    #: ``resource`` → the API a token is minted for (RFC 8707).
+    resources: Resources
+    client_auth: ClientAuthenticator
+    client_grants: ClientGrants
 
     async def verify_access_token(self, token: str) -> VerifiedToken:
         """The hot path: signature, claims and in-memory revocation; no I/O.
@@ -55,19 +66,32 @@ class AuthServiceProtocol(Protocol):
         ...
 
     async def login(
-        self, username: str, password: str, *, scope: str | None, client: ClientInfo
+        self,
+        username: str,
+        password: str,
+        *,
+        scope: str | None,
+        client: ClientInfo,
+        target: Api | None = None,
     ) -> TokenPair:
-        """Password login: scope granted = requested ∩ allowed (all allowed when None).
+        """Password login: scope granted = requested ∩ allowed (all allowed when None);
+        with a ``target`` API the access token is for its audience and its scopes only.
 
         Raises: InvalidCredentials (unknown user, wrong password, disabled: one
-        error), RateLimited, InvalidScope, InvalidRequest (oversized password).
+        error), RateLimited, InvalidScope, InvalidTarget, InvalidRequest (oversized
+        password).
         """
         ...
 
     async def refresh(
-        self, refresh_token: str, *, scope: str | None, client: ClientInfo
+        self,
+        refresh_token: str,
+        *,
+        scope: str | None,
+        client: ClientInfo,
+        target: Api | None = None,
     ) -> TokenPair:
-        """Rotate a refresh token (RFC 9700 §4.14.2).
+        """Rotate a refresh token (RFC 9700 §4.14.2); ``target`` as for :meth:`login`.
 
         Raises: InvalidGrant (unknown, expired, ended), RefreshReuse (replay
         after the grace window: the whole session is ended), InvalidScope.

@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import NoReturn
 
 from authgate.clock import Clock
-from authgate.domain import ClientInfo, RefreshRecord, TokenPair
+from authgate.domain import Api, ClientInfo, RefreshRecord, TokenPair
 from authgate.errors import InvalidGrant, InvalidScope, RefreshReuse
 from authgate.service.audit import audit, log_event
 from authgate.service.audit_limit import FailureAudit
 from authgate.service.endings import Endings
 from authgate.service.issuer import TokenIssuer, new_refresh_token, require_hash
+from authgate.service.resources import narrow
 from authgate.service.sync import RevocationSync
 from authgate.service.users import parse_scope
 from authgate.settings import SessionSettings
@@ -66,7 +67,12 @@ class Refreshes:
         self.failure_audit = failure_audit
 
     async def refresh(
-        self, refresh_token: str, *, scope: str | None, client: ClientInfo
+        self,
+        refresh_token: str,
+        *,
+        scope: str | None,
+        client: ClientInfo,
+        target: Api | None = None,
     ) -> TokenPair:
         """Rotate ``refresh_token``. Rotation moves the idle expiry, never the
         absolute one."""
@@ -83,7 +89,8 @@ class Refreshes:
                     now=now,
                     idle_ttl=idle_ttl,
                     ip=client.ip,
-                    check=lambda t: refresh_scope(t, requested, now),
+                    # RFC 8707 §2: judged before the token is consumed.
+                    check=lambda t: narrow(refresh_scope(t, requested, now), target),
                 )
             )
             if granted is None:  # already used: a lost race, a retry, or a replay
@@ -99,7 +106,12 @@ class Refreshes:
             raise
         log_event("refresh", user_id=token.user_id, session_id=token.session_id, ip=client.ip)
         return self.issuer.pair(
-            token.user_id, token.session_id, granted, new_token, token.credential_version
+            token.user_id,
+            token.session_id,
+            granted,
+            new_token,
+            token.credential_version,
+            audience=None if target is None else target.audience,
         )
 
     async def _reused(self, token: RefreshRecord, now: float, client: ClientInfo) -> NoReturn:

@@ -7,14 +7,18 @@ objects (ARCHITECTURE.md, "The auth service"). Built by
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from authgate.clock import Clock
+from authgate.domain import ClientInfo, User
 from authgate.errors import AuthError
 from authgate.passwords import PasswordHasher
 from authgate.service.accounts import Accounts
 from authgate.service.audit_limit import FailureAudit
+from authgate.service.client_auth import ClientAuthenticator
+from authgate.service.client_grants import ClientGrants
 from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore
 from authgate.service.logins import Logins
@@ -22,6 +26,8 @@ from authgate.service.logouts import Logouts
 from authgate.service.password_change import PasswordChanges
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.refreshes import Refreshes
+from authgate.service.registry import Registry
+from authgate.service.resources import Resources
 from authgate.service.revocation import RevocationState
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle
@@ -44,6 +50,10 @@ class Operations:
     accounts: Accounts
     password_changes: PasswordChanges
     keys: Keys
+    registry: Registry
+    resources: Resources
+    client_auth: ClientAuthenticator
+    client_grants: ClientGrants
 
 
 class AuthService:
@@ -86,11 +96,13 @@ class AuthService:
         self.logout = o.logouts.logout
         self.revoke = o.logouts.revoke
         self.introspect = o.logouts.introspect
-        self.register = o.accounts.register
+        self.registry = o.registry
+        self.resources = o.resources
+        self.client_auth = o.client_auth
+        self.client_grants = o.client_grants
         self.get_user = o.accounts.get_user
         self.get_user_by_username = o.accounts.get_user_by_username
         self.list_users = o.accounts.list_users
-        self.set_scopes = o.accounts.set_scopes
         self.logout_all = o.accounts.logout_all
         self.disable_user = o.accounts.disable_user
         self.list_sessions = o.accounts.list_sessions
@@ -100,6 +112,29 @@ class AuthService:
         self.retire_key = o.keys.retire
         self.promote_due_keys = o.keys.promote_due
         self.reload_keys = o.keys.reload
+
+    async def register(
+        self,
+        username: str,
+        password: str,
+        *,
+        email: str | None = None,
+        scopes: Iterable[str] | None = None,
+        client: ClientInfo | None = None,
+    ) -> User:
+        """Accounts.register, with the scopes (given or the defaults) owned by an API
+        or by authgate once APIs are registered (registry.py)."""
+        given = self.settings.default_scopes if scopes is None else list(scopes)
+        await self.ops.registry.check_scopes(given, users=True)
+        return await self.ops.accounts.register(
+            username, password, email=email, scopes=scopes, client=client
+        )
+
+    async def set_scopes(self, user_id: str, scopes: Iterable[str]) -> User:
+        """Accounts.set_scopes under the same ownership rule as :meth:`register`."""
+        wanted = list(scopes)
+        await self.ops.registry.check_scopes(wanted, users=True)
+        return await self.ops.accounts.set_scopes(user_id, wanted)
 
     @property
     def hasher(self) -> PasswordHasher:
@@ -138,6 +173,7 @@ class AuthService:
         async with self.db.write() as tx:
             await tx.log.purge_expired(now)
             await tx.sessions.purge_dead_tokens(now)
+            await tx.registry.purge_jtis(now)
         await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
 
     async def ready(self) -> bool:

@@ -3,6 +3,22 @@
 Defined in :mod:`authgate.domain`, below both the store and the service.
 """
 
-from authgate.domain import ClientInfo, SessionInfo, TokenPair, User
+from authgate.domain import (
+    Api,
+    ClientInfo,
+    IssuedToken,
+    RegisteredClient,
+    SessionInfo,
+    TokenPair,
+    User,
+)
 
-__all__ = ["ClientInfo", "SessionInfo", "TokenPair", "User"]
+__all__ = [
+    "Api",
+    "ClientInfo",
+    "IssuedToken",
+    "RegisteredClient",
+    "SessionInfo",
+    "TokenPair",
+    "User",
+]

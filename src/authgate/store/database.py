@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authgate.store.audit import SqlAudit
+from authgate.store.clients import SqlRegistry
 from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
 from authgate.store.keys import SqlKeys
@@ -61,6 +62,10 @@ class SqlTransaction:
     def keys(self) -> SqlKeys:
         assert self._kek is not None, "Database opened without a key-encryption key"
         return SqlKeys(self._conn, self._kek)
+
+    @property
+    def registry(self) -> SqlRegistry:
+        return SqlRegistry(self._conn)
 
     async def ping(self) -> None:
         await self._conn.execute(text("SELECT 1"))

@@ -15,8 +15,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from authgate.domain import (
+    Api,
     ClientInfo,
     RefreshRecord,
+    RegisteredClient,
     RevocationEvent,
     SessionInfo,
     User,
@@ -33,6 +35,8 @@ __all__ = [
     "AuditLog",
     "HotPath",
     "KeyRepository",
+    "RegistryRepository",
+    "ReplayStore",
     "RevocationLog",
     "SessionRepository",
     "Store",
@@ -198,6 +202,48 @@ class KeyRepository(Protocol):
     async def delete(self, kids: list[str]) -> None: ...
 
 
+class RegistryRepository(Protocol):
+    """Registered APIs and clients, and the client-assertion jti table."""
+
+    async def insert_api(self, api: Api) -> None:
+        """Raises Conflict when the name or the audience is taken."""
+        ...
+
+    async def apis(self) -> list[Api]: ...
+
+    async def delete_api(self, name: str) -> bool: ...
+
+    async def insert_client(self, client: RegisteredClient) -> None:
+        """Raises Conflict when the name is taken."""
+        ...
+
+    async def clients(self) -> list[RegisteredClient]: ...
+
+    async def client(self, client_id: str) -> RegisteredClient | None: ...
+
+    async def client_by_name(self, name: str) -> RegisteredClient | None: ...
+
+    async def set_secret(self, client_id: str, digest: bytes) -> bool: ...
+
+    async def delete_client(self, client_id: str) -> bool: ...
+
+    async def consume_jti(self, client_id: str, jti: str, expires_at: float) -> bool:
+        """True the first time; False when the jti is already recorded (atomic)."""
+        ...
+
+    async def purge_jtis(self, now: float) -> int: ...
+
+
+class ReplayStore(Protocol):
+    """Single use of client-assertion jtis (:mod:`authgate.store.replay`)."""
+
+    async def consume(self, client_id: str, jti: str, expires_at: float, now: float) -> bool:
+        """True the first time ``(client_id, jti)`` is seen before ``expires_at``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 class Transaction(Protocol):
     """One database transaction, with a repository per aggregate bound to it."""
 
@@ -215,6 +261,9 @@ class Transaction(Protocol):
 
     @property
     def keys(self) -> KeyRepository: ...
+
+    @property
+    def registry(self) -> RegistryRepository: ...
 
     async def ping(self) -> None: ...
 

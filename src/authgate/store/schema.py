@@ -22,7 +22,10 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "apis",
+    "assertion_jtis",
     "audit_events",
+    "clients",
     "metadata",
     "refresh_tokens",
     "revocations",
@@ -128,4 +131,40 @@ audit_events = Table(
     Column("ip", String(64), nullable=True),
     Column("detail", Text, nullable=False, default="{}"),
     Index("ix_audit_events_at", "at"),
+)
+
+apis = Table(
+    "apis",
+    metadata,
+    # A resource server: tokens minted for it carry ``audience`` (RFC 8707).
+    Column("name", String(64), primary_key=True),
+    Column("audience", String(512), nullable=False, unique=True),
+    Column("scopes", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("grants", Text, nullable=False, default=""),
+    Column("scopes", Text, nullable=False, default=""),
+    # client_secret_basic | client_secret_post | private_key_jwt | none
+    Column("auth_method", String(32), nullable=False),
+    # SHA-256 of a 256-bit random secret: never the secret itself (SECURITY.md A.7 #55).
+    Column("secret_digest", LargeBinary(32), nullable=True),
+    Column("jwks", Text, nullable=True),
+    Column("jwks_uri", String(2048), nullable=True),
+    Column("created_at", Double, nullable=False),
+)
+
+assertion_jtis = Table(
+    "assertion_jtis",
+    metadata,
+    # RFC 7523 §3 item 7: a client assertion's jti is accepted once until its exp.
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_assertion_jtis_expires_at", "expires_at"),
 )

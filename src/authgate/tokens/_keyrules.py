@@ -17,7 +17,10 @@ from authgate.errors import MalformedToken, UnsafeKey
 from authgate.tokens._encoding import b64url_decode, b64url_encode, dumps
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-ASYMMETRIC_ALGORITHMS = ("EdDSA", "ES256", "RS256", "PS256")
+#: "Ed25519" is RFC 9864's fully specified name for what "EdDSA" means with an
+#: Ed25519 key (RFC 8037 §3.1); "EdDSA" stays the default signing name.
+ED25519_ALGORITHMS = ("EdDSA", "Ed25519")
+ASYMMETRIC_ALGORITHMS = ("EdDSA", "Ed25519", "ES256", "RS256", "PS256")
 SUPPORTED_ALGORITHMS = ASYMMETRIC_ALGORITHMS + HMAC_ALGORITHMS
 MIN_RSA_BITS = 2048
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

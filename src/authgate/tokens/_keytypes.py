@@ -22,6 +22,7 @@ from authgate.tokens._keyrules import (
     _OPAD,
     _P256_ORDER,
     _PRIVATE_MEMBERS,
+    ED25519_ALGORITHMS,
     MIN_RSA_BITS,
     _b64,
     _roca_fingerprint,
@@ -56,6 +57,13 @@ class Key(ABC):
 
     @abstractmethod
     def _private_members(self) -> dict[str, str]: ...
+
+    def accepts(self, alg: str) -> bool:
+        """Whether a token header's ``alg`` names this key's one algorithm.
+
+        RFC 8725 §3.1: the key decides; the header only has to agree with it.
+        """
+        return alg == self.alg
 
     def public_jwk(self) -> dict[str, str]:
         """The public JWK (RFC 7517): never a private member. Empty for HMAC keys."""
@@ -153,7 +161,13 @@ class HMACKey(Key):
 
 
 class EdDSAKey(Key):
-    """Ed25519 (RFC 8037)."""
+    """Ed25519 (RFC 8037), signing under ``alg`` "EdDSA" (the default) or "Ed25519".
+
+    RFC 9864 §2 names the algorithm "Ed25519"; "EdDSA" is the older polymorphic
+    name, which with an Ed25519 key means exactly the same routine. So the key
+    accepts a header with either name, and nothing else; no other key accepts
+    "Ed25519" (RFC 8725 §3.1: the algorithm comes from the key).
+    """
 
     alg = "EdDSA"
 
@@ -161,7 +175,11 @@ class EdDSAKey(Key):
         self,
         key: ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey,
         kid: str | None = None,
+        alg: str = "EdDSA",
     ) -> None:
+        if alg not in ED25519_ALGORITHMS:
+            raise UnsafeKey(f"{alg} is not an Ed25519 algorithm")
+        self.alg = alg
         if isinstance(key, ed25519.Ed25519PrivateKey):
             self._private: ed25519.Ed25519PrivateKey | None = key
             self._public = key.public_key()
@@ -173,6 +191,9 @@ class EdDSAKey(Key):
     @property
     def has_private(self) -> bool:
         return self._private is not None
+
+    def accepts(self, alg: str) -> bool:
+        return alg in ED25519_ALGORITHMS
 
     def sign(self, data: bytes) -> bytes:
         if self._private is None:

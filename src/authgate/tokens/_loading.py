@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from authgate.errors import UnsafeKey
 from authgate.tokens._keyrules import (
+    ED25519_ALGORITHMS,
     HMAC_ALGORITHMS,
     SUPPORTED_ALGORITHMS,
     _b64int,
@@ -33,8 +34,8 @@ def hmac_key(secret: bytes | str, alg: str = "HS256", kid: str | None = None) ->
 def generate_key(alg: str = "EdDSA") -> Key:
     """A fresh key for ``alg`` from the OS CSPRNG."""
 
-    if alg == "EdDSA":
-        return EdDSAKey(ed25519.Ed25519PrivateKey.generate())
+    if alg in ED25519_ALGORITHMS:
+        return EdDSAKey(ed25519.Ed25519PrivateKey.generate(), alg=alg)
     if alg == "ES256":
         return ECKey(ec.generate_private_key(ec.SECP256R1()))
     if alg in ("RS256", "PS256"):
@@ -46,9 +47,9 @@ def generate_key(alg: str = "EdDSA") -> Key:
 
 def _wrap(key: Any, alg: str | None, kid: str | None) -> Key:
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
-        if alg not in (None, "EdDSA"):
+        if alg is not None and alg not in ED25519_ALGORITHMS:
             raise UnsafeKey(f"an Ed25519 key cannot be used with {alg}")
-        return EdDSAKey(key, kid)
+        return EdDSAKey(key, kid, alg or "EdDSA")
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         if alg not in (None, "ES256"):
             raise UnsafeKey(f"an EC key cannot be used with {alg}")

@@ -8,8 +8,9 @@ Verification order (RFC 7515 §5.2, RFC 7519 §7.2, RFC 8725 §3):
    ``x5u``/``x5c`` (key material from the token, RFC 8725 §3.10), ``crit``
    (RFC 7515 §4.1.11: we understand no extension), ``b64`` (RFC 7797), ``cty``
    (nested JWTs) and ``zip``/``enc`` (JWE) are refused;
-3. key: ``kid`` is an exact dict lookup in the ring; ``alg`` must equal the key's
-   one algorithm (RFC 8725 §3.1) — the header never picks the routine;
+3. key: ``kid`` is an exact dict lookup in the ring; ``alg`` must name the key's
+   one algorithm (RFC 8725 §3.1) — the header never picks the routine (an
+   Ed25519 key answers to "EdDSA" and to RFC 9864's "Ed25519", no other key does);
 4. signature, before any claim is read (RFC 7519 §7.2);
 5. ``typ`` (RFC 8725 §3.11–3.12), then claims (:mod:`authgate.tokens.claims`);
 6. revocation, through a hook the service layer fills in, on cold and cached paths.
@@ -272,6 +273,32 @@ class TokenCodec:
             cache.put(token, verified)
         return verified
 
+    def verify_for(self, token: str, audience: str) -> VerifiedToken:
+        """:meth:`verify` with ``audience`` required instead of the codec's own (a
+        token minted for a registered API, RFC 8707). Never cached: the cache holds
+        only tokens that passed with the codec's audience.
+
+        Raises:
+            TokenError: one subclass per failure.
+        """
+        if audience == self.audience:
+            return self.verify(token)
+        header, payload, key = self._check(token)
+        if header.typ != ACCESS_TOKEN_TYPE:
+            raise WrongTokenType(f"expected a token of type {ACCESS_TOKEN_TYPE}")
+        verified = check_claims(
+            loads_object(payload),
+            self.issuer,
+            audience,
+            self.clock.now(),
+            self.leeway,
+            ACCESS_TOKEN_TYPE,
+            key.kid,
+        )
+        if self.revocation is not None and self.revocation.is_revoked(verified):
+            raise Revoked("token has been revoked")
+        return verified
+
     def _header(self, h64: bytes) -> _Header:
         """Parse and vet a header segment; the verdict is cached per exact segment.
 
@@ -316,7 +343,7 @@ class TokenCodec:
             if found is None:
                 raise UnknownKey(kid[:64])
             key = found
-        if header.alg != key.alg:
+        if header.alg != key.alg and not key.accepts(header.alg):
             raise BadSignature("alg does not match the key (RFC 8725 §3.1)")
         if not key.verify(b".".join((h64, p64)), signature):
             raise BadSignature("signature does not verify")

@@ -21,7 +21,8 @@ from enum import StrEnum
 from typing import Any
 
 from authgate.errors import UnsafeKey
-from authgate.tokens.keys import Key, load_jwk
+from authgate.tokens._jwkset import load_jwk_set
+from authgate.tokens.keys import Key
 
 __all__ = ["KeyRing", "KeyState", "ManagedKey"]
 
@@ -66,17 +67,22 @@ class KeyRing:
         return ring
 
     @classmethod
-    def from_jwks(cls, jwks: Mapping[str, Any]) -> KeyRing:
-        """A verify-only ring from a JWK Set (RFC 7517 §5), as a relying service holds.
+    def from_jwks(cls, jwks: Mapping[str, Any], *, public_only: bool = False) -> KeyRing:
+        """A verify-only ring from a JWK Set (RFC 7517 §5). Keys authgate does not
+        understand are ignored, under the rules the verifier reads a fetched set by
+        (:mod:`authgate.tokens._jwkset`).
+
+        Args:
+            jwks: the parsed JWK Set.
+            public_only: True for a set someone else publishes (a client's keys):
+                private and symmetric keys refuse it, since a published secret
+                lets anyone sign. False for a local key file of the owner's.
 
         Raises:
-            UnsafeKey: not a JWK Set, an unusable key, a duplicate ``kid``, or
-                HMAC and asymmetric keys mixed in one set.
+            UnsafeKey: not a JWK Set, no usable key, a duplicate ``kid``, secrets
+                in a public set, or HMAC and asymmetric keys mixed in one set.
         """
-        keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
-        if type(keys) is not list or not keys:
-            raise UnsafeKey('a JWK Set is an object with a non-empty "keys" list')
-        return cls.verify_only([load_jwk(jwk) for jwk in keys])
+        return cls.verify_only(load_jwk_set(jwks, public_only=public_only))
 
     def _add(self, managed: ManagedKey) -> None:
         key = managed.key

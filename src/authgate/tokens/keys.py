@@ -9,6 +9,7 @@ RFC 8725 §3.5: no human-chosen secrets, none from public secret lists).
 
 from __future__ import annotations
 
+from authgate.tokens._jwkset import MAX_KEYS, load_jwk_set
 from authgate.tokens._keyrules import (
     ASYMMETRIC_ALGORITHMS,
     HMAC_ALGORITHMS,
@@ -22,6 +23,7 @@ from authgate.tokens._loading import generate_key, hmac_key, load_jwk, load_pem
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "HMAC_ALGORITHMS",
+    "MAX_KEYS",
     "MIN_RSA_BITS",
     "SUPPORTED_ALGORITHMS",
     "ECKey",
@@ -32,6 +34,7 @@ __all__ = [
     "generate_key",
     "hmac_key",
     "load_jwk",
+    "load_jwk_set",
     "load_pem",
     "thumbprint",
 ]

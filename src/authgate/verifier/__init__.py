@@ -5,8 +5,14 @@ checks it in a fresh interpreter)::
 
     from authgate.verifier import JWKSVerifier
 
-    async with JWKSVerifier.from_issuer("http://127.0.0.1:8000", audience="authgate") as v:
+    issuer, orders = "http://127.0.0.1:8000", "https://orders.internal"  # its API's audience
+    async with JWKSVerifier.from_issuer(issuer, audience=orders) as v:
         token = await v.verify_access_token(raw)
+
+A service's own calls to another API carry a token minted for that API::
+
+    auth = ClientCredentialsAuth(token_url, client_id, secret, resource="https://orders.internal")
+    async with httpx.AsyncClient(auth=auth) as http: ...
 
 The FastAPI pieces (``CurrentUser``, ``OptionalUser``, ``require_scopes``,
 ``protect``, ``verifier_lifespan``, ``AuthMiddleware``) live in
@@ -19,6 +25,7 @@ layer's own objects: ``CurrentUser`` is the caller here as on the auth server.
 import warnings as _warnings
 from typing import TYPE_CHECKING, Any
 
+from authgate.verifier._ccauth import ClientCredentialsAuth
 from authgate.verifier._http import FetchLimits
 from authgate.verifier._jwks import fetch_jwks
 from authgate.verifier._keysource import KeyRefreshPolicy, VerifierStatus
@@ -53,6 +60,7 @@ __all__ = [
     "AuthMiddleware",
     "BearerCredentials",
     "ClientCredentials",
+    "ClientCredentialsAuth",
     "CurrentUser",
     "FetchLimits",
     "JWKSVerifier",

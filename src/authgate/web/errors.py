@@ -40,12 +40,15 @@ from starlette.websockets import WebSocket, WebSocketClose
 from authgate.errors import (
     AuthError,
     ConfigError,
+    Conflict,
     CSRFRejected,
     GrantError,
     InsufficientScope,
+    InvalidClient,
     InvalidCredentials,
     InvalidRequest,
     InvalidScope,
+    InvalidTarget,
     JWKSError,
     MissingToken,
     NotFound,
@@ -53,6 +56,8 @@ from authgate.errors import (
     RateLimited,
     StoreUnavailable,
     TokenError,
+    TokenRequestFailed,
+    UnauthorizedClient,
     UnsafeKey,
     UsernameTaken,
 )
@@ -186,6 +191,13 @@ def _scope_of(exc: Exception) -> str:
     return " ".join(sorted(exc.required)) if isinstance(exc, InsufficientScope) else ""
 
 
+def _basic_challenge(exc: Exception, realm: str) -> Mapping[str, str]:
+    # RFC 6749 §5.2: a client that tried HTTP Basic gets a 401 with its challenge.
+    if isinstance(exc, InvalidClient) and exc.basic:
+        return {"WWW-Authenticate": f'Basic realm="{_quote(realm)}"'}
+    return {}
+
+
 def _retry_after(exc: Exception, realm: str) -> Mapping[str, str]:
     return {"Retry-After": str(exc.retry_after if isinstance(exc, RateLimited) else 5)}
 
@@ -242,6 +254,13 @@ _RULES: Mapping[type[Exception], _Rule] = {
     # endpoints (RFC 6749 §5.2).
     InvalidRequest: _Rule(422, "invalid_request", oauth=_Rule(400, "invalid_request")),
     InvalidScope: _Rule(400, "invalid_scope"),
+    # RFC 6749 §5.2: one answer whatever failed (unknown client, secret, key, replay).
+    InvalidClient: _Rule(
+        401, "invalid_client", "client authentication failed", headers=_basic_challenge
+    ),
+    UnauthorizedClient: _Rule(400, "unauthorized_client"),
+    InvalidTarget: _Rule(400, "invalid_target"),  # RFC 8707 §2
+    Conflict: _Rule(409, "conflict"),
     # InvalidGrant and RefreshReuse look the same to the caller: a replay must not
     # learn that it was detected.
     GrantError: _Rule(400, "invalid_grant", "the grant is invalid, expired or revoked"),
@@ -250,6 +269,8 @@ _RULES: Mapping[type[Exception], _Rule] = {
     NotFound: _Rule(404, "not_found"),
     StoreUnavailable: _UNAVAILABLE,
     JWKSError: _UNAVAILABLE,
+    # A service's outgoing call could not get its token: its caller sees 503.
+    TokenRequestFailed: _UNAVAILABLE,
     ConfigError: _MISCONFIGURED,
     UnsafeKey: _MISCONFIGURED,
     AuthError: _Rule(400),

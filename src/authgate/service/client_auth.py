@@ -1,0 +1,162 @@
+"""Client authentication at the token, revocation and introspection endpoints
+(RFC 6749 §2.3.1, RFC 7521 §4.2 / §5.2, RFC 7523 §2.2 / §3; SECURITY.md A.7 #55).
+
+One method per request, and it must be the client's registered one:
+``client_secret_basic`` / ``client_secret_post`` (the secret's SHA-256 compared with
+``hmac.compare_digest``) or ``private_key_jwt`` (:mod:`authgate.tokens.assertion`,
+then its ``jti`` recorded once, atomically, until ``exp``).
+
+Like a password login (A.5 #38, A.7 #47) the attempt is reserved with the throttle,
+per client and per IP, before the secret or the signature is checked, and a failure
+is counted and audited. Every failure is the same :class:`InvalidClient`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from authgate.clock import Clock
+from authgate.domain import ClientInfo, RegisteredClient
+from authgate.errors import AuthError, InvalidClient, RateLimited, TokenError
+from authgate.service.audit_limit import FailureAudit
+from authgate.service.registry import load_client_jwks, secret_digest
+from authgate.service.throttle import LoginThrottle
+from authgate.store.protocols import ReplayStore, Store
+from authgate.tokens import KeyRing, decode_unverified
+from authgate.tokens.assertion import verify_assertion
+
+__all__ = ["JWT_BEARER", "ClientAuthenticator", "ClientCredentials", "JwksFetcher"]
+
+#: RFC 7523 §2.2: ``client_assertion_type``.
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+#: Fetches a client's ``jwks_uri`` (the server wires the verifier's bounded HTTP).
+JwksFetcher = Callable[[str], Awaitable[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    """What one request presented, already parsed from HTTP (exactly one method)."""
+
+    method: str
+    client_id: str
+    secret: str | None = None
+    assertion: str | None = None
+
+    @property
+    def basic(self) -> bool:
+        return self.method == "client_secret_basic"
+
+
+def assertion_client_id(assertion: str) -> str | None:
+    """The ``sub`` an assertion names (RFC 7521 §4.2: ``client_id`` is optional),
+    read unverified only to know which client's keys to try."""
+    try:
+        _, claims = decode_unverified(assertion)
+    except TokenError:
+        return None
+    sub = claims.get("sub")
+    return sub if type(sub) is str and 0 < len(sub) <= 64 else None
+
+
+class ClientAuthenticator:
+    def __init__(
+        self,
+        db: Store,
+        *,
+        clock: Clock,
+        throttle: LoginThrottle,
+        failure_audit: FailureAudit,
+        replay: ReplayStore,
+        issuer: str,
+        leeway: float,
+        fetch_jwks: JwksFetcher | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.throttle = throttle
+        self.failure_audit = failure_audit
+        self.replay = replay
+        self.issuer = issuer
+        self.leeway = leeway
+        self.fetch_jwks = fetch_jwks
+
+    async def authenticate(
+        self, creds: ClientCredentials, caller: ClientInfo, *, endpoints: Collection[str]
+    ) -> RegisteredClient:
+        """The authenticated client. ``endpoints``: the URLs an assertion's ``aud`` may
+        name besides the issuer (RFC 7523 §3 item 3: the token endpoint; the endpoint
+        called).
+
+        Raises:
+            InvalidClient: unknown client, wrong method, secret, key or claims, replay.
+            RateLimited: the client or the IP is throttled.
+        """
+        now = self.clock.now()
+        # Looked up before the reservation, so the client's lease is held only
+        # across the check itself (a busy service is not made to wait on the database).
+        async with self.db.read() as tx:
+            client = await tx.registry.client(creds.client_id)
+        try:
+            attempt = await self.throttle.reserve(f"client:{creds.client_id}", caller.ip)
+        except RateLimited:
+            await self.failure_audit.record("client_throttled", now=now, ip=caller.ip)
+            raise
+        async with attempt:
+            audiences = frozenset({self.issuer, *endpoints})
+            reason = await self._check(client, creds, now, audiences)
+            if reason is not None:
+                await attempt.failed()
+                await self.failure_audit.record(
+                    "client_auth_failed", now=now, ip=caller.ip, reason=reason
+                )
+                raise InvalidClient(basic=creds.basic)
+            await attempt.succeeded()
+        assert client is not None
+        return client
+
+    async def _check(
+        self,
+        client: RegisteredClient | None,
+        creds: ClientCredentials,
+        now: float,
+        audiences: frozenset[str],
+    ) -> str | None:
+        """None when the credentials prove ``client``, else why not (for the audit)."""
+        if client is None:
+            return "unknown_client"
+        if creds.method != client.auth_method:
+            return "wrong_method"
+        if creds.secret is not None:
+            stored = client.secret_digest or b""
+            ok = hmac.compare_digest(secret_digest(creds.secret), stored)
+            return None if ok and stored else "bad_secret"
+        assert creds.assertion is not None
+        try:
+            ring = await self._keys(client)
+            verified = verify_assertion(
+                creds.assertion,
+                ring,
+                client_id=client.client_id,
+                audiences=audiences,
+                now=now,
+                leeway=self.leeway,
+            )
+        except TokenError as exc:
+            return f"bad_assertion:{exc.code}"
+        except AuthError:
+            return "client_keys_unusable"
+        fresh = await self.replay.consume(client.client_id, verified.jti, verified.exp, now)
+        return None if fresh else "assertion_replay"
+
+    async def _keys(self, client: RegisteredClient) -> KeyRing:
+        if client.jwks is not None:
+            return load_client_jwks(client.jwks)
+        if client.jwks_uri is None or self.fetch_jwks is None:
+            raise InvalidClient("no keys for this client")
+        return load_client_jwks(orjson.dumps(await self.fetch_jwks(client.jwks_uri)).decode())
