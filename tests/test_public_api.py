@@ -92,6 +92,7 @@ EXPORTED: dict[str, list[str]] = {
         "SessionSettings",
         "Settings",
         "ThrottleSettings",
+        "WebAuthnSettings",
         "parse_trusted_proxies",
     ],
     "authgate.clock": ["Clock", "FrozenClock", "SystemClock"],

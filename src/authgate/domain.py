@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ClientInfo",
+    "Passkey",
     "RefreshRecord",
     "RevocationEvent",
     "SessionInfo",
@@ -109,3 +110,20 @@ class RevocationEvent:
     key: str
     value: float
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A registered WebAuthn credential (W3C WebAuthn L3 §6.1: the flags as the
+    authenticator reported them)."""
+
+    id: str  # base64url credential id
+    user_id: str
+    public_key: bytes
+    sign_count: int
+    transports: tuple[str, ...]
+    name: str
+    created_at: float
+    last_used_at: float | None
+    backup_eligible: bool
+    backed_up: bool

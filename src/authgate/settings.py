@@ -22,6 +22,7 @@ __all__ = [
     "SessionSettings",
     "Settings",
     "ThrottleSettings",
+    "WebAuthnSettings",
     "parse_trusted_proxies",
 ]
 
@@ -95,6 +96,23 @@ class AuditSettings(BaseModel):
     rows_per_event: int = Field(100, ge=1)
     #: Client IPs counted one by one in a window; beyond, they share one counter.
     max_tracked_ips: int = Field(1000, ge=1)
+
+
+class WebAuthnSettings(BaseModel):
+    """Passkeys (W3C WebAuthn Level 3). The relying-party id and the accepted origin
+    come from ``issuer`` (its host, and its scheme://host[:port]) unless set here."""
+
+    #: §5.1.2: a registrable domain suffix of the origin's host, e.g. ``example.com``.
+    rp_id: str | None = Field(None, max_length=253)
+    #: Exact origins a ceremony may come from (``https://login.example.com``).
+    origins: list[str] = Field(default_factory=list)
+    rp_name: str = Field("authgate", min_length=1, max_length=64)
+    #: Seconds a challenge stays valid (§5.4.7 / §5.5.6 ``timeout`` is the same).
+    challenge_ttl: int = Field(300, ge=30, le=600)
+    #: Seconds after a login during which adding a passkey needs no password.
+    reauth_window: int = Field(300, ge=0, le=3600)
+    #: At most this many passkeys per account.
+    max_per_user: int = Field(20, ge=1, le=100)
 
 
 def parse_trusted_proxies(value: str) -> list[str]:
@@ -171,6 +189,7 @@ class Settings(BaseSettings):
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     cookies: CookieSettings = Field(default_factory=CookieSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    webauthn: WebAuthnSettings = Field(default_factory=WebAuthnSettings)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -19,12 +19,15 @@ from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore, load_kek
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.passkey_logins import PasskeyLogins
+from authgate.service.passkey_registration import PasskeyRegistrations
 from authgate.service.password_change import PasswordChanges
 from authgate.service.refreshes import Refreshes
 from authgate.service.revocation import RevocationState, cutoff_horizon
 from authgate.service.service import AuthService, Operations
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle, key_prefix_for
+from authgate.service.webauthn_ceremony import RelyingParty
 from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
 from authgate.store.database import Database
 from authgate.store.fanout import RedisFanout, channel_for
@@ -88,6 +91,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
     endings = Endings(clock, horizon)
     issuer = TokenIssuer(settings, codec)
     keys = Keys(keystore, codec=codec, clock=clock, sync=sync)
+    rp = RelyingParty.of(settings)
     ops = Operations(
         logins=Logins(
             db,
@@ -131,6 +135,24 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             idle_ttl=settings.sessions.idle_ttl,
         ),
         keys=keys,
+        passkeys=PasskeyRegistrations(
+            db,
+            rp=rp,
+            settings=settings.webauthn,
+            clock=clock,
+            hasher=hasher,
+            throttle=throttle,
+        ),
+        passkey_logins=PasskeyLogins(
+            db,
+            rp=rp,
+            settings=settings.webauthn,
+            sessions=settings.sessions,
+            clock=clock,
+            throttle=throttle,
+            issuer=issuer,
+            failure_audit=failure_audit,
+        ),
     )
     service = AuthService(
         settings,

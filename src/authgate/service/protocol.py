@@ -9,7 +9,10 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``login_ok``, ``login_failed``, ``login_throttled``, ``refresh``, ``refresh_reuse``,
 ``logout``, ``logout_all``, ``revoke``, ``password_changed``, ``session_ended``,
 ``user_registered``, ``user_disabled``, ``key_rotated``, ``password_change_failed``,
-``registration_throttled``, ``refresh_failed``. ``refresh_reuse`` (a theft signal,
+``registration_throttled``, ``refresh_failed``, ``passkey_registered``,
+``passkey_deleted``, ``passkey_reauth_failed``, ``passkey_login`` (the session's
+``login_ok`` row says ``method: passkey``), ``passkey_login_failed``,
+``passkey_clone_suspected``. ``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from authgate.domain import Passkey
 from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User
 from authgate.settings import Settings
 from authgate.tokens import KeyRing, TokenCodec, VerifiedToken
@@ -148,6 +152,50 @@ class AuthServiceProtocol(Protocol):
             NotFound: no such key.
             UnsafeKey: ``kid`` is the active key.
         """
+        ...
+
+    async def passkey_registration_options(
+        self,
+        user_id: str,
+        *,
+        session_id: str | None,
+        current_password: str | None,
+        client: ClientInfo,
+    ) -> dict[str, Any]:
+        """WebAuthn creation options (JSON) after a re-authentication: the current
+        password, or a session opened within ``webauthn.reauth_window``.
+
+        Raises: InvalidCredentials, RateLimited, InvalidRequest (too many passkeys)."""
+        ...
+
+    async def register_passkey(
+        self, user_id: str, credential: dict[str, Any], *, name: str, client: ClientInfo
+    ) -> Passkey:
+        """Verify a registration response (W3C WebAuthn L3 §7.1) and store it.
+
+        Raises: InvalidRequest (challenge, ceremony, duplicate, name)."""
+        ...
+
+    async def list_passkeys(self, user_id: str) -> list[Passkey]: ...
+
+    async def rename_passkey(self, user_id: str, credential_id: str, name: str) -> Passkey:
+        """Raises NotFound, InvalidRequest."""
+        ...
+
+    async def delete_passkey(self, user_id: str, credential_id: str, *, client: ClientInfo) -> None:
+        """Raises NotFound."""
+        ...
+
+    async def passkey_login_options(self) -> dict[str, Any]:
+        """WebAuthn request options (JSON) naming no user, with a single-use challenge."""
+        ...
+
+    async def passkey_login(
+        self, credential: dict[str, Any], *, scope: str | None, client: ClientInfo
+    ) -> TokenPair:
+        """Sign in with a discoverable credential (W3C WebAuthn L3 §7.2).
+
+        Raises: InvalidGrant, RateLimited, InvalidScope."""
         ...
 
     async def ready(self) -> bool:

@@ -19,6 +19,8 @@ from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.passkey_logins import PasskeyLogins
+from authgate.service.passkey_registration import PasskeyRegistrations
 from authgate.service.password_change import PasswordChanges
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.refreshes import Refreshes
@@ -44,6 +46,8 @@ class Operations:
     accounts: Accounts
     password_changes: PasswordChanges
     keys: Keys
+    passkeys: PasskeyRegistrations
+    passkey_logins: PasskeyLogins
 
 
 class AuthService:
@@ -100,6 +104,13 @@ class AuthService:
         self.retire_key = o.keys.retire
         self.promote_due_keys = o.keys.promote_due
         self.reload_keys = o.keys.reload
+        self.passkey_registration_options = o.passkeys.options
+        self.register_passkey = o.passkeys.register
+        self.list_passkeys = o.passkeys.list
+        self.rename_passkey = o.passkeys.rename
+        self.delete_passkey = o.passkeys.delete
+        self.passkey_login_options = o.passkey_logins.options
+        self.passkey_login = o.passkey_logins.login
 
     @property
     def hasher(self) -> PasswordHasher:
@@ -111,6 +122,7 @@ class AuthService:
         closed with the service."""
         self._hasher = self.ops.logins.hasher = hasher
         self.ops.accounts.hasher = self.ops.password_changes.hasher = hasher
+        self.ops.passkeys.hasher = hasher
         self._exit_stack.callback(hasher.close)
 
     @property
@@ -138,6 +150,7 @@ class AuthService:
         async with self.db.write() as tx:
             await tx.log.purge_expired(now)
             await tx.sessions.purge_dead_tokens(now)
+            await tx.challenges.purge_expired(now)
         await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
 
     async def ready(self) -> bool:

@@ -21,6 +21,7 @@ from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
 from authgate.store.keys import SqlKeys
 from authgate.store.migrate import upgrade
+from authgate.store.passkeys import SqlChallenges, SqlPasskeys
 from authgate.store.protocols import HotPath, Store, Transaction
 from authgate.store.revocations import SqlRevocationLog
 from authgate.store.sessions import SqlHotPath, SqlSessions
@@ -61,6 +62,14 @@ class SqlTransaction:
     def keys(self) -> SqlKeys:
         assert self._kek is not None, "Database opened without a key-encryption key"
         return SqlKeys(self._conn, self._kek)
+
+    @property
+    def passkeys(self) -> SqlPasskeys:
+        return SqlPasskeys(self._conn)
+
+    @property
+    def challenges(self) -> SqlChallenges:
+        return SqlChallenges(self._conn)
 
     async def ping(self) -> None:
         await self._conn.execute(text("SELECT 1"))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from authgate.domain import (
     ClientInfo,
+    Passkey,
     RefreshRecord,
     RevocationEvent,
     SessionInfo,
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditLog",
+    "ChallengeRepository",
     "HotPath",
     "KeyRepository",
+    "PasskeyRepository",
     "RevocationLog",
     "SessionRepository",
     "Store",
@@ -198,6 +201,44 @@ class KeyRepository(Protocol):
     async def delete(self, kids: list[str]) -> None: ...
 
 
+class PasskeyRepository(Protocol):
+    """WebAuthn credentials (:class:`authgate.store.passkeys.SqlPasskeys`)."""
+
+    async def get(self, credential_id: str) -> Passkey | None: ...
+
+    async def of_user(self, user_id: str) -> list[Passkey]: ...
+
+    async def count(self, user_id: str) -> int: ...
+
+    async def insert(self, passkey: Passkey) -> None:
+        """Raises InvalidRequest when the credential id is already registered."""
+        ...
+
+    async def rename(self, user_id: str, credential_id: str, name: str) -> bool: ...
+
+    async def delete(self, user_id: str, credential_id: str) -> bool: ...
+
+    async def used(
+        self, credential_id: str, *, old_count: int, new_count: int, now: float, backed_up: bool
+    ) -> bool:
+        """Compare-and-set of the signature counter; False when it moved meanwhile."""
+        ...
+
+
+class ChallengeRepository(Protocol):
+    """Single-use WebAuthn challenges, stored as digests."""
+
+    async def put(
+        self, digest: bytes, *, user_id: str | None, purpose: str, expires_at: float
+    ) -> None: ...
+
+    async def take(self, digest: bytes, *, purpose: str, now: float) -> tuple[bool, str | None]:
+        """Consume the challenge atomically: (taken, bound user id)."""
+        ...
+
+    async def purge_expired(self, now: float) -> int: ...
+
+
 class Transaction(Protocol):
     """One database transaction, with a repository per aggregate bound to it."""
 
@@ -215,6 +256,12 @@ class Transaction(Protocol):
 
     @property
     def keys(self) -> KeyRepository: ...
+
+    @property
+    def passkeys(self) -> PasskeyRepository: ...
+
+    @property
+    def challenges(self) -> ChallengeRepository: ...
 
     async def ping(self) -> None: ...
 

@@ -29,6 +29,8 @@ __all__ = [
     "sessions",
     "signing_keys",
     "users",
+    "webauthn_challenges",
+    "webauthn_credentials",
 ]
 
 metadata = MetaData()
@@ -128,4 +130,35 @@ audit_events = Table(
     Column("ip", String(64), nullable=True),
     Column("detail", Text, nullable=False, default="{}"),
     Index("ix_audit_events_at", "at"),
+)
+
+webauthn_credentials = Table(
+    "webauthn_credentials",
+    metadata,
+    # The credential id as base64url (W3C WebAuthn L3 §5.1: at most 1023 bytes).
+    Column("id", String(1400), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # The COSE_Key of the credential (§6.5.1.1), as the registration ceremony stored it.
+    Column("public_key", LargeBinary, nullable=False),
+    # §6.1.1: a counter that does not increase signals a cloned authenticator.
+    Column("sign_count", BigInteger, nullable=False, default=0),
+    Column("transports", Text, nullable=False, default="[]"),
+    Column("name", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),
+    # §6.1 flags BE / BS: may this key be synced, and is it now.
+    Column("backup_eligible", Boolean, nullable=False, default=False),
+    Column("backed_up", Boolean, nullable=False, default=False),
+    Index("ix_webauthn_credentials_user_id", "user_id"),
+)
+
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    # SHA-256 of the challenge: taken once (DELETE … WHERE), then gone (§13.4.3).
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("user_id", String(32), nullable=True),
+    Column("purpose", String(16), nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_webauthn_challenges_expires_at", "expires_at"),
 )
