@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from authgate.endpoints.forms import read_form
+from authgate.endpoints.passkey_grant import WEBAUTHN_GRANT, parse_assertion
 from authgate.service.types import TokenPair
 from authgate.tokens import MAX_TOKEN_LENGTH, VerifiedToken
 from authgate.web.errors import OAUTH_ENDPOINT_ATTR, oauth_error, responses
@@ -73,10 +74,11 @@ def _form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 _TOKEN_FORM = _form_body(
     {
-        "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
+        "grant_type": {"type": "string", "enum": ["password", "refresh_token", WEBAUTHN_GRANT]},
         "username": {"type": "string"},
         "password": {"type": "string", "format": "password"},
         "refresh_token": {"type": "string"},
+        "assertion": {"type": "string", "description": "WebAuthn assertion JSON"},
         "scope": {"type": "string"},
     },
     [],
@@ -123,6 +125,11 @@ def _add_token(router: APIRouter, gate: "EndpointContext") -> None:
                 scope=scope,
                 client=client,
             )
+        elif grant == WEBAUTHN_GRANT:
+            # The assertion JSON (PublicKeyCredential.toJSON()) in the ``assertion``
+            # field, for the challenge of POST /auth/passkey/options.
+            assertion = parse_assertion(form.require("assertion", max_length=16_384))
+            pair = await gate.service.passkey_login(assertion, scope=scope, client=client)
         elif grant == "refresh_token":
             # Bounded like /revoke's token: anything up to it is judged as a token
             # (an access token sent here is invalid_grant, whatever its claims).
@@ -130,7 +137,9 @@ def _add_token(router: APIRouter, gate: "EndpointContext") -> None:
             pair = await gate.service.refresh(refresh_token, scope=scope, client=client)
         else:
             return oauth_error(
-                400, "unsupported_grant_type", "grant_type must be password or refresh_token"
+                400,
+                "unsupported_grant_type",
+                f"grant_type must be password, refresh_token or {WEBAUTHN_GRANT}",
             )
         return token_response(pair)
 
