@@ -43,6 +43,7 @@ class AccountPages(PageBase):
         try:
             user = await service.get_user(session.token.sub)
             sessions = await service.list_sessions(user.id)
+            passkeys = await service.list_passkeys(user.id)
         except NotFound:
             return self.signed_out()
         # This device first, then the others newest first (the service's order).
@@ -54,6 +55,7 @@ class AccountPages(PageBase):
             refreshed=session.refreshed,
             user=user,
             sessions=sessions,
+            passkeys=passkeys,
             current_sid=session.token.sid,
             expires_in=session.expires_in,
             refresh_url=self.refresh_url,

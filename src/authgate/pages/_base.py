@@ -80,6 +80,10 @@ class PageBase:
             "allow_registration": self.settings.allow_registration,
             "min_length": self.settings.passwords.min_length,
             "max_length": self.settings.passwords.max_length,
+            # The JSON endpoints the passkey script calls (static/passkeys.js).
+            "passkey_options_url": f"{self.gate.prefix}/passkey/options",
+            "passkey_login_url": f"{self.gate.prefix}/cookie/passkey",
+            "passkeys_url": f"{self.gate.users_prefix}/me/passkeys",
         }
 
     def page(
