@@ -9,10 +9,14 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ClientInfo",
+    "MfaStatus",
+    "MfaTokenRecord",
     "RefreshRecord",
     "RevocationEvent",
     "SessionInfo",
     "TokenPair",
+    "TotpEnrolment",
+    "TotpFactor",
     "User",
     "UserRecord",
 ]
@@ -50,6 +54,8 @@ class UserRecord:
     scopes: str
     disabled: bool
     credential_version: int
+    #: A confirmed second factor: the password alone never yields tokens.
+    second_factor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,8 @@ class RefreshRecord:
     username: str
     disabled: bool
     credential_version: int
+    #: RFC 8176 methods of the session's login, space-separated (``sessions.amr``).
+    amr: str = "pwd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +117,42 @@ class RevocationEvent:
     key: str
     value: float
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's TOTP factor, the secret opened (never leaves the service)."""
+
+    user_id: str
+    secret: str
+    confirmed: bool
+    last_step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MfaTokenRecord:
+    """The pending second step of a login (``mfa_tokens``)."""
+
+    user_id: str
+    credential_version: int
+    scope: str
+    expires_at: float
+    used_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    """A TOTP enrolment waiting for its first code: shown to the user once."""
+
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+@dataclass(frozen=True, slots=True)
+class MfaStatus:
+    """Which second factors a user has."""
+
+    totp: bool
+    pending: bool
+    recovery_codes_left: int

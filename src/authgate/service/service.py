@@ -19,6 +19,8 @@ from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.mfa_enrol import MfaEnrolments
+from authgate.service.mfa_login import MfaLogins
 from authgate.service.password_change import PasswordChanges
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.refreshes import Refreshes
@@ -41,6 +43,8 @@ class Operations:
     logins: Logins
     refreshes: Refreshes
     logouts: Logouts
+    mfa_logins: MfaLogins
+    mfa_enrolments: MfaEnrolments
     accounts: Accounts
     password_changes: PasswordChanges
     keys: Keys
@@ -100,6 +104,14 @@ class AuthService:
         self.retire_key = o.keys.retire
         self.promote_due_keys = o.keys.promote_due
         self.reload_keys = o.keys.reload
+        self.complete_mfa = o.mfa_logins.complete
+        self.pick_second_step = o.mfa_logins.pick
+        self.second_steps = o.mfa_logins.steps
+        self.mfa_status = o.mfa_enrolments.status
+        self.enrol_totp = o.mfa_enrolments.enrol_totp
+        self.confirm_totp = o.mfa_enrolments.confirm_totp
+        self.remove_totp = o.mfa_enrolments.remove_totp
+        self.regenerate_recovery_codes = o.mfa_enrolments.regenerate_recovery_codes
 
     @property
     def hasher(self) -> PasswordHasher:
@@ -111,6 +123,7 @@ class AuthService:
         closed with the service."""
         self._hasher = self.ops.logins.hasher = hasher
         self.ops.accounts.hasher = self.ops.password_changes.hasher = hasher
+        self.ops.mfa_enrolments.hasher = hasher
         self._exit_stack.callback(hasher.close)
 
     @property
@@ -138,6 +151,7 @@ class AuthService:
         async with self.db.write() as tx:
             await tx.log.purge_expired(now)
             await tx.sessions.purge_dead_tokens(now)
+            await tx.factors.purge_mfa_tokens(now)
         await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
 
     async def ready(self) -> bool:

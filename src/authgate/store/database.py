@@ -20,6 +20,7 @@ from authgate.store.audit import SqlAudit
 from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
 from authgate.store.keys import SqlKeys
+from authgate.store.mfa import SqlSecondFactors
 from authgate.store.migrate import upgrade
 from authgate.store.protocols import HotPath, Store, Transaction
 from authgate.store.revocations import SqlRevocationLog
@@ -61,6 +62,10 @@ class SqlTransaction:
     def keys(self) -> SqlKeys:
         assert self._kek is not None, "Database opened without a key-encryption key"
         return SqlKeys(self._conn, self._kek)
+
+    @property
+    def factors(self) -> SqlSecondFactors:
+        return SqlSecondFactors(self._conn, self._kek)
 
     async def ping(self) -> None:
         await self._conn.execute(text("SELECT 1"))
