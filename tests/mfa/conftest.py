@@ -4,13 +4,14 @@ a test moves them), and a protected route that asks for ``acr`` / ``amr``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import pyotp
@@ -28,6 +29,7 @@ from server.conftest import serve
 
 __all__ = ["PASSWORD", "MfaServer", "MfaUser"]
 
+T = TypeVar("T")
 MFA_GRANT = "urn:authgate:params:oauth:grant-type:mfa"
 
 
@@ -44,6 +46,15 @@ class MfaServer:
     url: str
     clock: FrozenClock
     service: AuthService
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, job: Callable[[AuthService], Awaitable[T]]) -> T:
+        """Run ``job(service)`` on the server's event loop (the service lives there)."""
+
+        async def run() -> T:
+            return await job(self.service)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=60)
 
     def client(self) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -80,8 +91,8 @@ def start_mfa_server(tmp_path: Path) -> Iterator[Any]:
             async def amr_only() -> dict[str, str]:
                 return {"ok": "yes"}
 
-            url, _ = stack.enter_context(serve(app))
-            return MfaServer(url, clock, app.state.authgate.service)
+            url, loop = stack.enter_context(serve(app))
+            return MfaServer(url, clock, app.state.authgate.service, loop)
 
         yield start
 
