@@ -203,6 +203,8 @@ async def test_a_password_change_kills_an_outstanding_mfa_token(server: MfaServe
             json={"current_password": PASSWORD, "new_password": "copper-meadow-violin-42"},
         )
         assert r.status_code == 200, r.text
+        # The caller's reopened session keeps how it was signed in.
+        assert claims(r.json()["access_token"])["amr"] == ["pwd", "otp", "mfa"]
         server.next_step()
         r = await mfa_grant(client, token, otp=server.code(user.secret))
         assert r.status_code == 400

@@ -111,6 +111,10 @@ class SessionRepository(Protocol):
 
     async def active(self, user_id: str, now: float) -> list[SessionInfo]: ...
 
+    async def amr(self, sid: str) -> tuple[str, ...]:
+        """The RFC 8176 methods the session's login proved (``sessions.amr``)."""
+        ...
+
     async def purge_dead_tokens(self, now: float) -> None: ...
 
 
