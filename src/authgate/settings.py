@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_REDIS_NAMESPACE",
     "AuditSettings",
     "CookieSettings",
+    "MfaSettings",
     "PasswordSettings",
     "SessionSettings",
     "Settings",
@@ -66,6 +67,18 @@ class ThrottleSettings(BaseModel):
     backoff_base: int = Field(1, ge=1)
     #: Sign-ups one client IP may make per hour (each costs an Argon2 hash).
     registrations_per_ip_per_hour: int = Field(20, ge=1)
+
+
+class MfaSettings(BaseModel):
+    """Second factors: TOTP (RFC 6238), recovery codes, the login's second step."""
+
+    #: The ``issuer`` label of ``otpauth://`` URIs (what the authenticator app shows).
+    totp_issuer: str = Field("authgate", min_length=1, max_length=64)
+    #: Seconds an ``mfa_token`` (password checked, second step due) stays usable.
+    mfa_token_ttl: int = Field(300, ge=30, le=900)
+    #: Wrong codes per account per throttle window before the back-off starts.
+    max_failures: int = Field(5, ge=1, le=20)
+    recovery_codes: int = Field(10, ge=5, le=20)
 
 
 class CookieSettings(BaseModel):
@@ -188,6 +201,7 @@ class Settings(BaseSettings):
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     cookies: CookieSettings = Field(default_factory=CookieSettings)
+    mfa: MfaSettings = Field(default_factory=MfaSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     webauthn: WebAuthnSettings = Field(default_factory=WebAuthnSettings)
 

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from authgate.endpoints.forms import read_form
+from authgate.endpoints.grant_mfa import MFA_GRANT_TYPE, mfa_grant
 from authgate.endpoints.passkey_grant import WEBAUTHN_GRANT, parse_assertion
 from authgate.service.types import TokenPair
 from authgate.tokens import MAX_TOKEN_LENGTH, VerifiedToken
@@ -74,12 +75,23 @@ def _form_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 _TOKEN_FORM = _form_body(
     {
-        "grant_type": {"type": "string", "enum": ["password", "refresh_token", WEBAUTHN_GRANT]},
+        "grant_type": {
+            "type": "string",
+            "enum": [
+                "password",
+                "refresh_token",
+                "urn:authgate:params:oauth:grant-type:mfa",
+                WEBAUTHN_GRANT,
+            ],
+        },
         "username": {"type": "string"},
         "password": {"type": "string", "format": "password"},
         "refresh_token": {"type": "string"},
         "assertion": {"type": "string", "description": "WebAuthn assertion JSON"},
         "scope": {"type": "string"},
+        "mfa_token": {"type": "string"},
+        "otp": {"type": "string"},
+        "recovery_code": {"type": "string"},
     },
     [],
 )
@@ -106,7 +118,7 @@ def _add_token(router: APIRouter, gate: "EndpointContext") -> None:
     @router.post(
         "/token",
         response_model=TokenResponse,
-        responses=responses(400, 429, 503),
+        responses=responses(400, 403, 429, 503),
         openapi_extra=_TOKEN_FORM,
         summary="Token endpoint (password login, refresh)",
     )
@@ -135,11 +147,13 @@ def _add_token(router: APIRouter, gate: "EndpointContext") -> None:
             # (an access token sent here is invalid_grant, whatever its claims).
             refresh_token = form.require("refresh_token", max_length=MAX_TOKEN_LENGTH)
             pair = await gate.service.refresh(refresh_token, scope=scope, client=client)
+        elif grant == MFA_GRANT_TYPE:  # the login's second step (403 mfa_required)
+            pair = await mfa_grant(gate, form, client)
         else:
             return oauth_error(
                 400,
                 "unsupported_grant_type",
-                f"grant_type must be password, refresh_token or {WEBAUTHN_GRANT}",
+                f"grant_type must be password, refresh_token, {MFA_GRANT_TYPE} or {WEBAUTHN_GRANT}",
             )
         return token_response(pair)
 

@@ -19,16 +19,19 @@ from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore, load_kek
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.mfa_enrol import MfaEnrolments
+from authgate.service.mfa_login import MfaLogins
 from authgate.service.passkey_logins import PasskeyLogins
 from authgate.service.passkey_registration import PasskeyRegistrations
 from authgate.service.password_change import PasswordChanges
 from authgate.service.refreshes import Refreshes
 from authgate.service.revocation import RevocationState, cutoff_horizon
+from authgate.service.second_step import OtpStep, RecoveryCodeStep, SecondSteps
 from authgate.service.service import AuthService, Operations
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle, key_prefix_for
 from authgate.service.webauthn_ceremony import RelyingParty
-from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
+from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings, ThrottleSettings
 from authgate.store.database import Database
 from authgate.store.fanout import RedisFanout, channel_for
 from authgate.tokens import TokenCodec, VerifiedTokenCache
@@ -67,6 +70,21 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         key_prefix=key_prefix_for(settings.redis_namespace),
     )
     stack.push_async_callback(throttle.aclose)
+    # Second-factor codes: their own counters (``<namespace>:throttle:mfa:*``), at most
+    # ``mfa.max_failures`` wrong codes per user per window (SECURITY.md A.7 #47).
+    mfa_throttle = LoginThrottle(
+        ThrottleSettings(
+            enabled=settings.throttle.enabled,
+            max_failures=settings.mfa.max_failures,
+            window=settings.throttle.window,
+            per_ip_max_failures=settings.throttle.per_ip_max_failures,
+            backoff_base=settings.throttle.backoff_base,
+        ),
+        storage_uri=settings.redis_url,
+        clock=clock,
+        key_prefix=key_prefix_for(settings.redis_namespace) + ":mfa",
+    )
+    stack.push_async_callback(mfa_throttle.aclose)
     hasher = PasswordHasher(settings.passwords)
     stack.callback(hasher.close)
 
@@ -92,6 +110,15 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
     issuer = TokenIssuer(settings, codec)
     keys = Keys(keystore, codec=codec, clock=clock, sync=sync)
     rp = RelyingParty.of(settings)
+    mfa_logins = MfaLogins(
+        db,
+        settings=settings.mfa,
+        sessions=settings.sessions,
+        clock=clock,
+        throttle=mfa_throttle,
+        issuer=issuer,
+        steps=SecondSteps((OtpStep(), RecoveryCodeStep())),
+    )
     ops = Operations(
         logins=Logins(
             db,
@@ -101,6 +128,16 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             throttle=throttle,
             issuer=issuer,
             failure_audit=failure_audit,
+            mfa=mfa_logins,
+        ),
+        mfa_logins=mfa_logins,
+        mfa_enrolments=MfaEnrolments(
+            db,
+            settings=settings.mfa,
+            clock=clock,
+            hasher=hasher,
+            login_throttle=throttle,
+            mfa_throttle=mfa_throttle,
         ),
         refreshes=Refreshes(
             db,

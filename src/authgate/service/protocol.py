@@ -9,10 +9,12 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``login_ok``, ``login_failed``, ``login_throttled``, ``refresh``, ``refresh_reuse``,
 ``logout``, ``logout_all``, ``revoke``, ``password_changed``, ``session_ended``,
 ``user_registered``, ``user_disabled``, ``key_rotated``, ``password_change_failed``,
-``registration_throttled``, ``refresh_failed``, ``passkey_registered``,
-``passkey_deleted``, ``passkey_reauth_failed``, ``passkey_login`` (the session's
-``login_ok`` row says ``method: passkey``), ``passkey_login_failed``,
-``passkey_clone_suspected``. ``refresh_reuse`` (a theft signal,
+``registration_throttled``, ``refresh_failed``, ``mfa_required``, ``mfa_failed``,
+``mfa_throttled``, ``mfa_enrolled``, ``mfa_removed``, ``recovery_code_used``,
+``recovery_codes_new``, ``passkey_registered``, ``passkey_deleted``,
+``passkey_reauth_failed``, ``passkey_login`` (the session's ``login_ok`` row says
+``method: passkey``), ``passkey_login_failed``, ``passkey_clone_suspected``.
+``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 
@@ -21,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from authgate.domain import Passkey
+from authgate.domain import MfaStatus, Passkey, TotpEnrolment
+from authgate.service.second_step import SecondSteps
 from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User
 from authgate.settings import Settings
 from authgate.tokens import KeyRing, TokenCodec, VerifiedToken
@@ -110,6 +113,40 @@ class AuthServiceProtocol(Protocol):
         Raises: InvalidCredentials, RateLimited (the login throttle, by account and
         ``client.ip``), PasswordRejected, Revoked (``current_session`` is not active;
         nothing changed)."""
+        ...
+
+    #: The registry of second-step methods (``otp``, ``recovery_code``; add more here).
+    second_steps: SecondSteps
+
+    def pick_second_step(self, proofs: Mapping[str, str | None]) -> tuple[str, str]:
+        """The one (method, proof) among the request's parameters. Raises InvalidRequest."""
+        ...
+
+    async def complete_mfa(
+        self, mfa_token: str, method_name: str, proof: str, *, client: ClientInfo
+    ) -> TokenPair:
+        """The login's second step (``service/mfa_login.py``). Raises: InvalidGrant
+        (bad, used or expired token; wrong or used proof), RateLimited, InvalidRequest."""
+        ...
+
+    async def mfa_status(self, user_id: str) -> MfaStatus: ...
+
+    async def enrol_totp(self, user_id: str) -> TotpEnrolment:
+        """Raises: NotFound, InvalidRequest (a factor is already confirmed)."""
+        ...
+
+    async def confirm_totp(self, user_id: str, code: str, *, client: ClientInfo) -> list[str]:
+        """The new recovery codes. Raises: InvalidCode, NotFound, RateLimited."""
+        ...
+
+    async def remove_totp(self, user_id: str, password: str, *, client: ClientInfo) -> None:
+        """Raises: InvalidCredentials (re-authentication), RateLimited, NotFound."""
+        ...
+
+    async def regenerate_recovery_codes(
+        self, user_id: str, password: str, *, client: ClientInfo
+    ) -> list[str]:
+        """Raises: InvalidCredentials, RateLimited, NotFound."""
         ...
 
     async def get_user(self, user_id: str) -> User:

@@ -99,7 +99,12 @@ class Refreshes:
             raise
         log_event("refresh", user_id=token.user_id, session_id=token.session_id, ip=client.ip)
         return self.issuer.pair(
-            token.user_id, token.session_id, granted, new_token, token.credential_version
+            token.user_id,
+            token.session_id,
+            granted,
+            new_token,
+            token.credential_version,
+            amr=tuple(token.amr.split()),
         )
 
     async def _reused(self, token: RefreshRecord, now: float, client: ClientInfo) -> NoReturn:

@@ -19,6 +19,8 @@ from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.mfa_enrol import MfaEnrolments
+from authgate.service.mfa_login import MfaLogins
 from authgate.service.passkey_logins import PasskeyLogins
 from authgate.service.passkey_registration import PasskeyRegistrations
 from authgate.service.password_change import PasswordChanges
@@ -43,6 +45,8 @@ class Operations:
     logins: Logins
     refreshes: Refreshes
     logouts: Logouts
+    mfa_logins: MfaLogins
+    mfa_enrolments: MfaEnrolments
     accounts: Accounts
     password_changes: PasswordChanges
     keys: Keys
@@ -111,6 +115,14 @@ class AuthService:
         self.delete_passkey = o.passkeys.delete
         self.passkey_login_options = o.passkey_logins.options
         self.passkey_login = o.passkey_logins.login
+        self.complete_mfa = o.mfa_logins.complete
+        self.pick_second_step = o.mfa_logins.pick
+        self.second_steps = o.mfa_logins.steps
+        self.mfa_status = o.mfa_enrolments.status
+        self.enrol_totp = o.mfa_enrolments.enrol_totp
+        self.confirm_totp = o.mfa_enrolments.confirm_totp
+        self.remove_totp = o.mfa_enrolments.remove_totp
+        self.regenerate_recovery_codes = o.mfa_enrolments.regenerate_recovery_codes
 
     @property
     def hasher(self) -> PasswordHasher:
@@ -123,6 +135,7 @@ class AuthService:
         self._hasher = self.ops.logins.hasher = hasher
         self.ops.accounts.hasher = self.ops.password_changes.hasher = hasher
         self.ops.passkeys.hasher = hasher
+        self.ops.mfa_enrolments.hasher = hasher
         self._exit_stack.callback(hasher.close)
 
     @property
@@ -151,6 +164,7 @@ class AuthService:
             await tx.log.purge_expired(now)
             await tx.sessions.purge_dead_tokens(now)
             await tx.challenges.purge_expired(now)
+            await tx.factors.purge_mfa_tokens(now)
         await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
 
     async def ready(self) -> bool:

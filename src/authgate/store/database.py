@@ -20,6 +20,7 @@ from authgate.store.audit import SqlAudit
 from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
 from authgate.store.keys import SqlKeys
+from authgate.store.mfa import SqlSecondFactors
 from authgate.store.migrate import upgrade
 from authgate.store.passkeys import SqlChallenges, SqlPasskeys
 from authgate.store.protocols import HotPath, Store, Transaction
@@ -70,6 +71,10 @@ class SqlTransaction:
     @property
     def challenges(self) -> SqlChallenges:
         return SqlChallenges(self._conn)
+
+    @property
+    def factors(self) -> SqlSecondFactors:
+        return SqlSecondFactors(self._conn, self._kek)
 
     async def ping(self) -> None:
         await self._conn.execute(text("SELECT 1"))

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from authgate.domain import (
     ClientInfo,
+    MfaTokenRecord,
     Passkey,
     RefreshRecord,
     RevocationEvent,
     SessionInfo,
+    TotpFactor,
     User,
     UserRecord,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "KeyRepository",
     "PasskeyRepository",
     "RevocationLog",
+    "SecondFactorRepository",
     "SessionRepository",
     "Store",
     "ThrottleCounters",
@@ -110,6 +113,10 @@ class SessionRepository(Protocol):
         ...
 
     async def active(self, user_id: str, now: float) -> list[SessionInfo]: ...
+
+    async def amr(self, sid: str) -> tuple[str, ...]:
+        """The RFC 8176 methods the session's login proved (``sessions.amr``)."""
+        ...
 
     async def purge_dead_tokens(self, now: float) -> None: ...
 
@@ -239,6 +246,52 @@ class ChallengeRepository(Protocol):
     async def purge_expired(self, now: float) -> int: ...
 
 
+class SecondFactorRepository(Protocol):
+    """TOTP factors, recovery codes, mfa tokens (:mod:`authgate.store.mfa`); every
+    ``use_*`` / ``consume_*`` is a compare-and-set: True for the one winner."""
+
+    async def totp(self, user_id: str) -> TotpFactor | None: ...
+
+    async def put_pending_totp(self, user_id: str, secret: str, *, now: float) -> bool: ...
+
+    async def use_step(self, user_id: str, step: int, *, confirm_at: float | None) -> bool: ...
+
+    async def remove(self, user_id: str) -> bool: ...
+
+    async def replace_recovery_codes(
+        self, user_id: str, digests: Sequence[bytes], *, now: float
+    ) -> None: ...
+
+    async def use_recovery_code(self, user_id: str, digest: bytes, *, now: float) -> bool: ...
+
+    async def recovery_codes_left(self, user_id: str) -> int: ...
+
+    async def add_mfa_token(
+        self, digest: bytes, *, user_id: str, version: int, scope: str, now: float, ttl: float
+    ) -> None: ...
+
+    async def mfa_token(self, digest: bytes) -> MfaTokenRecord | None: ...
+
+    async def consume_mfa_token(self, digest: bytes, *, now: float) -> bool: ...
+
+    async def purge_mfa_tokens(self, now: float) -> None: ...
+
+    async def open_session(
+        self,
+        user_id: str,
+        *,
+        version: int,
+        sid: str,
+        digest: bytes,
+        scope: str,
+        amr: str,
+        now: float,
+        idle_expires_at: float,
+        absolute_expires_at: float,
+        client: ClientInfo,
+    ) -> bool: ...
+
+
 class Transaction(Protocol):
     """One database transaction, with a repository per aggregate bound to it."""
 
@@ -262,6 +315,9 @@ class Transaction(Protocol):
 
     @property
     def challenges(self) -> ChallengeRepository: ...
+
+    @property
+    def factors(self) -> SecondFactorRepository: ...
 
     async def ping(self) -> None: ...
 

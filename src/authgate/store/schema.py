@@ -24,6 +24,9 @@ from sqlalchemy import (
 __all__ = [
     "audit_events",
     "metadata",
+    "mfa_factors",
+    "mfa_tokens",
+    "recovery_codes",
     "refresh_tokens",
     "revocations",
     "sessions",
@@ -76,6 +79,9 @@ sessions = Table(
     Column("scope", Text, nullable=False, default=""),
     Column("ended_at", Double, nullable=True),
     Column("end_reason", String(32), nullable=True),
+    # RFC 8176 methods the session's login proved ("pwd", "pwd otp mfa"), so a refresh
+    # keeps the access token's amr / acr (migration 0006).
+    Column("amr", String(64), nullable=False, default="pwd", server_default="pwd"),
     Index("ix_sessions_user_id", "user_id"),
 )
 
@@ -161,4 +167,46 @@ webauthn_challenges = Table(
     Column("purpose", String(16), nullable=False),
     Column("expires_at", Double, nullable=False),
     Index("ix_webauthn_challenges_expires_at", "expires_at"),
+)
+
+mfa_factors = Table(
+    "mfa_factors",
+    metadata,
+    # One TOTP factor per user (RFC 6238). The secret is sealed with the KEK
+    # (AES-256-GCM, AAD = "totp:" + user id), never stored in the clear.
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+    # NULL until the first code proved the enrolment.
+    Column("confirmed_at", Double, nullable=True),
+    # The last accepted time step: a code is refused unless its step is later
+    # (compare-and-set, so a code is used once even under a burst).
+    Column("last_step", BigInteger, nullable=True),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    # SHA-256 of a random 80-bit code: no salt or slow hash is needed for a random
+    # secret (SECURITY.md A.4 #24's reasoning for refresh tokens).
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", LargeBinary(32), primary_key=True),
+    Column("created_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+)
+
+mfa_tokens = Table(
+    "mfa_tokens",
+    metadata,
+    # The second step of a login: SHA-256 of a 256-bit token, bound to the user and
+    # to the credential version the password was checked against; used once.
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_version", Integer, nullable=False),
+    Column("scope", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+    Index("ix_mfa_tokens_expires_at", "expires_at"),
 )

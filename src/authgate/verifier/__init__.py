@@ -31,6 +31,8 @@ if TYPE_CHECKING:
         CurrentUser,
         OptionalUser,
         protect,
+        require_acr,
+        require_amr,
         require_scopes,
         verifier_lifespan,
     )
@@ -41,6 +43,8 @@ _FASTAPI_NAMES = frozenset(
         "CurrentUser",
         "OptionalUser",
         "protect",
+        "require_acr",
+        "require_amr",
         "require_scopes",
         "verifier_lifespan",
     }
@@ -61,6 +65,8 @@ __all__ = [
     "VerifierStatus",
     "fetch_jwks",
     "protect",
+    "require_acr",
+    "require_amr",
     "require_scopes",
     "verifier_lifespan",
 ]
