@@ -4,6 +4,7 @@ that acts for that origin."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from ._authenticator import SoftAuthenticator
 ISSUER = "https://login.example.test"
 RP_ID = "login.example.test"
 WEBAUTHN_GRANT = "urn:authgate:params:oauth:grant-type:webauthn"
+MFA_GRANT = "urn:authgate:params:oauth:grant-type:mfa"
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +82,32 @@ def passkey_grant(assertion: dict[str, Any]) -> dict[str, str]:
 def sign_in(c: httpx.Client, authenticator: SoftAuthenticator, **get: Any) -> httpx.Response:
     assertion = authenticator.get(login_options(c), **get)
     return c.post("/auth/token", data=passkey_grant(assertion))
+
+
+def claims(access_token: str) -> dict[str, Any]:
+    """The payload of a JWT the server just issued (its signature is the server's
+    business; these tests read ``amr`` / ``acr``)."""
+    payload = access_token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded
+
+
+def mfa_required(c: httpx.Client, username: str) -> dict[str, Any]:
+    """A password login that must go on with a second step: the 403 body."""
+    r = c.post("/auth/token", data={"username": username, "password": PASSWORD})
+    assert r.status_code == 403, r.text
+    body: dict[str, Any] = r.json()
+    assert body["error"] == "mfa_required"
+    return body
+
+
+def second_step(
+    c: httpx.Client, mfa_token: str, authenticator: SoftAuthenticator, **get: Any
+) -> httpx.Response:
+    r = c.post("/auth/passkey/options", json={"mfa_token": mfa_token})
+    assert r.status_code == 200, r.text
+    assertion = authenticator.get(r.json(), **get)
+    form = {"grant_type": MFA_GRANT, "mfa_token": mfa_token, "webauthn": json.dumps(assertion)}
+    return c.post("/auth/token", data=form)

@@ -201,8 +201,9 @@ def test_sign_in_with_a_passkey_alone_gives_a_working_token_pair(live: LiveServe
         assert r.status_code == 200, r.text
         listed = c.get("/users/me/passkeys", headers=bearer(token)).json()
         assert listed[0]["last_used_at"] is not None
-    logins = events(live, uid, "login_ok")
-    assert any(e.get("method") == "passkey" for e in logins)
+    passkey_logins = events(live, uid, "passkey_login")
+    assert [e["credential"] for e in passkey_logins] == [listed[0]["id"]]
+    assert any(e.get("amr") == "hwk user" for e in events(live, uid, "login_ok"))
 
 
 @pytest.mark.parametrize(

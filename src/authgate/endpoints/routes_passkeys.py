@@ -12,15 +12,17 @@ assertion is one ``invalid_grant`` (RFC 6749 §5.2). Every answer is
 import secrets
 from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response, Security
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from authgate.endpoints.forms import read_body
 from authgate.endpoints.passkey_grant import MAX_CREDENTIAL_JSON
 from authgate.endpoints.routes_cookie import CookieLoginResponse, set_token_cookies
 from authgate.endpoints.routes_oauth import oauth_endpoint
 from authgate.endpoints.routes_users import json_body
-from authgate.errors import CSRFRejected
+from authgate.errors import CSRFRejected, InvalidRequest
 from authgate.service.types import TokenPair
 from authgate.tokens import VerifiedToken
 from authgate.web.errors import responses
@@ -160,11 +162,28 @@ def passkey_routes(gate: "EndpointContext") -> APIRouter:
 
     @router.post(
         f"{gate.prefix}/passkey/options",
-        responses=responses(503),
-        summary="Request options for signing in with a passkey (no user named)",
+        responses=responses(400, 503),
+        summary="Request options: a passkey sign-in, or a login's second step",
+        description=(
+            "No body (or `{}`): options naming no user, for a discoverable credential. "
+            'With `{"mfa_token": ...}` from a 403 `mfa_required` answer: the options of '
+            "that login's `webauthn` second step (the user's passkeys); send the "
+            "assertion JSON as the `webauthn` parameter of the `mfa` grant."
+        ),
     )
-    async def request_options() -> Response:
-        return _json(await gate.service.passkey_login_options())
+    @oauth_endpoint
+    async def request_options(request: Request) -> Response:
+        raw = await read_body(request, limit)
+        body: Any = {}
+        if raw.strip():
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidRequest("body: not valid JSON") from exc
+        token = body.get("mfa_token") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or (token is not None and not isinstance(token, str)):
+            raise InvalidRequest("body: a JSON object with an optional mfa_token string")
+        return _json(await gate.service.passkey_login_options(token))
 
     if gate.settings.cookies.enabled:
         _cookie_login(router, gate, limit)

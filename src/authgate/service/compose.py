@@ -23,6 +23,7 @@ from authgate.service.mfa_enrol import MfaEnrolments
 from authgate.service.mfa_login import MfaLogins
 from authgate.service.passkey_logins import PasskeyLogins
 from authgate.service.passkey_registration import PasskeyRegistrations
+from authgate.service.passkey_step import WebAuthnStep
 from authgate.service.password_change import PasswordChanges
 from authgate.service.refreshes import Refreshes
 from authgate.service.revocation import RevocationState, cutoff_horizon
@@ -117,7 +118,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         clock=clock,
         throttle=mfa_throttle,
         issuer=issuer,
-        steps=SecondSteps((OtpStep(), RecoveryCodeStep())),
+        steps=SecondSteps((OtpStep(), RecoveryCodeStep(), WebAuthnStep(rp))),
     )
     ops = Operations(
         logins=Logins(

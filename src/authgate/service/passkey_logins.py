@@ -25,9 +25,10 @@ from typing import Any
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, Passkey, TokenPair
 from authgate.errors import InvalidGrant, InvalidScope, RateLimited
-from authgate.service.audit import audit, log_event
+from authgate.service.audit import audit
 from authgate.service.audit_limit import FailureAudit
-from authgate.service.issuer import TokenIssuer, new_refresh_token
+from authgate.service.issuer import TokenIssuer, new_refresh_token, require_hash
+from authgate.service.passkey_step import second_step_options
 from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id, parse_scope, scope_text
 from authgate.service.webauthn_ceremony import (
@@ -42,9 +43,16 @@ from authgate.service.webauthn_ceremony import (
 from authgate.settings import SessionSettings, WebAuthnSettings
 from authgate.store.protocols import Store
 
-__all__ = ["PasskeyLogins"]
+__all__ = ["PasskeyLogins", "passkey_amr"]
 
 LOGIN = "login"
+
+
+def passkey_amr(passkey: Passkey, result: Assertion) -> tuple[str, ...]:
+    """RFC 8176 §2: ``hwk`` for a device-bound key, ``swk`` for one that may be synced
+    (backup eligible, §6.1.3), plus ``user`` when the authenticator verified the user."""
+    kind = "swk" if passkey.backup_eligible else "hwk"
+    return (kind, "user") if result.user_verified else (kind,)
 
 
 class PasskeyLogins:
@@ -69,8 +77,22 @@ class PasskeyLogins:
         self.issuer = issuer
         self.failure_audit = failure_audit
 
-    async def options(self) -> dict[str, Any]:
-        """Request options naming no user, with a fresh single-use challenge."""
+    async def options(self, mfa_token: str | None = None) -> dict[str, Any]:
+        """Request options naming no user, with a fresh single-use challenge; or, with
+        the ``mfa_token`` of a pending login, the options of its second step (that
+        user's passkeys, :mod:`authgate.service.passkey_step`).
+
+        Raises:
+            InvalidGrant: the ``mfa_token`` is unknown, used or expired.
+        """
+        if mfa_token is not None:
+            digest = require_hash(mfa_token)
+            now = self.clock.now()
+            async with self.db.read() as tx:
+                pending = await tx.factors.mfa_token(digest)
+                if pending is None or pending.used_at is not None or pending.expires_at <= now:
+                    raise InvalidGrant("the mfa_token is invalid, used or expired")
+                return await second_step_options(tx, self.rp, pending.user_id, digest)
         challenge = secrets.token_bytes(32)
         async with self.db.write() as tx:
             await tx.challenges.put(
@@ -160,7 +182,13 @@ class PasskeyLogins:
         requested: frozenset[str] | None,
         client: ClientInfo,
     ) -> TokenPair | None:
+        """One transaction: the counter's compare-and-set and the session, under the
+        user row lock at the version read (A.7 #48). None when either lost."""
         now = self.clock.now()
+        refresh, digest = new_refresh_token()
+        sid = new_id()
+        s = self.sessions
+        amr = passkey_amr(passkey, result)
         async with self.db.write() as tx:
             user = await tx.users.get_record(passkey.user_id)
             if user is None or user.disabled:
@@ -176,30 +204,31 @@ class PasskeyLogins:
                 now=now,
                 backed_up=result.backed_up,
             )
-            if not moved:
-                return None
-        refresh, digest = new_refresh_token()
-        sid = new_id()
-        s = self.sessions
-        detail = {"method": "passkey", "credential": passkey.id, "uv": result.user_verified}
-        opened = await self.db.run_write(
-            lambda w: w.open_session(
-                user,
+            opened = moved and await tx.factors.open_session(
+                user.id,
+                version=user.credential_version,
                 sid=sid,
                 digest=digest,
                 scope=scope_text(granted),
-                new_hash=None,
+                amr=" ".join(amr),
                 now=now,
                 idle_expires_at=min(now + s.idle_ttl, now + s.absolute_ttl),
                 absolute_expires_at=now + s.absolute_ttl,
                 client=client,
-                audit_detail=detail,
             )
-        )
-        if not opened:
-            return None
-        log_event("passkey_login", user_id=user.id, session_id=sid, ip=client.ip, **detail)
-        return self.issuer.pair(user.id, sid, granted, refresh, user.credential_version)
+            if not opened:
+                return None
+            await audit(
+                tx,
+                "passkey_login",
+                now=now,
+                user_id=user.id,
+                session_id=sid,
+                ip=client.ip,
+                credential=passkey.id,
+                amr=list(amr),
+            )
+        return self.issuer.pair(user.id, sid, granted, refresh, user.credential_version, amr=amr)
 
     async def _failed(self, user_id: str | None, cid: str, client: ClientInfo, reason: str) -> None:
         async with self.db.write() as tx:

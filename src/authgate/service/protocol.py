@@ -12,8 +12,8 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``registration_throttled``, ``refresh_failed``, ``mfa_required``, ``mfa_failed``,
 ``mfa_throttled``, ``mfa_enrolled``, ``mfa_removed``, ``recovery_code_used``,
 ``recovery_codes_new``, ``passkey_registered``, ``passkey_deleted``,
-``passkey_reauth_failed``, ``passkey_login`` (the session's ``login_ok`` row says
-``method: passkey``), ``passkey_login_failed``, ``passkey_clone_suspected``.
+``passkey_reauth_failed``, ``passkey_login`` (with the session's ``login_ok``, whose
+``amr`` says ``hwk`` or ``swk``), ``passkey_login_failed``, ``passkey_clone_suspected``.
 ``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
@@ -223,8 +223,11 @@ class AuthServiceProtocol(Protocol):
         """Raises NotFound."""
         ...
 
-    async def passkey_login_options(self) -> dict[str, Any]:
-        """WebAuthn request options (JSON) naming no user, with a single-use challenge."""
+    async def passkey_login_options(self, mfa_token: str | None = None) -> dict[str, Any]:
+        """WebAuthn request options (JSON) naming no user, with a single-use challenge;
+        with an ``mfa_token``, the options of that login's ``webauthn`` second step.
+
+        Raises: InvalidGrant (a bad, used or expired ``mfa_token``)."""
         ...
 
     async def passkey_login(

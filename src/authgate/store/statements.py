@@ -15,11 +15,19 @@ from sqlalchemy import (
     cast,
     exists,
     insert,
+    or_,
     select,
     update,
 )
 
-from authgate.store.schema import audit_events, mfa_factors, refresh_tokens, sessions, users
+from authgate.store.schema import (
+    audit_events,
+    mfa_factors,
+    refresh_tokens,
+    sessions,
+    users,
+    webauthn_credentials,
+)
 
 __all__ = [
     "CONSUME_REFRESH",
@@ -34,12 +42,12 @@ __all__ = [
     "USER_BY_KEY",
 ]
 
-#: Whether the user has a confirmed second factor (one statement with the lookup).
-_SECOND_FACTOR = (
-    exists()
-    .where(mfa_factors.c.user_id == users.c.id, mfa_factors.c.confirmed_at.is_not(None))
-    .label("second_factor")
-)
+#: Whether the user has a confirmed second factor (one statement with the lookup): a
+#: TOTP factor, or a passkey (``webauthn`` second step).
+_SECOND_FACTOR = or_(
+    exists().where(mfa_factors.c.user_id == users.c.id, mfa_factors.c.confirmed_at.is_not(None)),
+    exists().where(webauthn_credentials.c.user_id == users.c.id),
+).label("second_factor")
 
 #: Parameters: key.
 USER_BY_KEY = select(users, _SECOND_FACTOR).where(users.c.username_key == bindparam("key"))
