@@ -78,7 +78,11 @@ class PageBase:
             "notice": NOTICES.get(request.query_params.get("m", "")),
             "static": STATIC_PREFIX,
             "allow_registration": self.settings.allow_registration,
-            "min_length": self.settings.passwords.min_length,
+            # Sign-up and password change: the single-factor minimum (the larger one).
+            "min_length": max(
+                self.settings.passwords.min_length,
+                self.settings.passwords.min_length_single_factor,
+            ),
             "max_length": self.settings.passwords.max_length,
         }
 
