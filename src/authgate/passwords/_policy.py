@@ -91,9 +91,7 @@ def check_policy(
     normalized = normalize(password)
     minimum = min_length_for(settings, second_factor=second_factor)
     if len(normalized) < minimum:
-        raise PasswordRejected(
-            f"Password is too short (at least {minimum} characters)."
-        )
+        raise PasswordRejected(f"Password is too short (at least {minimum} characters).")
     folded = normalized.casefold()
     if username:
         name = normalize(username).casefold()
