@@ -40,6 +40,11 @@ class PasswordSettings(BaseModel):
     argon2_time_cost: int = Field(2, ge=2)
     argon2_parallelism: int = Field(1, ge=1)
     min_length: int = Field(8, ge=8)
+    #: NIST SP 800-63B-4 §3.1.1.2: a password that is the only factor needs at least 15
+    #: characters; one used with a second factor, at least 8. ``min_length`` stays the
+    #: floor of both.
+    min_length_single_factor: int = Field(15, ge=8, le=64)
+    min_length_with_mfa: int = Field(8, ge=8, le=64)
     max_length: int = Field(1024, ge=64, le=4096)
     #: How many hashes may run at once in worker threads (0 = one per core).
     max_concurrent_hashes: int = Field(0, ge=0)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, TokenPair, UserRecord
 from authgate.errors import InvalidGrant, InvalidRequest, MfaRequired, RateLimited
-from authgate.service.audit import audit
+from authgate.service.audit import audit, log_event
 from authgate.service.issuer import TokenIssuer, new_refresh_token, require_hash
 from authgate.service.second_step import SecondSteps, StepProof
 from authgate.service.throttle import LoginThrottle
@@ -175,6 +175,7 @@ class MfaLogins:
                         method=method.name,
                     )
                 raise InvalidGrant("the code is not valid") from None
+            log_event("login_ok", user_id=user_id, session_id=sid, ip=client.ip, amr=list(amr))
             await attempt.succeeded()
         if method.audit_event == "recovery_code_used" and self.recovery_notice is not None:
             self.recovery_notice(user_id, left)

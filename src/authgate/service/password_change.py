@@ -90,8 +90,10 @@ class PasswordChanges:
         self.hasher.check_length(new_password)
         async with self.db.read() as tx:
             row = await tx.users.get_record(user_id)
+            factor = await tx.factors.totp(user_id) if row is not None else None
         if row is not None:
-            self.hasher.check_policy(new_password, username=row.username)
+            second = factor is not None and factor.confirmed
+            self.hasher.check_policy(new_password, username=row.username, second_factor=second)
         account = row.username_key if row is not None else f"user-id:{user_id}"
         ip = client.ip if client is not None else None
         now = self.clock.now()

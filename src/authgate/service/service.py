@@ -164,8 +164,9 @@ class AuthService:
             await tx.log.purge_expired(now)
             await tx.sessions.purge_dead_tokens(now)
             await tx.challenges.purge_expired(now)
-            await tx.factors.purge_mfa_tokens(now)
         await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
+        async with self.db.write() as tx:  # expired second steps of logins
+            await tx.factors.purge_mfa_tokens(now)
 
     async def ready(self) -> bool:
         try:
