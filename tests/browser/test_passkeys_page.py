@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, CDPSession, Page, expect
 
-from ._flows import new_username, sign_up
+from ._flows import new_username, sign_in, sign_up
 from .conftest import PASSWORD, LiveServer, _free_port, _wait_until_serving, server_env
 
 pytestmark = pytest.mark.browser
@@ -155,3 +155,24 @@ def test_passkey_autofill_signs_in_through_conditional_mediation(
     assert posted.value.frame.url.startswith(base + "/")
     page.wait_for_url(base + "/account")
     expect(page.locator("#username")).to_have_text(name)
+
+
+def test_a_passkey_is_the_second_step_after_the_password(
+    localhost_server: LiveServer, context: BrowserContext
+) -> None:
+    base = localhost_server.url
+    page = context.new_page()
+    cdp, authenticator = virtual_authenticator(page)
+    name = new_username("pk2")
+    sign_up(page, base, name, PASSWORD)
+    add_passkey(page, "Security key")
+    presence = {"authenticatorId": authenticator, "enabled": False}
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", presence)  # no autofill answer
+    sign_out(page, base)
+    sign_in(page, base, name, PASSWORD)
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", {**presence, "enabled": True})
+    page.get_by_role("button", name="Use a passkey instead").click()
+    page.wait_for_url(base + "/account")
+    expect(page.locator("#username")).to_have_text(name)
+    assert stored_credentials(cdp, authenticator)[0]["signCount"] >= 2

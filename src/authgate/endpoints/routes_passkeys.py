@@ -23,6 +23,7 @@ from authgate.endpoints.routes_cookie import CookieLoginResponse, set_token_cook
 from authgate.endpoints.routes_oauth import oauth_endpoint
 from authgate.endpoints.routes_users import json_body
 from authgate.errors import CSRFRejected, InvalidRequest
+from authgate.service.passkey_step import WEBAUTHN_STEP
 from authgate.service.types import TokenPair
 from authgate.tokens import VerifiedToken
 from authgate.web.errors import responses
@@ -61,6 +62,8 @@ class CookiePasskeyLogin(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     credential: dict[str, Any]
+    #: A login's second step (the page's hidden field) instead of a passkey sign-in.
+    mfa_token: str | None = Field(None, min_length=1, max_length=256)
 
 
 class PasskeyOut(BaseModel):
@@ -197,16 +200,21 @@ def _cookie_login(router: APIRouter, gate: "EndpointContext", limit: int) -> Non
         f"{gate.prefix}/cookie/passkey",
         response_model=CookieLoginResponse,
         responses=responses(400, 403, 429, 503),
-        summary="Sign in with a passkey, setting the token cookies",
+        summary="Sign in with a passkey (alone, or as a login's second step), setting cookies",
     )
     @oauth_endpoint
     async def cookie_passkey(body: Body, request: Request) -> Response:
         # Login CSRF (OWASP CSRF CS); the assertion is bound to our origin anyway.
         if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             raise CSRFRejected("cross-site request refused")
-        pair = await gate.service.passkey_login(
-            body.credential, scope=None, client=gate.client_info(request)
-        )
+        client = gate.client_info(request)
+        if body.mfa_token is not None:
+            proof = orjson.dumps(body.credential).decode()
+            pair = await gate.service.complete_mfa(
+                body.mfa_token, WEBAUTHN_STEP, proof, client=client
+            )
+        else:
+            pair = await gate.service.passkey_login(body.credential, scope=None, client=client)
         return _cookie_answer(gate, pair)
 
 

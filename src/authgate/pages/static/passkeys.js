@@ -70,6 +70,30 @@
     }
   }
 
+  // -- a login's second step (signin_mfa.html): offered when the user has passkeys ----
+  var stepButton = document.getElementById("passkey-second-step");
+  var tokenInput = document.querySelector('input[name="mfa_token"]');
+  if (stepButton && tokenInput) {
+    var mfaToken = tokenInput.value;
+    call("POST", data.passkeyOptionsUrl, { mfa_token: mfaToken }).then(function (options) {
+      if (!options.allowCredentials || !options.allowCredentials.length) return;
+      stepButton.hidden = false;
+      stepButton.addEventListener("click", function () {
+        var publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+        navigator.credentials.get({ publicKey: publicKey }).then(function (credential) {
+          return call("POST", data.passkeyLoginUrl, {
+            credential: credential.toJSON(),
+            mfa_token: mfaToken,
+          });
+        }).then(function () {
+          window.location.assign("/account");
+        }).catch(function (error) {
+          say("passkey-signin-status", "The passkey did not work: " + error.message);
+        });
+      });
+    }).catch(function () { /* the code form still works */ });
+  }
+
   // -- the account page -----------------------------------------------------------
   var addButton = document.getElementById("passkey-add");
   if (addButton) {
