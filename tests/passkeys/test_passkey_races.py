@@ -75,3 +75,46 @@ def test_assertions_racing_with_one_counter_value_sign_in_once(racing: LiveServe
     # verification per credential run at a time and answers 429 when busy too long.
     assert codes.count(200) == 1, codes
     assert set(codes) <= {200, 400, 429}, codes
+
+
+@pytest.fixture
+def strict(tmp_path: Path) -> Iterator[LiveServer]:
+    """The default login throttle (5 failures per account and window)."""
+    clock = FrozenClock(time.time())
+    settings = test_settings(tmp_path / "strict", issuer=ISSUER)
+    app = create_app(settings, clock=clock)
+    with serve(app) as (url, loop):
+        yield LiveServer(url, app, clock, loop, settings)
+
+
+def test_wrong_assertions_for_a_passkey_are_throttled_like_logins(strict: LiveServer) -> None:
+    """A burst of badly signed assertions for one credential reaches the check at most
+    ``max_failures`` times; then the genuine one is refused too (429) until the
+    back-off ends (SECURITY.md A.7 #47)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    auth = SoftAuthenticator(origin=ISSUER)
+    with strict.client() as c:
+        token = signed_up(strict, c, "throttled-pk")
+        assert enrol(c, token, auth).status_code == 201
+        genuine = auth.credentials[-1].key
+        auth.credentials[-1].key = ec.generate_private_key(ec.SECP256R1())
+        forms = [passkey_grant(auth.get(login_options(c))) for _ in range(BURST * 2)]
+    codes = asyncio.run(_burst(strict.url, forms))
+    limit = strict.settings.throttle.max_failures
+    assert 1 <= codes.count(400) <= limit, codes
+    assert codes.count(400) + codes.count(429) == len(forms), codes
+    with strict.client() as c:
+        # Wrong ones one at a time until the throttle answers (the burst may have
+        # been refused as "busy" before it counted all its failures).
+        for _ in range(limit + 1):
+            r = c.post("/auth/token", data=passkey_grant(auth.get(login_options(c))))
+            if r.status_code == 429:
+                break
+        assert r.status_code == 429
+        auth.credentials[-1].key = genuine
+        r = c.post("/auth/token", data=passkey_grant(auth.get(login_options(c))))
+        assert r.status_code == 429  # blocked: not even checked
+        strict.clock.advance(strict.settings.throttle.window + 1)
+        r = c.post("/auth/token", data=passkey_grant(auth.get(login_options(c))))
+        assert r.status_code == 200, r.text
