@@ -194,7 +194,7 @@ def _scope_of(exc: Exception) -> str:
 
 def _step_up(exc: Exception, realm: str) -> Mapping[str, str]:
     # RFC 9470 §3: the challenge names the acr values that would do.
-    acr = " ".join(exc.acr_values) if isinstance(exc, InsufficientUserAuthentication) else ""
+    acr = " ".join(getattr(exc, "acr_values", ()))
     message = exc.message if isinstance(exc, AuthError) else ""
     return {
         "WWW-Authenticate": (
@@ -205,9 +205,10 @@ def _step_up(exc: Exception, realm: str) -> Mapping[str, str]:
 
 
 def _mfa_body(exc: Exception) -> Mapping[str, Any]:
-    if not isinstance(exc, MfaRequired):
-        return {}
-    return {"mfa_token": exc.mfa_token, "mfa_methods": list(exc.methods)}
+    return {
+        "mfa_token": getattr(exc, "mfa_token", ""),
+        "mfa_methods": list(getattr(exc, "methods", ())),
+    }
 
 
 def _retry_after(exc: Exception, realm: str) -> Mapping[str, str]:
