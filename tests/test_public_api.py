@@ -28,6 +28,8 @@ EXPORTED: dict[str, list[str]] = {
         "TokenGuard",
         "__version__",
         "create_app",
+        "require_acr",
+        "require_amr",
         "require_scopes",
     ],
     "authgate.web": [
@@ -41,6 +43,8 @@ EXPORTED: dict[str, list[str]] = {
         "get_principal",
         "install_error_handlers",
         "optional_user",
+        "require_acr",
+        "require_amr",
         "require_scopes",
     ],
     "authgate.endpoints": ["AuthGate", "INTROSPECT_SCOPE"],
@@ -57,6 +61,8 @@ EXPORTED: dict[str, list[str]] = {
         "VerifierStatus",
         "fetch_jwks",
         "protect",
+        "require_acr",
+        "require_amr",
         "require_scopes",
         "verifier_lifespan",
     ],
@@ -89,10 +95,12 @@ EXPORTED: dict[str, list[str]] = {
         "DEFAULT_REDIS_NAMESPACE",
         "AuditSettings",
         "CookieSettings",
+        "MfaSettings",
         "PasswordSettings",
         "SessionSettings",
         "Settings",
         "ThrottleSettings",
+        "WebAuthnSettings",
         "parse_trusted_proxies",
     ],
     "authgate.clock": ["Clock", "FrozenClock", "SystemClock"],
@@ -198,6 +206,8 @@ def test_front_door_names_are_the_layers_own_objects() -> None:
         CurrentUser,
         OptionalUser,
         TokenGuard,
+        require_acr,
+        require_amr,
         require_scopes,
     )
 
@@ -209,6 +219,8 @@ def test_front_door_names_are_the_layers_own_objects() -> None:
     assert authgate.TokenGuard is TokenGuard
     assert authgate.create_app is create_app
     assert authgate.require_scopes is require_scopes
+    assert authgate.require_acr is require_acr
+    assert authgate.require_amr is require_amr
 
 
 def test_resource_server_half_names_no_endpoint() -> None:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
         CurrentUser,
         OptionalUser,
         TokenGuard,
+        require_acr,
+        require_amr,
         require_scopes,
     )
 
@@ -36,6 +38,8 @@ _WHERE = {
     "Settings": "authgate.settings",
     "TokenGuard": "authgate.web.guard",
     "create_app": "authgate.server",
+    "require_acr": "authgate.web.dependencies",
+    "require_amr": "authgate.web.dependencies",
     "require_scopes": "authgate.web.dependencies",
 }
 
@@ -48,6 +52,8 @@ __all__ = [
     "TokenGuard",
     "__version__",
     "create_app",
+    "require_acr",
+    "require_amr",
     "require_scopes",
 ]
 

@@ -11,11 +11,16 @@ __all__ = [
     "Api",
     "ClientInfo",
     "IssuedToken",
+    "MfaStatus",
+    "MfaTokenRecord",
+    "Passkey",
     "RefreshRecord",
     "RegisteredClient",
     "RevocationEvent",
     "SessionInfo",
     "TokenPair",
+    "TotpEnrolment",
+    "TotpFactor",
     "User",
     "UserRecord",
 ]
@@ -53,6 +58,8 @@ class UserRecord:
     scopes: str
     disabled: bool
     credential_version: int
+    #: A confirmed second factor: the password alone never yields tokens.
+    second_factor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,8 @@ class RefreshRecord:
     username: str
     disabled: bool
     credential_version: int
+    #: RFC 8176 methods of the session's login, space-separated (``sessions.amr``).
+    amr: str = "pwd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +160,59 @@ class IssuedToken:
     scope: frozenset[str]
     issued_token_type: str | None = None
     token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """A registered WebAuthn credential (W3C WebAuthn L3 §6.1: the flags as the
+    authenticator reported them)."""
+
+    id: str  # base64url credential id
+    user_id: str
+    public_key: bytes
+    sign_count: int
+    transports: tuple[str, ...]
+    name: str
+    created_at: float
+    last_used_at: float | None
+    backup_eligible: bool
+    backed_up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's TOTP factor, the secret opened (never leaves the service)."""
+
+    user_id: str
+    secret: str
+    confirmed: bool
+    last_step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MfaTokenRecord:
+    """The pending second step of a login (``mfa_tokens``)."""
+
+    user_id: str
+    credential_version: int
+    scope: str
+    expires_at: float
+    used_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    """A TOTP enrolment waiting for its first code: shown to the user once."""
+
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+@dataclass(frozen=True, slots=True)
+class MfaStatus:
+    """Which second factors a user has."""
+
+    totp: bool
+    pending: bool
+    recovery_codes_left: int

@@ -27,7 +27,10 @@ machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
     │   └── InvalidTarget               "invalid_target"
     ├── InvalidClient(basic)            "invalid_client"
     ├── InvalidCredentials              "invalid_credentials"
+    │   └── InvalidCode                 "invalid_code"        (a wrong second-factor code)
     ├── InsufficientScope(required)     "insufficient_scope"
+    ├── InsufficientUserAuthentication  "insufficient_user_authentication" (RFC 9470)
+    ├── MfaRequired(mfa_token, methods) "mfa_required"        (a second step is due)
     ├── CSRFRejected                    "csrf_rejected"       (cookie transport)
     ├── RateLimited(retry_after)        "rate_limited"
     ├── PasswordRejected(reason)        "weak_password"
@@ -52,8 +55,10 @@ __all__ = [
     "Expired",
     "GrantError",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidClaim",
     "InvalidClient",
+    "InvalidCode",
     "InvalidCredentials",
     "InvalidGrant",
     "InvalidRequest",
@@ -61,6 +66,7 @@ __all__ = [
     "InvalidTarget",
     "JWKSError",
     "MalformedToken",
+    "MfaRequired",
     "MissingToken",
     "NotFound",
     "NotYetValid",
@@ -194,6 +200,12 @@ class InvalidCredentials(AuthError):
     code = "invalid_credentials"
 
 
+class InvalidCode(InvalidCredentials):
+    """A second-factor code (TOTP, recovery code) that is wrong or already used."""
+
+    code = "invalid_code"
+
+
 class InsufficientScope(AuthError):
     """A valid token lacks a scope the endpoint requires (RFC 6750 §3.1)."""
 
@@ -202,6 +214,27 @@ class InsufficientScope(AuthError):
     def __init__(self, required: frozenset[str] | set[str] | tuple[str, ...]) -> None:
         self.required = frozenset(required)
         super().__init__("missing scope: " + " ".join(sorted(self.required)))
+
+
+class InsufficientUserAuthentication(AuthError):
+    """A valid token whose authentication (``acr`` / ``amr``) is too weak (RFC 9470 §3)."""
+
+    code = "insufficient_user_authentication"
+
+    def __init__(self, message: str, *, acr_values: tuple[str, ...]) -> None:
+        self.acr_values = acr_values
+        super().__init__(message)
+
+
+class MfaRequired(AuthError):
+    """The password was right; a second step (``mfa_token`` + a method) is due."""
+
+    code = "mfa_required"
+
+    def __init__(self, mfa_token: str, methods: tuple[str, ...]) -> None:
+        self.mfa_token = mfa_token
+        self.methods = methods
+        super().__init__("a second factor is required to complete the sign-in")
 
 
 class RateLimited(AuthError):

@@ -18,10 +18,12 @@ __all__ = [
     "DEFAULT_REDIS_NAMESPACE",
     "AuditSettings",
     "CookieSettings",
+    "MfaSettings",
     "PasswordSettings",
     "SessionSettings",
     "Settings",
     "ThrottleSettings",
+    "WebAuthnSettings",
     "parse_trusted_proxies",
 ]
 
@@ -38,6 +40,11 @@ class PasswordSettings(BaseModel):
     argon2_time_cost: int = Field(2, ge=2)
     argon2_parallelism: int = Field(1, ge=1)
     min_length: int = Field(8, ge=8)
+    #: NIST SP 800-63B-4 §3.1.1.2: a password that is the only factor needs at least 15
+    #: characters; one used with a second factor, at least 8. ``min_length`` stays the
+    #: floor of both.
+    min_length_single_factor: int = Field(15, ge=8, le=64)
+    min_length_with_mfa: int = Field(8, ge=8, le=64)
     max_length: int = Field(1024, ge=64, le=4096)
     #: How many hashes may run at once in worker threads (0 = one per core).
     max_concurrent_hashes: int = Field(0, ge=0)
@@ -65,6 +72,18 @@ class ThrottleSettings(BaseModel):
     backoff_base: int = Field(1, ge=1)
     #: Sign-ups one client IP may make per hour (each costs an Argon2 hash).
     registrations_per_ip_per_hour: int = Field(20, ge=1)
+
+
+class MfaSettings(BaseModel):
+    """Second factors: TOTP (RFC 6238), recovery codes, the login's second step."""
+
+    #: The ``issuer`` label of ``otpauth://`` URIs (what the authenticator app shows).
+    totp_issuer: str = Field("authgate", min_length=1, max_length=64)
+    #: Seconds an ``mfa_token`` (password checked, second step due) stays usable.
+    mfa_token_ttl: int = Field(300, ge=30, le=900)
+    #: Wrong codes per account per throttle window before the back-off starts.
+    max_failures: int = Field(5, ge=1, le=20)
+    recovery_codes: int = Field(10, ge=5, le=20)
 
 
 class CookieSettings(BaseModel):
@@ -95,6 +114,23 @@ class AuditSettings(BaseModel):
     rows_per_event: int = Field(100, ge=1)
     #: Client IPs counted one by one in a window; beyond, they share one counter.
     max_tracked_ips: int = Field(1000, ge=1)
+
+
+class WebAuthnSettings(BaseModel):
+    """Passkeys (W3C WebAuthn Level 3). The relying-party id and the accepted origin
+    come from ``issuer`` (its host, and its scheme://host[:port]) unless set here."""
+
+    #: §5.1.2: a registrable domain suffix of the origin's host, e.g. ``example.com``.
+    rp_id: str | None = Field(None, max_length=253)
+    #: Exact origins a ceremony may come from (``https://login.example.com``).
+    origins: list[str] = Field(default_factory=list)
+    rp_name: str = Field("authgate", min_length=1, max_length=64)
+    #: Seconds a challenge stays valid (§5.4.7 / §5.5.6 ``timeout`` is the same).
+    challenge_ttl: int = Field(300, ge=30, le=600)
+    #: Seconds after a login during which adding a passkey needs no password.
+    reauth_window: int = Field(300, ge=0, le=3600)
+    #: At most this many passkeys per account.
+    max_per_user: int = Field(20, ge=1, le=100)
 
 
 def parse_trusted_proxies(value: str) -> list[str]:
@@ -170,7 +206,9 @@ class Settings(BaseSettings):
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     cookies: CookieSettings = Field(default_factory=CookieSettings)
+    mfa: MfaSettings = Field(default_factory=MfaSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    webauthn: WebAuthnSettings = Field(default_factory=WebAuthnSettings)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -114,7 +114,7 @@ def test_every_field_has_a_label_and_the_autocomplete_hint(
     page = context.new_page()
     page.goto(live_server.url + "/")
     expected = {
-        "signin-username": "username",
+        "signin-username": "username webauthn",  # passkey autofill
         "signin-password": "current-password",
         "signup-username": "username",
         "signup-password": "new-password",

@@ -25,7 +25,9 @@ from authgate.clock import Clock
 from authgate.endpoints.auth_router import AuthRouter, bounded_route_class
 from authgate.endpoints.routes_cookie import cookie_routes
 from authgate.endpoints.routes_meta import meta_routes
+from authgate.endpoints.routes_mfa import mfa_routes
 from authgate.endpoints.routes_oauth import INTROSPECT_SCOPE, oauth_routes
+from authgate.endpoints.routes_passkeys import passkey_routes
 from authgate.endpoints.routes_token import token_routes
 from authgate.endpoints.routes_users import user_routes
 from authgate.errors import StoreUnavailable
@@ -179,7 +181,16 @@ class AuthGate:
         # Flat: the sub-routers' routes themselves (their paths are complete), so one
         # AuthRouter level is all FastAPI walks on a hit.
         router = AuthRouter()
-        for build in (token_routes, oauth_routes, cookie_routes, user_routes, meta_routes):
+        routes = (
+            token_routes,
+            oauth_routes,
+            cookie_routes,
+            user_routes,
+            mfa_routes,
+            passkey_routes,
+            meta_routes,
+        )
+        for build in routes:
             sub: APIRouter | None = build(self)
             if sub is not None:
                 router.routes.extend(sub.routes)

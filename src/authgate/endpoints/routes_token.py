@@ -3,9 +3,15 @@
 - ``password`` (§4.3: first-party login, not advertised, RFC 9700 §2.4) and
   ``refresh_token`` (§6, rotating): the public first-party client;
 - ``client_credentials`` (§4.4) and token exchange (RFC 8693): an authenticated
-  registered client (:mod:`authgate.endpoints.client_auth`).
+  registered client (:mod:`authgate.endpoints.client_auth`);
+- the login's second step (``urn:authgate:params:oauth:grant-type:mfa``,
+  :mod:`authgate.endpoints.grant_mfa`) and the passkey login
+  (``urn:authgate:params:oauth:grant-type:webauthn``): the first-party client.
 
-``resource`` (RFC 8707) names the API the access token is for, on every grant.
+``resource`` (RFC 8707) names the API the access token is for, on the password,
+refresh, client-credentials and exchange grants. The second step and the passkey login
+mint tokens for authgate's own audience only (``invalid_target`` otherwise): a
+client then asks for an API's token with the refresh grant and ``resource``.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from fastapi import APIRouter, Request, Response
 
 from authgate.endpoints.client_auth import read_client_credentials
 from authgate.endpoints.forms import OAuthForm, read_form
+from authgate.endpoints.grant_mfa import MFA_GRANT_TYPE, mfa_grant
+from authgate.endpoints.passkey_grant import WEBAUTHN_GRANT, parse_assertion
 from authgate.endpoints.routes_oauth import TokenResponse, form_body, oauth_endpoint, token_response
-from authgate.errors import InvalidClient, UnauthorizedClient
+from authgate.errors import InvalidClient, InvalidTarget, UnauthorizedClient
 from authgate.service.client_auth import ClientCredentials
 from authgate.service.registry import CLIENT_CREDENTIALS, TOKEN_EXCHANGE
 from authgate.service.types import RegisteredClient
@@ -77,6 +85,33 @@ async def _refresh(gate: EndpointContext, request: Request, form: OAuthForm) -> 
     return token_response(pair)
 
 
+async def _first_party_only(
+    gate: EndpointContext, request: Request, form: OAuthForm, grant: str
+) -> None:
+    creds, _ = await _client(gate, request, form)
+    if creds is not None:  # RFC 9700 §2.4: the first-party login is not for clients
+        raise UnauthorizedClient(f"this client may not use the {grant} grant")
+    if form.get("resource", max_length=_MAX_RESOURCE):
+        raise InvalidTarget("this grant mints tokens for authgate only; refresh with resource")
+
+
+async def _mfa(gate: EndpointContext, request: Request, form: OAuthForm) -> Response:
+    """The login's second step (403 ``mfa_required`` → this grant)."""
+    await _first_party_only(gate, request, form, "mfa")
+    return token_response(await mfa_grant(gate, form, gate.client_info(request)))
+
+
+async def _webauthn(gate: EndpointContext, request: Request, form: OAuthForm) -> Response:
+    """A passkey login: the assertion JSON (``PublicKeyCredential.toJSON()``) in the
+    ``assertion`` field, for the challenge of ``POST /auth/passkey/options``."""
+    await _first_party_only(gate, request, form, "webauthn")
+    assertion = parse_assertion(form.require("assertion", max_length=16_384))
+    pair = await gate.service.passkey_login(
+        assertion, scope=form.get("scope", max_length=2048), client=gate.client_info(request)
+    )
+    return token_response(pair)
+
+
 async def _authenticated(
     gate: EndpointContext, request: Request, form: OAuthForm
 ) -> RegisteredClient:
@@ -114,6 +149,8 @@ GRANT_TYPES: Mapping[str, Handler] = {
     "refresh_token": _refresh,
     CLIENT_CREDENTIALS: _client_credentials,
     TOKEN_EXCHANGE: _exchange,
+    MFA_GRANT_TYPE: _mfa,
+    WEBAUTHN_GRANT: _webauthn,
 }
 
 _TOKEN_FORM = form_body(
@@ -130,6 +167,10 @@ _TOKEN_FORM = form_body(
         "client_assertion": {"type": "string"},
         "subject_token": {"type": "string"},
         "subject_token_type": {"type": "string"},
+        "mfa_token": {"type": "string"},
+        "otp": {"type": "string"},
+        "recovery_code": {"type": "string"},
+        "assertion": {"type": "string", "description": "WebAuthn assertion JSON"},
     },
     [],
 )
@@ -142,9 +183,9 @@ def token_routes(gate: EndpointContext) -> APIRouter:
         "/token",
         response_model=TokenResponse,
         response_model_exclude_none=True,
-        responses=responses(400, 401, 429, 503),
+        responses=responses(400, 401, 403, 429, 503),
         openapi_extra=_TOKEN_FORM,
-        summary="Token endpoint (password login, refresh, client credentials, exchange)",
+        summary="Token endpoint (login and its second step, refresh, clients, exchange)",
     )
     @oauth_endpoint
     async def token(request: Request) -> Response:

@@ -34,6 +34,7 @@ class AccountPages(PageBase):
         errors: dict[str, str] | None = None,
         form_error: str | None = None,
         status_code: int = 200,
+        **extra: object,
     ) -> Response:
         if session is None:
             if refresh_cookie(request, self.cookies):
@@ -43,6 +44,8 @@ class AccountPages(PageBase):
         try:
             user = await service.get_user(session.token.sub)
             sessions = await service.list_sessions(user.id)
+            passkeys = await service.list_passkeys(user.id)
+            mfa = await service.mfa_status(user.id)
         except NotFound:
             return self.signed_out()
         # This device first, then the others newest first (the service's order).
@@ -54,11 +57,14 @@ class AccountPages(PageBase):
             refreshed=session.refreshed,
             user=user,
             sessions=sessions,
+            passkeys=passkeys,
             current_sid=session.token.sid,
             expires_in=session.expires_in,
             refresh_url=self.refresh_url,
             errors=errors or {},
             form_error=form_error,
+            mfa=mfa,
+            **{"recovery_codes": None, "enrolment": None, "qr": None, **extra},
         )
 
     async def _authorized(self, request: Request) -> tuple[Fields, PageSession | Response]:

@@ -28,7 +28,15 @@ __all__ = ["STATIC_PREFIX", "UNAVAILABLE", "Fields", "PageBase", "redirect", "th
 STATIC_PREFIX = "/pages/static/"
 UNAVAILABLE = "The service is unavailable right now. Try again in a moment."
 #: Every field any page form has; anything else in a body is ignored.
-_FIELDS = (CSRF_FIELD, "username", "password", "current_password", "new_password")
+_FIELDS = (
+    CSRF_FIELD,
+    "username",
+    "password",
+    "current_password",
+    "new_password",
+    "mfa_token",
+    "code",
+)
 _MAX_FIELD = 4096
 
 Fields = dict[str, str]
@@ -78,8 +86,16 @@ class PageBase:
             "notice": NOTICES.get(request.query_params.get("m", "")),
             "static": STATIC_PREFIX,
             "allow_registration": self.settings.allow_registration,
-            "min_length": self.settings.passwords.min_length,
+            # Sign-up and password change: the single-factor minimum (the larger one).
+            "min_length": max(
+                self.settings.passwords.min_length,
+                self.settings.passwords.min_length_single_factor,
+            ),
             "max_length": self.settings.passwords.max_length,
+            # The JSON endpoints the passkey script calls (static/passkeys.js).
+            "passkey_options_url": f"{self.gate.prefix}/passkey/options",
+            "passkey_login_url": f"{self.gate.prefix}/cookie/passkey",
+            "passkeys_url": f"{self.gate.users_prefix}/me/passkeys",
         }
 
     def page(

@@ -26,6 +26,9 @@ NOTICES: dict[str, str] = {
     "password_changed": "Password changed. Your other sessions are signed out.",
     "password_changed_signin": "Password changed. Sign in with your new password.",
     "expired": "Your session ended. Sign in again.",
+    "passkey_added": "Passkey added. You can sign in with it.",
+    "mfa_removed": "Two-step sign-in is off. Your password alone signs you in.",
+    "mfa_restart": "That sign-in took too long or was already used. Sign in again.",
 }
 
 #: A strict policy is possible because the pages use no inline script or style and no CDN.

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from authgate.errors import (
+    GrantError,
     InvalidCredentials,
     InvalidRequest,
+    MfaRequired,
     PasswordRejected,
     RateLimited,
     StoreUnavailable,
@@ -71,6 +73,8 @@ class SignInPages(PageBase):
         except InvalidCredentials:
             errors["signin-password"] = "Wrong username or password."
             return self.form_page(request, status_code=401, errors=errors, username=username)
+        except MfaRequired as exc:  # the password was right: the second step
+            return self.second_step_page(request, exc.mfa_token)
         except RateLimited as exc:
             return self.form_page(
                 request,
@@ -137,3 +141,60 @@ class SignInPages(PageBase):
         return self.form_page(
             request, status_code=400, mode="signup", errors=errors, username=username
         )
+
+    def second_step_page(
+        self,
+        request: Request,
+        mfa_token: str,
+        *,
+        status_code: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+    ) -> Response:
+        """The code form of a login whose password was right (the ``mfa_token``
+        travels in a hidden field of this CSRF-protected, ``no-store`` form)."""
+        response = self.page(
+            request,
+            "signin_mfa.html",
+            status_code=status_code,
+            mfa_token=mfa_token,
+            error=error,
+        )
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    async def second_step(self, request: Request) -> Response:
+        """``POST /signin/mfa``: a TOTP code (6 digits) or a recovery code."""
+        fields = await self.posted(request)
+        if isinstance(fields, Response):
+            return fields
+        mfa_token, code = fields["mfa_token"], fields["code"].strip()
+        if not mfa_token:
+            return redirect("/?m=mfa_restart")
+        if not code:
+            return self.second_step_page(request, mfa_token, status_code=400, error="Enter a code.")
+        method = "otp" if code.isdigit() else "recovery_code"
+        client = self.gate.client_info(request)
+        try:
+            pair = await self.gate.service.complete_mfa(mfa_token, method, code, client=client)
+        except GrantError:
+            return self.second_step_page(
+                request,
+                mfa_token,
+                status_code=400,
+                error="That code is not right, or this sign-in expired (then start again).",
+            )
+        except RateLimited as exc:
+            return self.second_step_page(
+                request,
+                mfa_token,
+                status_code=429,
+                error=throttled(exc),
+                retry_after=exc.retry_after,
+            )
+        except StoreUnavailable:
+            return self.second_step_page(request, mfa_token, status_code=503, error=UNAVAILABLE)
+        response = redirect("/account")
+        self.signed_in(response, pair)
+        return response

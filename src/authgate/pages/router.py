@@ -16,6 +16,7 @@ from fastapi import APIRouter, Response
 from authgate.endpoints.gate import AuthGate
 from authgate.pages._account import AccountPages
 from authgate.pages._base import STATIC_PREFIX
+from authgate.pages._mfa import MfaPages
 from authgate.pages._signin import SignInPages
 
 __all__ = ["STATIC_PREFIX", "pages_router"]
@@ -40,7 +41,7 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 
 def pages_router(gate: AuthGate) -> APIRouter:
     """The browser pages over ``gate``'s auth service and cookie settings."""
-    signin, account = SignInPages(gate), AccountPages(gate)
+    signin, account, mfa = SignInPages(gate), AccountPages(gate), MfaPages(gate)
     files = _static_files()
 
     async def static_file(name: str) -> Response:
@@ -54,6 +55,7 @@ def pages_router(gate: AuthGate) -> APIRouter:
     router.add_api_route("/", signin.signin_page, methods=["GET"])
     router.add_api_route("/signin", signin.signin, methods=["POST"])
     router.add_api_route("/signup", signin.signup, methods=["POST"])
+    router.add_api_route("/signin/mfa", signin.second_step, methods=["POST"])
     router.add_api_route("/account", account.account_page, methods=["GET"])
     router.add_api_route("/signout", account.sign_out, methods=["POST"])
     router.add_api_route(
@@ -63,5 +65,9 @@ def pages_router(gate: AuthGate) -> APIRouter:
         "/account/signout-everywhere", account.sign_out_everywhere, methods=["POST"]
     )
     router.add_api_route("/account/password", account.change_password, methods=["POST"])
+    router.add_api_route("/account/mfa/totp", mfa.start_totp, methods=["POST"])
+    router.add_api_route("/account/mfa/totp/confirm", mfa.confirm_totp, methods=["POST"])
+    router.add_api_route("/account/mfa/totp/remove", mfa.remove_totp, methods=["POST"])
+    router.add_api_route("/account/mfa/recovery-codes", mfa.new_recovery_codes, methods=["POST"])
     router.add_api_route(STATIC_PREFIX + "{name}", static_file, methods=["GET"])
     return router

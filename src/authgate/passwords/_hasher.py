@@ -130,13 +130,18 @@ class PasswordHasher:
             self._dummy_hash = await self._run(self._hash_sync, secrets.token_urlsafe(32))
         await self._run(self._verify_argon2_sync, password, self._dummy_hash)
 
-    def check_policy(self, password: str, *, username: str | None = None) -> None:
-        """Judge a new password (registration, change, reset).
+    def check_policy(
+        self, password: str, *, username: str | None = None, second_factor: bool = False
+    ) -> None:
+        """Judge a new password (registration, change, reset); ``second_factor``: the
+        account has a confirmed second factor (a shorter minimum applies).
 
         Raises:
             PasswordRejected: too short or long, common, guessable, or the username.
         """
-        policy.check_policy(password, self._settings, username=username)
+        policy.check_policy(
+            password, self._settings, username=username, second_factor=second_factor
+        )
 
     def check_length(self, password: str) -> None:
         """Refuse an oversized password before any hashing (hashing-DoS guard).

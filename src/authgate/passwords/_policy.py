@@ -2,8 +2,10 @@
 
 The rules, and why:
 
-* **Length only, no composition rules.** At least ``min_length`` characters (8;
-  NIST SP 800-63B §5.1.1.2 and ASVS 5.0 6.2.1), at most ``max_length`` (1024 by
+* **Length only, no composition rules.** At least ``min_length_single_factor``
+  characters (15) for an account whose password is its only factor, and
+  ``min_length_with_mfa`` (8) for one with a second factor (NIST SP 800-63B-4
+  §3.1.1.2; never below ``min_length``), at most ``max_length`` (1024 by
   default; ASVS 6.2.9 asks for at least 64). Characters are Unicode code points,
   counted after NFKC normalisation, so "é" typed either way counts once.
 * **Any Unicode**, spaces included; nothing is stripped or truncated (ASVS 6.2.5).
@@ -32,7 +34,7 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS
 from authgate.errors import InvalidRequest, PasswordRejected
 from authgate.settings import PasswordSettings
 
-__all__ = ["check_length", "check_policy", "normalize"]
+__all__ = ["check_length", "check_policy", "min_length_for", "normalize"]
 
 #: zxcvbn's own input limit; only the strength estimate looks at this prefix.
 _ZXCVBN_MAX_CHARS = 72
@@ -64,8 +66,20 @@ def check_length(password: str, max_length: int) -> None:
         raise InvalidRequest("password is not valid Unicode text")
 
 
-def check_policy(password: str, settings: PasswordSettings, *, username: str | None) -> None:
-    """Apply the rules in the module docstring.
+def min_length_for(settings: PasswordSettings, *, second_factor: bool) -> int:
+    """The minimum length of a password that is (or is not) the only factor."""
+    wanted = settings.min_length_with_mfa if second_factor else settings.min_length_single_factor
+    return max(settings.min_length, wanted)
+
+
+def check_policy(
+    password: str,
+    settings: PasswordSettings,
+    *,
+    username: str | None,
+    second_factor: bool = False,
+) -> None:
+    """Apply the rules in the module docstring (``second_factor``: the account has one).
 
     Raises:
         PasswordRejected: with a short, human-readable reason.
@@ -75,10 +89,9 @@ def check_policy(password: str, settings: PasswordSettings, *, username: str | N
     if not _is_text(password):
         raise PasswordRejected("Password contains characters that are not valid text.")
     normalized = normalize(password)
-    if len(normalized) < settings.min_length:
-        raise PasswordRejected(
-            f"Password is too short (at least {settings.min_length} characters)."
-        )
+    minimum = min_length_for(settings, second_factor=second_factor)
+    if len(normalized) < minimum:
+        raise PasswordRejected(f"Password is too short (at least {minimum} characters).")
     folded = normalized.casefold()
     if username:
         name = normalize(username).casefold()

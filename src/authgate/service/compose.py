@@ -21,15 +21,22 @@ from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore, load_kek
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.mfa_enrol import MfaEnrolments
+from authgate.service.mfa_login import MfaLogins
+from authgate.service.passkey_logins import PasskeyLogins
+from authgate.service.passkey_registration import PasskeyRegistrations
+from authgate.service.passkey_step import WebAuthnStep
 from authgate.service.password_change import PasswordChanges
 from authgate.service.refreshes import Refreshes
 from authgate.service.registry import Registry
 from authgate.service.resources import Resources
 from authgate.service.revocation import RevocationState, cutoff_horizon
+from authgate.service.second_step import OtpStep, RecoveryCodeStep, SecondSteps
 from authgate.service.service import AuthService, Operations
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle, key_prefix_for
-from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
+from authgate.service.webauthn_ceremony import RelyingParty
+from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings, ThrottleSettings
 from authgate.store.database import Database
 from authgate.store.fanout import RedisFanout, channel_for
 from authgate.store.protocols import ReplayStore
@@ -70,6 +77,21 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         key_prefix=key_prefix_for(settings.redis_namespace),
     )
     stack.push_async_callback(throttle.aclose)
+    # Second-factor codes: their own counters (``<namespace>:throttle:mfa:*``), at most
+    # ``mfa.max_failures`` wrong codes per user per window (SECURITY.md A.7 #47).
+    mfa_throttle = LoginThrottle(
+        ThrottleSettings(
+            enabled=settings.throttle.enabled,
+            max_failures=settings.mfa.max_failures,
+            window=settings.throttle.window,
+            per_ip_max_failures=settings.throttle.per_ip_max_failures,
+            backoff_base=settings.throttle.backoff_base,
+        ),
+        storage_uri=settings.redis_url,
+        clock=clock,
+        key_prefix=key_prefix_for(settings.redis_namespace) + ":mfa",
+    )
+    stack.push_async_callback(mfa_throttle.aclose)
     hasher = PasswordHasher(settings.passwords)
     stack.callback(hasher.close)
 
@@ -100,6 +122,16 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         stack.push_async_callback(replay.aclose)
     logouts = Logouts(db, settings=settings, clock=clock, codec=codec, endings=endings, sync=sync)
     resources = Resources(db, default_audience=settings.audience, clock=clock)
+    rp = RelyingParty.of(settings)
+    mfa_logins = MfaLogins(
+        db,
+        settings=settings.mfa,
+        sessions=settings.sessions,
+        clock=clock,
+        throttle=mfa_throttle,
+        issuer=issuer,
+        steps=SecondSteps((OtpStep(), RecoveryCodeStep(), WebAuthnStep(rp))),
+    )
     ops = Operations(
         logins=Logins(
             db,
@@ -109,6 +141,16 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             throttle=throttle,
             issuer=issuer,
             failure_audit=failure_audit,
+            mfa=mfa_logins,
+        ),
+        mfa_logins=mfa_logins,
+        mfa_enrolments=MfaEnrolments(
+            db,
+            settings=settings.mfa,
+            clock=clock,
+            hasher=hasher,
+            login_throttle=throttle,
+            mfa_throttle=mfa_throttle,
         ),
         refreshes=Refreshes(
             db,
@@ -154,6 +196,24 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         ),
         client_grants=ClientGrants(
             settings=settings, codec=codec, resources=resources, logouts=logouts, clock=clock
+        ),
+        passkeys=PasskeyRegistrations(
+            db,
+            rp=rp,
+            settings=settings.webauthn,
+            clock=clock,
+            hasher=hasher,
+            throttle=throttle,
+        ),
+        passkey_logins=PasskeyLogins(
+            db,
+            rp=rp,
+            settings=settings.webauthn,
+            sessions=settings.sessions,
+            clock=clock,
+            throttle=throttle,
+            issuer=issuer,
+            failure_audit=failure_audit,
         ),
     )
     service = AuthService(

@@ -12,7 +12,25 @@ from authgate.service.revocation import GENERATION_CLAIM
 from authgate.settings import Settings
 from authgate.tokens import TokenCodec
 
-__all__ = ["TokenIssuer", "hash_refresh_token", "new_refresh_token", "require_hash"]
+__all__ = [
+    "ACR_MFA",
+    "ACR_PWD",
+    "TokenIssuer",
+    "acr_for",
+    "hash_refresh_token",
+    "new_refresh_token",
+    "require_hash",
+]
+
+#: RFC 9470 §2 ``acr`` values: the password alone, or the password and a second
+#: factor (RFC 8176 ``mfa`` in ``amr``).
+ACR_PWD = "urn:authgate:acr:pwd"
+ACR_MFA = "urn:authgate:acr:mfa"
+
+
+def acr_for(amr: tuple[str, ...]) -> str:
+    return ACR_MFA if "mfa" in amr else ACR_PWD
+
 
 #: secrets.token_urlsafe(32): 43 characters, 256 bits (RFC 6749 §10.10, A.4 #24).
 _REFRESH_SHAPE = re.compile(r"[A-Za-z0-9_-]{43,128}")
@@ -50,9 +68,12 @@ class TokenIssuer:
         refresh_token: str,
         generation: int,
         audience: str | None = None,
+        *,
+        amr: tuple[str, ...] = ("pwd",),
     ) -> TokenPair:
         """RFC 9068 §2.2 access token bound to the session by ``sid``, and to the
-        user's credential version by ``gen`` (A.7 #48)."""
+        user's credential version by ``gen`` (A.7 #48); ``amr`` (RFC 8176) and the
+        ``acr`` it implies (RFC 9470 §2) say how the session's login authenticated."""
         s = self.settings
         token, _ = self.codec.issue(
             sub=user_id,
@@ -61,7 +82,7 @@ class TokenIssuer:
             scope=scope,
             sid=session_id,
             audience=audience,
-            extra={GENERATION_CLAIM: generation},
+            extra={GENERATION_CLAIM: generation, "amr": list(amr), "acr": acr_for(amr)},
         )
         return TokenPair(
             access_token=token,

@@ -8,6 +8,8 @@ count (A.5 #38, A.7 #47). A scope the user lacks is judged after the password an
 counts as a failure: no free password oracle (A.7 #54). The session is created only
 if the user's credential version and status are still those the password was
 checked against (A.7 #48): :meth:`authgate.store.sessions.SqlHotPath.open_session`.
+A user with a confirmed second factor gets no tokens here: ``MfaRequired`` with an
+``mfa_token`` (:mod:`authgate.service.mfa_login`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit, log_event
 from authgate.service.audit_limit import FailureAudit
 from authgate.service.issuer import TokenIssuer, new_refresh_token
+from authgate.service.mfa_login import MfaLogins
 from authgate.service.throttle import Attempt, LoginThrottle
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
 from authgate.settings import SessionSettings
@@ -57,6 +60,7 @@ class Logins:
         throttle: LoginThrottle,
         issuer: TokenIssuer,
         failure_audit: FailureAudit,
+        mfa: MfaLogins | None = None,
     ) -> None:
         self.db = db
         self.sessions = sessions
@@ -65,6 +69,7 @@ class Logins:
         self.throttle = throttle
         self.issuer = issuer
         self.failure_audit = failure_audit
+        self.mfa = mfa
 
     async def login(
         self,
@@ -112,6 +117,11 @@ class Logins:
             if target is not None and not granted & target.scopes:  # RFC 8707 §2
                 await self._failed(attempt, user, now, client, "invalid_target")
                 raise InvalidTarget("no allowed scope is defined by this resource")
+            if user.second_factor and self.mfa is not None:
+                # The password was right; tokens only after the second step.
+                challenge = await self.mfa.challenge(user, scope_text(granted), client, now)
+                await attempt.succeeded()
+                raise challenge
             refresh, digest = new_refresh_token()
             sid = new_id()
             s = self.sessions

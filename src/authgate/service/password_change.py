@@ -90,8 +90,10 @@ class PasswordChanges:
         self.hasher.check_length(new_password)
         async with self.db.read() as tx:
             row = await tx.users.get_record(user_id)
+            factor = await tx.factors.totp(user_id) if row is not None else None
         if row is not None:
-            self.hasher.check_policy(new_password, username=row.username)
+            second = factor is not None and factor.confirmed
+            self.hasher.check_policy(new_password, username=row.username, second_factor=second)
         account = row.username_key if row is not None else f"user-id:{user_id}"
         ip = client.ip if client is not None else None
         now = self.clock.now()
@@ -127,9 +129,11 @@ class PasswordChanges:
         await self.sync.emit(events)
         if kept is None:
             return None
-        sid, scope = kept
+        sid, scope, amr = kept
         allowed = frozenset(row.scopes.split())
-        return self.issuer.pair(user_id, sid, scope & allowed, refresh, row.credential_version + 1)
+        return self.issuer.pair(
+            user_id, sid, scope & allowed, refresh, row.credential_version + 1, amr=amr
+        )
 
     async def _store_new_password(
         self,
@@ -140,9 +144,9 @@ class PasswordChanges:
         digest: bytes,
         now: float,
         ip: str | None,
-    ) -> tuple[list[RevocationEvent], tuple[str, frozenset[str]] | None] | None:
+    ) -> tuple[list[RevocationEvent], tuple[str, frozenset[str], tuple[str, ...]] | None] | None:
         """One transaction: the new hash and version (row locked first), the
-        cut-off, the caller's new session (id and scope) with the refresh token
+        cut-off, the caller's new session (id, scope, amr) with the refresh token
         ``digest``, every other session ended. None when the version or status moved
         since the current password was checked.
 
@@ -164,7 +168,7 @@ class PasswordChanges:
                 )
                 if scope is None:
                     raise Revoked("the session has ended")
-                kept = new_sid, scope
+                kept = new_sid, scope, await tx.sessions.amr(new_sid)
             keep = kept[0] if kept is not None else None
             ended = await self.endings.end_sessions(
                 tx, user_id=user_id, keep=keep, reason="password_changed"

@@ -10,7 +10,12 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``logout``, ``logout_all``, ``revoke``, ``password_changed``, ``session_ended``,
 ``user_registered``, ``user_disabled``, ``key_rotated``, ``password_change_failed``,
 ``registration_throttled``, ``refresh_failed``, ``client_auth_failed``,
-``client_throttled``. ``refresh_reuse`` (a theft signal,
+``client_throttled``, ``mfa_required``, ``mfa_failed``,
+``mfa_throttled``, ``mfa_enrolled``, ``mfa_removed``, ``recovery_code_used``,
+``recovery_codes_new``, ``passkey_registered``, ``passkey_deleted``,
+``passkey_reauth_failed``, ``passkey_login`` (with the session's ``login_ok``, whose
+``amr`` says ``hwk`` or ``swk``), ``passkey_login_failed``, ``passkey_clone_suspected``.
+``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 
@@ -19,12 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from authgate.domain import Api
+from authgate.domain import Api, MfaStatus, Passkey, TotpEnrolment
 from authgate.service.audit import AUDIT_LOGGER
 from authgate.service.client_auth import ClientAuthenticator
 from authgate.service.client_grants import ClientGrants
 from authgate.service.registry import Registry
 from authgate.service.resources import Resources
+from authgate.service.second_step import SecondSteps
 from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User
 from authgate.settings import Settings
 from authgate.tokens import KeyRing, TokenCodec, VerifiedToken
@@ -132,6 +138,40 @@ class AuthServiceProtocol(Protocol):
         nothing changed)."""
         ...
 
+    #: The registry of second-step methods (``otp``, ``recovery_code``; add more here).
+    second_steps: SecondSteps
+
+    def pick_second_step(self, proofs: Mapping[str, str | None]) -> tuple[str, str]:
+        """The one (method, proof) among the request's parameters. Raises InvalidRequest."""
+        ...
+
+    async def complete_mfa(
+        self, mfa_token: str, method_name: str, proof: str, *, client: ClientInfo
+    ) -> TokenPair:
+        """The login's second step (``service/mfa_login.py``). Raises: InvalidGrant
+        (bad, used or expired token; wrong or used proof), RateLimited, InvalidRequest."""
+        ...
+
+    async def mfa_status(self, user_id: str) -> MfaStatus: ...
+
+    async def enrol_totp(self, user_id: str) -> TotpEnrolment:
+        """Raises: NotFound, InvalidRequest (a factor is already confirmed)."""
+        ...
+
+    async def confirm_totp(self, user_id: str, code: str, *, client: ClientInfo) -> list[str]:
+        """The new recovery codes. Raises: InvalidCode, NotFound, RateLimited."""
+        ...
+
+    async def remove_totp(self, user_id: str, password: str, *, client: ClientInfo) -> None:
+        """Raises: InvalidCredentials (re-authentication), RateLimited, NotFound."""
+        ...
+
+    async def regenerate_recovery_codes(
+        self, user_id: str, password: str, *, client: ClientInfo
+    ) -> list[str]:
+        """Raises: InvalidCredentials, RateLimited, NotFound."""
+        ...
+
     async def get_user(self, user_id: str) -> User:
         """Raises NotFound."""
         ...
@@ -172,6 +212,53 @@ class AuthServiceProtocol(Protocol):
             NotFound: no such key.
             UnsafeKey: ``kid`` is the active key.
         """
+        ...
+
+    async def passkey_registration_options(
+        self,
+        user_id: str,
+        *,
+        session_id: str | None,
+        current_password: str | None,
+        client: ClientInfo,
+    ) -> dict[str, Any]:
+        """WebAuthn creation options (JSON) after a re-authentication: the current
+        password, or a session opened within ``webauthn.reauth_window``.
+
+        Raises: InvalidCredentials, RateLimited, InvalidRequest (too many passkeys)."""
+        ...
+
+    async def register_passkey(
+        self, user_id: str, credential: dict[str, Any], *, name: str, client: ClientInfo
+    ) -> Passkey:
+        """Verify a registration response (W3C WebAuthn L3 §7.1) and store it.
+
+        Raises: InvalidRequest (challenge, ceremony, duplicate, name)."""
+        ...
+
+    async def list_passkeys(self, user_id: str) -> list[Passkey]: ...
+
+    async def rename_passkey(self, user_id: str, credential_id: str, name: str) -> Passkey:
+        """Raises NotFound, InvalidRequest."""
+        ...
+
+    async def delete_passkey(self, user_id: str, credential_id: str, *, client: ClientInfo) -> None:
+        """Raises NotFound."""
+        ...
+
+    async def passkey_login_options(self, mfa_token: str | None = None) -> dict[str, Any]:
+        """WebAuthn request options (JSON) naming no user, with a single-use challenge;
+        with an ``mfa_token``, the options of that login's ``webauthn`` second step.
+
+        Raises: InvalidGrant (a bad, used or expired ``mfa_token``)."""
+        ...
+
+    async def passkey_login(
+        self, credential: dict[str, Any], *, scope: str | None, client: ClientInfo
+    ) -> TokenPair:
+        """Sign in with a discoverable credential (W3C WebAuthn L3 §7.2).
+
+        Raises: InvalidGrant, RateLimited, InvalidScope."""
         ...
 
     async def ready(self) -> bool:

@@ -112,6 +112,7 @@ class Refreshes:
             new_token,
             token.credential_version,
             audience=None if target is None else target.audience,
+            amr=tuple(token.amr.split()),
         )
 
     async def _reused(self, token: RefreshRecord, now: float, client: ClientInfo) -> NoReturn:

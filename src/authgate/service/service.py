@@ -23,6 +23,10 @@ from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.mfa_enrol import MfaEnrolments
+from authgate.service.mfa_login import MfaLogins
+from authgate.service.passkey_logins import PasskeyLogins
+from authgate.service.passkey_registration import PasskeyRegistrations
 from authgate.service.password_change import PasswordChanges
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.refreshes import Refreshes
@@ -47,6 +51,8 @@ class Operations:
     logins: Logins
     refreshes: Refreshes
     logouts: Logouts
+    mfa_logins: MfaLogins
+    mfa_enrolments: MfaEnrolments
     accounts: Accounts
     password_changes: PasswordChanges
     keys: Keys
@@ -54,6 +60,8 @@ class Operations:
     resources: Resources
     client_auth: ClientAuthenticator
     client_grants: ClientGrants
+    passkeys: PasskeyRegistrations
+    passkey_logins: PasskeyLogins
 
 
 class AuthService:
@@ -112,6 +120,21 @@ class AuthService:
         self.retire_key = o.keys.retire
         self.promote_due_keys = o.keys.promote_due
         self.reload_keys = o.keys.reload
+        self.passkey_registration_options = o.passkeys.options
+        self.register_passkey = o.passkeys.register
+        self.list_passkeys = o.passkeys.list
+        self.rename_passkey = o.passkeys.rename
+        self.delete_passkey = o.passkeys.delete
+        self.passkey_login_options = o.passkey_logins.options
+        self.passkey_login = o.passkey_logins.login
+        self.complete_mfa = o.mfa_logins.complete
+        self.pick_second_step = o.mfa_logins.pick
+        self.second_steps = o.mfa_logins.steps
+        self.mfa_status = o.mfa_enrolments.status
+        self.enrol_totp = o.mfa_enrolments.enrol_totp
+        self.confirm_totp = o.mfa_enrolments.confirm_totp
+        self.remove_totp = o.mfa_enrolments.remove_totp
+        self.regenerate_recovery_codes = o.mfa_enrolments.regenerate_recovery_codes
 
     async def register(
         self,
@@ -146,6 +169,8 @@ class AuthService:
         closed with the service."""
         self._hasher = self.ops.logins.hasher = hasher
         self.ops.accounts.hasher = self.ops.password_changes.hasher = hasher
+        self.ops.passkeys.hasher = hasher
+        self.ops.mfa_enrolments.hasher = hasher
         self._exit_stack.callback(hasher.close)
 
     @property
@@ -174,7 +199,10 @@ class AuthService:
             await tx.log.purge_expired(now)
             await tx.sessions.purge_dead_tokens(now)
             await tx.registry.purge_jtis(now)
+            await tx.challenges.purge_expired(now)
         await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
+        async with self.db.write() as tx:  # expired second steps of logins
+            await tx.factors.purge_mfa_tokens(now)
 
     async def ready(self) -> bool:
         try:

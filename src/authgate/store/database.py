@@ -21,7 +21,9 @@ from authgate.store.clients import SqlRegistry
 from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
 from authgate.store.keys import SqlKeys
+from authgate.store.mfa import SqlSecondFactors
 from authgate.store.migrate import upgrade
+from authgate.store.passkeys import SqlChallenges, SqlPasskeys
 from authgate.store.protocols import HotPath, Store, Transaction
 from authgate.store.revocations import SqlRevocationLog
 from authgate.store.sessions import SqlHotPath, SqlSessions
@@ -66,6 +68,18 @@ class SqlTransaction:
     @property
     def registry(self) -> SqlRegistry:
         return SqlRegistry(self._conn)
+
+    @property
+    def passkeys(self) -> SqlPasskeys:
+        return SqlPasskeys(self._conn)
+
+    @property
+    def challenges(self) -> SqlChallenges:
+        return SqlChallenges(self._conn)
+
+    @property
+    def factors(self) -> SqlSecondFactors:
+        return SqlSecondFactors(self._conn, self._kek)
 
     async def ping(self) -> None:
         await self._conn.execute(text("SELECT 1"))

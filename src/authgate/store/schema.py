@@ -27,11 +27,16 @@ __all__ = [
     "audit_events",
     "clients",
     "metadata",
+    "mfa_factors",
+    "mfa_tokens",
+    "recovery_codes",
     "refresh_tokens",
     "revocations",
     "sessions",
     "signing_keys",
     "users",
+    "webauthn_challenges",
+    "webauthn_credentials",
 ]
 
 metadata = MetaData()
@@ -77,6 +82,9 @@ sessions = Table(
     Column("scope", Text, nullable=False, default=""),
     Column("ended_at", Double, nullable=True),
     Column("end_reason", String(32), nullable=True),
+    # RFC 8176 methods the session's login proved ("pwd", "pwd otp mfa"), so a refresh
+    # keeps the access token's amr / acr (migration 0006).
+    Column("amr", String(64), nullable=False, default="pwd", server_default="pwd"),
     Index("ix_sessions_user_id", "user_id"),
 )
 
@@ -167,4 +175,77 @@ assertion_jtis = Table(
     Column("jti", String(256), primary_key=True),
     Column("expires_at", Double, nullable=False),
     Index("ix_assertion_jtis_expires_at", "expires_at"),
+)
+
+webauthn_credentials = Table(
+    "webauthn_credentials",
+    metadata,
+    # The credential id as base64url (W3C WebAuthn L3 §5.1: at most 1023 bytes).
+    Column("id", String(1400), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # The COSE_Key of the credential (§6.5.1.1), as the registration ceremony stored it.
+    Column("public_key", LargeBinary, nullable=False),
+    # §6.1.1: a counter that does not increase signals a cloned authenticator.
+    Column("sign_count", BigInteger, nullable=False, default=0),
+    Column("transports", Text, nullable=False, default="[]"),
+    Column("name", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),
+    # §6.1 flags BE / BS: may this key be synced, and is it now.
+    Column("backup_eligible", Boolean, nullable=False, default=False),
+    Column("backed_up", Boolean, nullable=False, default=False),
+    Index("ix_webauthn_credentials_user_id", "user_id"),
+)
+
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    # SHA-256 of the challenge: taken once (DELETE … WHERE), then gone (§13.4.3).
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("user_id", String(32), nullable=True),
+    Column("purpose", String(16), nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_webauthn_challenges_expires_at", "expires_at"),
+)
+
+mfa_factors = Table(
+    "mfa_factors",
+    metadata,
+    # One TOTP factor per user (RFC 6238). The secret is sealed with the KEK
+    # (AES-256-GCM, AAD = "totp:" + user id), never stored in the clear.
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+    # NULL until the first code proved the enrolment.
+    Column("confirmed_at", Double, nullable=True),
+    # The last accepted time step: a code is refused unless its step is later
+    # (compare-and-set, so a code is used once even under a burst).
+    Column("last_step", BigInteger, nullable=True),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    # SHA-256 of a random 80-bit code: no salt or slow hash is needed for a random
+    # secret (SECURITY.md A.4 #24's reasoning for refresh tokens).
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", LargeBinary(32), primary_key=True),
+    Column("created_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+)
+
+mfa_tokens = Table(
+    "mfa_tokens",
+    metadata,
+    # The second step of a login: SHA-256 of a 256-bit token, bound to the user and
+    # to the credential version the password was checked against; used once.
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_version", Integer, nullable=False),
+    Column("scope", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+    Index("ix_mfa_tokens_expires_at", "expires_at"),
 )

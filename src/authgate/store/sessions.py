@@ -116,6 +116,10 @@ class SqlSessions:
         await self._conn.execute(INSERT_REFRESH, _refresh_row(digest, new_sid, None, now))
         return frozenset(row.scope.split())
 
+    async def amr(self, sid: str) -> tuple[str, ...]:
+        found = await self._conn.scalar(select(sessions.c.amr).where(sessions.c.id == sid))
+        return tuple((found or "pwd").split())
+
     async def active(self, user_id: str, now: float) -> list[SessionInfo]:
         rows = (
             await self._conn.execute(

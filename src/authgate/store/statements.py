@@ -7,9 +7,27 @@ keys are memoised.
 
 from __future__ import annotations
 
-from sqlalchemy import Double, LargeBinary, String, bindparam, cast, insert, select, update
+from sqlalchemy import (
+    Double,
+    LargeBinary,
+    String,
+    bindparam,
+    cast,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
+)
 
-from authgate.store.schema import audit_events, refresh_tokens, sessions, users
+from authgate.store.schema import (
+    audit_events,
+    mfa_factors,
+    refresh_tokens,
+    sessions,
+    users,
+    webauthn_credentials,
+)
 
 __all__ = [
     "CONSUME_REFRESH",
@@ -24,8 +42,15 @@ __all__ = [
     "USER_BY_KEY",
 ]
 
+#: Whether the user has a confirmed second factor (one statement with the lookup): a
+#: TOTP factor, or a passkey (``webauthn`` second step).
+_SECOND_FACTOR = or_(
+    exists().where(mfa_factors.c.user_id == users.c.id, mfa_factors.c.confirmed_at.is_not(None)),
+    exists().where(webauthn_credentials.c.user_id == users.c.id),
+).label("second_factor")
+
 #: Parameters: key.
-USER_BY_KEY = select(users).where(users.c.username_key == bindparam("key"))
+USER_BY_KEY = select(users, _SECOND_FACTOR).where(users.c.username_key == bindparam("key"))
 
 #: The user's credential version and status, locked until the transaction ends
 #: (PostgreSQL ``FOR SHARE``: a concurrent password change, disable or logout-all
@@ -58,6 +83,7 @@ _TOKEN_COLUMNS = (
     users.c.username,
     users.c.disabled,
     users.c.credential_version,
+    sessions.c.amr,
 )
 
 #: A refresh token with its session and user. Parameters: hash.

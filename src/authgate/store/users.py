@@ -41,6 +41,7 @@ def to_record(row: Any) -> UserRecord:
         scopes=row.scopes,
         disabled=bool(row.disabled),
         credential_version=int(row.credential_version),
+        second_factor=bool(getattr(row, "second_factor", False)),
     )
 
 

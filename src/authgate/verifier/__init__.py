@@ -38,6 +38,8 @@ if TYPE_CHECKING:
         CurrentUser,
         OptionalUser,
         protect,
+        require_acr,
+        require_amr,
         require_scopes,
         verifier_lifespan,
     )
@@ -48,6 +50,8 @@ _FASTAPI_NAMES = frozenset(
         "CurrentUser",
         "OptionalUser",
         "protect",
+        "require_acr",
+        "require_amr",
         "require_scopes",
         "verifier_lifespan",
     }
@@ -69,6 +73,8 @@ __all__ = [
     "VerifierStatus",
     "fetch_jwks",
     "protect",
+    "require_acr",
+    "require_amr",
     "require_scopes",
     "verifier_lifespan",
 ]

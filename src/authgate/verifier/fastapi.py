@@ -26,7 +26,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from authgate.verifier._verifier import JWKSVerifier
-from authgate.web.dependencies import CurrentUser, OptionalUser, require_scopes
+from authgate.web.dependencies import (
+    CurrentUser,
+    OptionalUser,
+    require_acr,
+    require_amr,
+    require_scopes,
+)
 from authgate.web.errors import DEFAULT_REALM
 from authgate.web.guard import TokenGuard
 from authgate.web.middleware import AuthMiddleware
@@ -37,6 +43,8 @@ __all__ = [
     "OptionalUser",
     "TokenGuard",
     "protect",
+    "require_acr",
+    "require_amr",
     "require_scopes",
     "verifier_lifespan",
 ]

@@ -17,6 +17,8 @@ from authgate.web.dependencies import (
     OptionalUser,
     current_user,
     optional_user,
+    require_acr,
+    require_amr,
     require_scopes,
 )
 from authgate.web.errors import install_error_handlers
@@ -36,5 +38,7 @@ __all__ = [
     "get_principal",
     "install_error_handlers",
     "optional_user",
+    "require_acr",
+    "require_amr",
     "require_scopes",
 ]

@@ -11,6 +11,10 @@ description, headers; the nearest class in the exception's MRO wins):
   whatever the reason (SECURITY.md A.0: uniform 401s). Both are built once per realm
   (:func:`token_refusal`): the refusal is cheaper than the success path.
 - RFC 6750 §3.1: a missing scope is 403 ``error="insufficient_scope", scope="…"``.
+- RFC 9470 §3: a token whose ``acr`` / ``amr`` is too weak is 401
+  ``error="insufficient_user_authentication"`` with ``acr_values="…"``.
+- A password login that needs a second step is 403 ``mfa_required`` with the
+  ``mfa_token`` and ``mfa_methods`` in the body (never tokens).
 - RFC 6749 §5.2: token-endpoint failures are 400 ``{"error", "error_description"}``.
 - A body the endpoint cannot use (not JSON, not an object, a field missing or
   invalid) is ``invalid_request`` in words that name the field
@@ -44,12 +48,15 @@ from authgate.errors import (
     CSRFRejected,
     GrantError,
     InsufficientScope,
+    InsufficientUserAuthentication,
     InvalidClient,
+    InvalidCode,
     InvalidCredentials,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
     JWKSError,
+    MfaRequired,
     MissingToken,
     NotFound,
     PasswordRejected,
@@ -198,6 +205,25 @@ def _basic_challenge(exc: Exception, realm: str) -> Mapping[str, str]:
     return {}
 
 
+def _step_up(exc: Exception, realm: str) -> Mapping[str, str]:
+    # RFC 9470 §3: the challenge names the acr values that would do.
+    acr = " ".join(getattr(exc, "acr_values", ()))
+    message = exc.message if isinstance(exc, AuthError) else ""
+    return {
+        "WWW-Authenticate": (
+            f'Bearer realm="{_quote(realm)}", error="insufficient_user_authentication", '
+            f'error_description="{_quote(message)}", acr_values="{_quote(acr)}"'
+        )
+    }
+
+
+def _mfa_body(exc: Exception) -> Mapping[str, Any]:
+    return {
+        "mfa_token": getattr(exc, "mfa_token", ""),
+        "mfa_methods": list(getattr(exc, "methods", ())),
+    }
+
+
 def _retry_after(exc: Exception, realm: str) -> Mapping[str, str]:
     return {"Retry-After": str(exc.retry_after if isinstance(exc, RateLimited) else 5)}
 
@@ -217,6 +243,8 @@ class _Rule:
     with_scope: bool = False
     #: A server fault worth an error log line (misconfiguration).
     log: bool = False
+    #: More members of the body, from the exception.
+    body: Callable[[Exception], Mapping[str, Any]] | None = None
 
 
 _UNAVAILABLE = _Rule(
@@ -239,6 +267,15 @@ _RULES: Mapping[type[Exception], _Rule] = {
         "the access token lacks a required scope",
         _insufficient_scope,
         with_scope=True,
+    ),
+    InsufficientUserAuthentication: _Rule(401, headers=_step_up),
+    # Not an error of the client: the password was right and a second step is due.
+    MfaRequired: _Rule(403, "mfa_required", body=_mfa_body),
+    InvalidCode: _Rule(
+        400,
+        "invalid_code",
+        "the code is not valid",
+        oauth=_Rule(400, "invalid_grant", "the code is not valid"),
     ),
     CSRFRejected: _Rule(403, "csrf_rejected"),
     RateLimited: _Rule(429, "rate_limited", headers=_retry_after),
@@ -302,7 +339,11 @@ def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_
         rule.error or (exc.code if isinstance(exc, AuthError) else "server_error"),
         rule.description or message,
         headers=rule.headers(exc, realm) if rule.headers is not None else None,
-        extra={"scope": _scope_of(exc)} if rule.with_scope else None,
+        extra=(
+            {"scope": _scope_of(exc)}
+            if rule.with_scope
+            else (rule.body(exc) if rule.body is not None else None)
+        ),
     )
 
 
