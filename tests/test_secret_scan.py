@@ -28,7 +28,7 @@ _PATTERNS = {
     "Slack token": re.compile(rb"\bxox[abprs]-" + rb"[A-Za-z0-9-]{10,}"),
     "literal authgate secret": re.compile(
         rb"AUTHGATE_(?:SECRET_KEY|KEY_ENCRYPTION_KEY|METRICS_TOKEN)\s*=\s*['\"]?"
-        rb"(?![$<{]|\"?\$|change-me|\.\.\.|['\"]?\s*$)(?![A-Z0-9-]+\s)[A-Za-z0-9+/_=-]{16,}"
+        rb"(?![$<{]|\"?\$|change-me|\.\.\.|['\"]?\s*$)(?![A-Z0-9-]+(?![A-Za-z0-9+/_=]))[A-Za-z0-9+/_=-]{16,}"
     ),
 }
 #: Matches that are public on purpose, each with its reason.
