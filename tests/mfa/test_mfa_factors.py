@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from authgate.service import AuthService
+from authgate.store.protocols import Transaction
 from authgate.tokens import decode_unverified
 from mfa.conftest import (
     PASSWORD,
@@ -253,3 +254,30 @@ async def test_require_acr_and_amr_challenge_a_password_only_token(
         r = await client.get("/step-up/acr")
         assert r.status_code == 401
         assert "insufficient_user_authentication" not in r.headers["WWW-Authenticate"]
+
+
+async def test_the_recovery_notice_hook_runs_once_per_used_code_in_its_transaction(
+    mfa_server: MfaServer,
+) -> None:
+    """The hook the email outbox takes: awaited inside the transaction that used the
+    code (a refused code calls nothing)."""
+    server = mfa_server
+    seen: list[tuple[str, int, int]] = []
+
+    async def notice(tx: Transaction, user_id: str, left: int) -> None:
+        # Inside the completing transaction: the code already reads as used there.
+        seen.append((user_id, left, await tx.factors.recovery_codes_left(user_id)))
+
+    server.service.ops.mfa_logins.recovery_notice = notice
+    async with server.client() as client:
+        user = await enrolled_user(server, client, "alice")
+        code = user.recovery_codes[0]
+        assert (
+            await mfa_grant(client, await mfa_token(client, "alice"), recovery_code=code)
+        ).is_success
+        assert seen == [(user.user_id, 9, 9)]
+        r = await mfa_grant(client, await mfa_token(client, "alice"), recovery_code=code)
+        assert r.status_code == 400
+        r = await mfa_grant(client, await mfa_token(client, "alice"), otp=server.code(user.secret))
+        assert r.status_code == 200
+        assert seen == [(user.user_id, 9, 9)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, TokenPair, UserRecord
@@ -36,16 +36,18 @@ from authgate.service.second_step import SecondSteps, StepProof
 from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id
 from authgate.settings import MfaSettings, SessionSettings
-from authgate.store.protocols import Store
+from authgate.store.protocols import Store, Transaction
 
 __all__ = ["MFA_GRANT_TYPE", "MfaLogins", "RecoveryNotice"]
 
 #: The grant type of the second step at the token endpoint (RFC 6749 §4.5 extension).
 MFA_GRANT_TYPE = "urn:authgate:params:oauth:grant-type:mfa"
 
-#: Called after a recovery code was used: ``(user_id, codes_left)``. The hook where an
-#: email notice is queued (the email outbox wires it; None sends nothing).
-RecoveryNotice = Callable[[str, int], object]
+#: The hook where a "a recovery code was used" email is queued (issue 16's outbox wires
+#: it at merge; None sends nothing): ``(tx, user_id, codes_left)``, awaited inside the
+#: transaction that used the code, so the notice is queued if and only if the login
+#: commits. It decides itself whether the user has a verified address.
+RecoveryNotice = Callable[[Transaction, str, int], Awaitable[None]]
 
 
 class _WrongProof(Exception):
@@ -159,10 +161,11 @@ class MfaLogins:
                     )
                     if not opened:  # password change, disable or logout-all came first
                         raise InvalidGrant("the mfa_token is invalid, used or expired")
-                    left = -1
                     if method.audit_event is not None:
-                        left = await tx.factors.recovery_codes_left(user_id)
                         await audit(tx, method.audit_event, now=now, user_id=user_id, ip=client.ip)
+                    if method.name == "recovery_code" and self.recovery_notice is not None:
+                        left = await tx.factors.recovery_codes_left(user_id)
+                        await self.recovery_notice(tx, user_id, left)
             except _WrongProof:
                 await attempt.failed()
                 async with self.db.write() as tx:
@@ -177,8 +180,6 @@ class MfaLogins:
                 raise InvalidGrant("the code is not valid") from None
             log_event("login_ok", user_id=user_id, session_id=sid, ip=client.ip, amr=list(amr))
             await attempt.succeeded()
-        if method.audit_event == "recovery_code_used" and self.recovery_notice is not None:
-            self.recovery_notice(user_id, left)
         return self.issuer.pair(
             user_id,
             sid,
