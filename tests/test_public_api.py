@@ -88,6 +88,7 @@ EXPORTED: dict[str, list[str]] = {
         "DEFAULT_REDIS_NAMESPACE",
         "AuditSettings",
         "CookieSettings",
+        "EmailSettings",
         "PasswordSettings",
         "SessionSettings",
         "Settings",
@@ -133,6 +134,7 @@ STABLE_CODES = {
     "ConfigError": "unsafe_config",
     "JWKSError": "jwks_error",
     "StoreUnavailable": "store_unavailable",
+    "EmailNotVerified": "email_not_verified",
 }
 
 #: The one intended repeat: GrantError is the abstract base of the RFC 6749 §5.2

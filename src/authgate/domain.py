@@ -50,6 +50,8 @@ class UserRecord:
     scopes: str
     disabled: bool
     credential_version: int
+    email_verified: bool = False
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from authgate.endpoints.auth_router import AuthRouter, bounded_route_class
 from authgate.endpoints.routes_cookie import cookie_routes
 from authgate.endpoints.routes_meta import meta_routes
 from authgate.endpoints.routes_oauth import INTROSPECT_SCOPE, oauth_routes
+from authgate.endpoints.routes_recovery import recovery_routes
 from authgate.endpoints.routes_users import user_routes
 from authgate.errors import StoreUnavailable
 from authgate.service.protocol import AuthServiceProtocol
@@ -178,7 +179,7 @@ class AuthGate:
         # Flat: the sub-routers' routes themselves (their paths are complete), so one
         # AuthRouter level is all FastAPI walks on a hit.
         router = AuthRouter()
-        for build in (oauth_routes, cookie_routes, user_routes, meta_routes):
+        for build in (oauth_routes, cookie_routes, user_routes, recovery_routes, meta_routes):
             sub: APIRouter | None = build(self)
             if sub is not None:
                 router.routes.extend(sub.routes)

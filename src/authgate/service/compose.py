@@ -13,13 +13,19 @@ from authgate.clock import Clock, SystemClock
 from authgate.passwords import PasswordHasher
 from authgate.service.accounts import Accounts
 from authgate.service.audit_limit import FailureAudit
+from authgate.service.email_verification import EmailVerification
 from authgate.service.endings import Endings
 from authgate.service.issuer import TokenIssuer
 from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore, load_kek
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.mail_queue import MailQueue
+from authgate.service.mail_templates import MailTemplates
+from authgate.service.mailer import open_sender
+from authgate.service.outbox import OutboxWorker
 from authgate.service.password_change import PasswordChanges
+from authgate.service.password_reset import PasswordResets
 from authgate.service.refreshes import Refreshes
 from authgate.service.revocation import RevocationState, cutoff_horizon
 from authgate.service.service import AuthService, Operations
@@ -88,6 +94,13 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
     endings = Endings(clock, horizon)
     issuer = TokenIssuer(settings, codec)
     keys = Keys(keystore, codec=codec, clock=clock, sync=sync)
+    outbox = OutboxWorker(
+        db, open_sender(settings.email, settings.data_dir), settings.email, clock=clock
+    )
+    mail = MailQueue(MailTemplates(settings), outbox)
+    verification = EmailVerification(
+        db, settings=settings.email, clock=clock, hasher=hasher, throttle=throttle, mail=mail
+    )
     ops = Operations(
         logins=Logins(
             db,
@@ -97,6 +110,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             throttle=throttle,
             issuer=issuer,
             failure_audit=failure_audit,
+            require_verified_email=settings.require_verified_email,
         ),
         refreshes=Refreshes(
             db,
@@ -131,7 +145,20 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             idle_ttl=settings.sessions.idle_ttl,
         ),
         keys=keys,
+        password_resets=PasswordResets(
+            db,
+            settings=settings.email,
+            clock=clock,
+            hasher=hasher,
+            throttle=throttle,
+            endings=endings,
+            sync=sync,
+            mail=mail,
+        ),
+        email_verification=verification,
+        outbox=outbox,
     )
+    ops.accounts.on_new_email = verification.queue_verification
     service = AuthService(
         settings,
         db=db,
@@ -150,6 +177,8 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
     await sync.load()
     sync.start(on_keys=keys.reload, maintenance=service.maintenance)
     stack.push_async_callback(sync.aclose)
+    outbox.start()
+    stack.push_async_callback(outbox.aclose)
     stack.push_async_callback(service.flush_failure_audit)  # first to run at close
     if keystore.replaced is not None:  # the configured key replaced another
         await keys.changed(keystore.replaced)

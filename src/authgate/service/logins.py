@@ -16,7 +16,13 @@ import unicodedata
 
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, TokenPair, UserRecord
-from authgate.errors import InvalidCredentials, InvalidRequest, InvalidScope, RateLimited
+from authgate.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    InvalidRequest,
+    InvalidScope,
+    RateLimited,
+)
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit, log_event
 from authgate.service.audit_limit import FailureAudit
@@ -51,7 +57,9 @@ class Logins:
         throttle: LoginThrottle,
         issuer: TokenIssuer,
         failure_audit: FailureAudit,
+        require_verified_email: bool = False,
     ) -> None:
+        self.require_verified_email = require_verified_email
         self.db = db
         self.sessions = sessions
         self.clock = clock
@@ -97,6 +105,9 @@ class Logins:
             if requested and not granted:
                 await self._failed(attempt, user, now, client, "invalid_scope")
                 raise InvalidScope("none of the requested scopes is allowed for this user")
+            if self.require_verified_email and not user.email_verified:  # after the password
+                await self._failed(attempt, user, now, client, "email_not_verified")
+                raise EmailNotVerified("verify the account's email address before signing in")
             refresh, digest = new_refresh_token()
             sid = new_id()
             s = self.sessions

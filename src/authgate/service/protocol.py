@@ -9,8 +9,9 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``login_ok``, ``login_failed``, ``login_throttled``, ``refresh``, ``refresh_reuse``,
 ``logout``, ``logout_all``, ``revoke``, ``password_changed``, ``session_ended``,
 ``user_registered``, ``user_disabled``, ``key_rotated``, ``password_change_failed``,
-``registration_throttled``, ``refresh_failed``. ``refresh_reuse`` (a theft signal,
-RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
+``registration_throttled``, ``refresh_failed``, ``password_reset_requested``,
+``password_reset_done``, ``email_verified``, ``email_change_requested``, ``email_changed``.
+``refresh_reuse`` (a theft signal, RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 
 from __future__ import annotations
@@ -38,6 +39,43 @@ class AuthServiceProtocol(Protocol):
         Raises:
             TokenError: any reason the token is not acceptable.
         """
+        ...
+
+    async def request_password_reset(
+        self,
+        *,
+        email: str | None = None,
+        username: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Queue a reset message when the account exists; the same work either way.
+
+        Raises: InvalidRequest, RateLimited."""
+        ...
+
+    async def confirm_password_reset(
+        self, token: str, new_password: str, *, client: ClientInfo | None = None
+    ) -> None:
+        """Raises: InvalidGrant (dead token), PasswordRejected, InvalidRequest, RateLimited."""
+        ...
+
+    async def verify_email(self, token: str, *, client: ClientInfo | None = None) -> None:
+        """Raises: InvalidGrant (dead token), UsernameTaken (address taken), RateLimited."""
+        ...
+
+    async def request_email_change(
+        self,
+        user_id: str,
+        new_email: str,
+        current_password: str,
+        *,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Raises: InvalidRequest, InvalidCredentials, RateLimited."""
+        ...
+
+    def outbox_counts(self) -> Mapping[str, int]:
+        """``pending``, ``sent``, ``failed`` of the email outbox (``/metrics``)."""
         ...
 
     async def register(

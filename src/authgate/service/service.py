@@ -15,11 +15,14 @@ from authgate.errors import AuthError
 from authgate.passwords import PasswordHasher
 from authgate.service.accounts import Accounts
 from authgate.service.audit_limit import FailureAudit
+from authgate.service.email_verification import EmailVerification
 from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.outbox import OutboxWorker
 from authgate.service.password_change import PasswordChanges
+from authgate.service.password_reset import PasswordResets
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.refreshes import Refreshes
 from authgate.service.revocation import RevocationState
@@ -44,6 +47,9 @@ class Operations:
     accounts: Accounts
     password_changes: PasswordChanges
     keys: Keys
+    password_resets: PasswordResets
+    email_verification: EmailVerification
+    outbox: OutboxWorker
 
 
 class AuthService:
@@ -100,6 +106,10 @@ class AuthService:
         self.retire_key = o.keys.retire
         self.promote_due_keys = o.keys.promote_due
         self.reload_keys = o.keys.reload
+        self.request_password_reset = o.password_resets.request
+        self.confirm_password_reset = o.password_resets.confirm
+        self.verify_email = o.email_verification.verify
+        self.request_email_change = o.email_verification.request_change
 
     @property
     def hasher(self) -> PasswordHasher:
@@ -111,6 +121,7 @@ class AuthService:
         closed with the service."""
         self._hasher = self.ops.logins.hasher = hasher
         self.ops.accounts.hasher = self.ops.password_changes.hasher = hasher
+        self.ops.password_resets.hasher = self.ops.email_verification.hasher = hasher
         self._exit_stack.callback(hasher.close)
 
     @property
@@ -128,6 +139,12 @@ class AuthService:
     def sync_counts(self) -> dict[str, int]:
         return self.sync.counts.snapshot()
 
+    def outbox_counts(self) -> dict[str, int]:
+        """The email outbox as of its last pass: ``pending`` (not sent yet), and
+        ``sent`` / ``failed`` attempts by this instance."""
+        o = self.ops.outbox
+        return {"pending": o.pending or 0, "sent": o.sent_count, "failed": o.failed_count}
+
     async def maintenance(self) -> None:
         """Purge what can no longer matter: expired revocations (memory and DB),
         retired keys, and refresh tokens of ended or expired sessions."""
@@ -139,6 +156,7 @@ class AuthService:
             await tx.log.purge_expired(now)
             await tx.sessions.purge_dead_tokens(now)
         await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
+        await self.ops.outbox.maintenance(now)  # expired email tokens, sent messages
 
     async def ready(self) -> bool:
         try:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authgate.store.audit import SqlAudit
+from authgate.store.email import SqlEmailTokens, SqlOutbox
 from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
 from authgate.store.keys import SqlKeys
@@ -56,6 +57,14 @@ class SqlTransaction:
     @property
     def audit(self) -> SqlAudit:
         return SqlAudit(self._conn)
+
+    @property
+    def email_tokens(self) -> SqlEmailTokens:
+        return SqlEmailTokens(self._conn)
+
+    @property
+    def outbox(self) -> SqlOutbox:
+        return SqlOutbox(self._conn)
 
     @property
     def keys(self) -> SqlKeys:

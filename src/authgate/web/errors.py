@@ -41,6 +41,7 @@ from authgate.errors import (
     AuthError,
     ConfigError,
     CSRFRejected,
+    EmailNotVerified,
     GrantError,
     InsufficientScope,
     InvalidCredentials,
@@ -244,6 +245,8 @@ _RULES: Mapping[type[Exception], _Rule] = {
     # InvalidGrant and RefreshReuse look the same to the caller: a replay must not
     # learn that it was detected.
     GrantError: _Rule(400, "invalid_grant", "the grant is invalid, expired or revoked"),
+    # Judged after the password (issue 16): only the account's owner learns it.
+    EmailNotVerified: _Rule(400, "invalid_grant"),
     PasswordRejected: _Rule(422, "weak_password"),
     UsernameTaken: _Rule(409, "username_taken", "this username is taken"),
     NotFound: _Rule(404, "not_found"),
