@@ -19,7 +19,10 @@ from sqlalchemy.engine import make_url
 POSTGRES_URL = os.environ.get(
     "AUTHGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-TABLES = "audit_events, email_outbox, email_tokens, revocations, refresh_tokens, sessions, signing_keys, users"
+TABLES = (
+    "audit_events, email_outbox, email_tokens, revocations, refresh_tokens, sessions, "
+    "signing_keys, users"
+)
 
 
 def _require_postgres() -> None:
