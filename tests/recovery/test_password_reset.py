@@ -43,7 +43,8 @@ def test_reset_message_arrives_over_starttls_and_the_token_works_once(
         register(c, "rita", "Rita.Reset@Example.COM")
         old = live.login(c, "rita")
         r = _reset(c, email="rita.reset@EXAMPLE.com")  # another case: the same address
-        assert r.status_code == 202 and r.json() == ACCEPTED
+        assert r.status_code == 202
+        assert r.json() == ACCEPTED
         assert r.headers["cache-control"] == "no-store"
         message = smtp.wait_for("Rita.Reset@example.com", subject="Reset")[0]
         with smtp.lock:
@@ -56,7 +57,8 @@ def test_reset_message_arrives_over_starttls_and_the_token_works_once(
 
         assert _confirm(c, token).status_code == 204
         again = _confirm(c, token, OTHER_PASSWORD)
-        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+        assert again.status_code == 400
+        assert again.json()["error"] == "invalid_grant"
 
         # Every session and access token of the user ended.
         assert c.get("/users/me", headers=bearer(old["access_token"])).status_code == 401
@@ -71,7 +73,8 @@ def test_reset_message_arrives_over_starttls_and_the_token_works_once(
         )
         live.login(c, "rita", NEW_PASSWORD)
     notice = smtp.wait_for("Rita.Reset@example.com", subject="password was changed")
-    assert len(notice) == 1 and "#token=" not in text_of(notice[0])
+    assert len(notice) == 1
+    assert "#token=" not in text_of(notice[0])
 
 
 def test_a_burst_of_confirms_with_one_token_gives_exactly_one_success(
@@ -106,7 +109,8 @@ def test_a_reset_token_expires_after_30_minutes(live: LiveServer, smtp: TestSmtp
     live.clock.advance(30 * 60 + 1)
     with live.client() as c:
         r = _confirm(c, token)
-        assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+        assert r.status_code == 400
+        assert r.json()["error"] == "invalid_grant"
         live.login(c, "slow")  # the password did not change
 
 
@@ -144,7 +148,8 @@ def test_a_weak_new_password_is_refused_and_the_token_survives(
     token = _reset_token(live, smtp, "weakling@example.com", email="weakling@example.com")
     with live.client() as c:
         weak = _confirm(c, token, "password")
-        assert weak.status_code == 422 and weak.json()["error"] == "weak_password"
+        assert weak.status_code == 422
+        assert weak.json()["error"] == "weak_password"
         assert _confirm(c, token).status_code == 204
 
 
