@@ -167,7 +167,7 @@ def _counts(live: LiveServer) -> tuple[int, int, int]:
                 counts.append(int(found.scalar() or 0))
         return counts[0], counts[1], counts[2]
 
-    return live.call(job)  # type: ignore[arg-type]
+    return live.call(job)
 
 
 @pytest.mark.parametrize("field", ["email", "username"])
