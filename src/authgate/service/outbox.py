@@ -72,6 +72,8 @@ class OutboxWorker:
                     pass
             except AuthError as exc:  # the database is down: try again next poll
                 _log.warning("outbox pass failed: %s", exc)
+            except Exception:  # the worker must outlive any one bad pass
+                _log.exception("outbox pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
             self._wake.clear()
