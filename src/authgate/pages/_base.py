@@ -28,7 +28,7 @@ __all__ = ["STATIC_PREFIX", "UNAVAILABLE", "Fields", "PageBase", "redirect", "th
 STATIC_PREFIX = "/pages/static/"
 UNAVAILABLE = "The service is unavailable right now. Try again in a moment."
 #: Every field any page form has; anything else in a body is ignored.
-_FIELDS = (CSRF_FIELD, "username", "password", "current_password", "new_password")
+_FIELDS = (CSRF_FIELD, "username", "password", "current_password", "new_password", "email")
 _MAX_FIELD = 4096
 
 Fields = dict[str, str]

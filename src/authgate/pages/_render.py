@@ -26,6 +26,7 @@ NOTICES: dict[str, str] = {
     "password_changed": "Password changed. Your other sessions are signed out.",
     "password_changed_signin": "Password changed. Sign in with your new password.",
     "expired": "Your session ended. Sign in again.",
+    "reset_sent": "If an account matches, a link to choose a new password is on its way.",
 }
 
 #: A strict policy is possible because the pages use no inline script or style and no CDN.

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Response
 from authgate.endpoints.gate import AuthGate
 from authgate.pages._account import AccountPages
 from authgate.pages._base import STATIC_PREFIX
+from authgate.pages._recovery import RecoveryPages
 from authgate.pages._signin import SignInPages
 
 __all__ = ["STATIC_PREFIX", "pages_router"]
@@ -41,6 +42,7 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 def pages_router(gate: AuthGate) -> APIRouter:
     """The browser pages over ``gate``'s auth service and cookie settings."""
     signin, account = SignInPages(gate), AccountPages(gate)
+    recovery = RecoveryPages(gate)
     files = _static_files()
 
     async def static_file(name: str) -> Response:
@@ -63,5 +65,9 @@ def pages_router(gate: AuthGate) -> APIRouter:
         "/account/signout-everywhere", account.sign_out_everywhere, methods=["POST"]
     )
     router.add_api_route("/account/password", account.change_password, methods=["POST"])
+    router.add_api_route("/forgot", recovery.forgot_page, methods=["GET"])
+    router.add_api_route("/forgot", recovery.forgot, methods=["POST"])
+    router.add_api_route("/reset", recovery.reset_page, methods=["GET"])
+    router.add_api_route("/verify", recovery.verify_page, methods=["GET"])
     router.add_api_route(STATIC_PREFIX + "{name}", static_file, methods=["GET"])
     return router
