@@ -152,7 +152,8 @@ def main() -> None:
     found = re.search(r"^authgate_email_outbox_pending (\S+)$", metrics, re.MULTILINE)
     all_reset = reset["known"] + reset["unknown"]
     print(
-        f"concurrency {args.concurrency}, {args.seconds:.0f} s per route, SMTP delay {args.smtp_delay} s"
+        f"concurrency {args.concurrency}, {args.seconds:.0f} s per route, "
+        f"SMTP delay {args.smtp_delay} s"
     )
     print("| request | n | p50 ms | p99 ms | mean ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
