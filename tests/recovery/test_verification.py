@@ -59,7 +59,10 @@ def test_an_address_is_unique_whatever_its_case(live: LiveServer) -> None:
             },
         )
         assert r.status_code == 409
-        assert r.json()["error"] == "username_taken"
+        assert r.json() == {
+            "error": "username_taken",
+            "error_description": "this email address is taken",
+        }
 
 
 @pytest.mark.parametrize("address", ["no-at-sign", "two@@example.com", "a@b", "x" * 300 + "@e.com"])

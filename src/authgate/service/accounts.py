@@ -10,7 +10,8 @@ The password change itself is in :mod:`authgate.service.password_change`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
+from typing import Protocol
 
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, SessionInfo, User
@@ -25,9 +26,15 @@ from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
 from authgate.store.protocols import Store, Transaction
 
-__all__ = ["Accounts", "NewEmailHook"]
+__all__ = ["Accounts", "EmailHooks"]
 
-NewEmailHook = Callable[[Transaction, User, NormalizedEmail], Awaitable[None]]
+
+class EmailHooks(Protocol):
+    async def queue_verification(
+        self, tx: Transaction, user: User, mail: NormalizedEmail
+    ) -> None: ...
+
+    def wake(self) -> None: ...
 
 
 class Accounts:
@@ -52,8 +59,8 @@ class Accounts:
         self.sync = sync
         self.failure_audit = failure_audit
         #: Queues the verification message in the registration's transaction
-        #: (:class:`authgate.service.recovery.Recovery`), when email is set up.
-        self.on_new_email: NewEmailHook | None = None
+        #: (:class:`authgate.service.email_verification.EmailVerification`).
+        self.email_hooks: EmailHooks | None = None
 
     async def register(
         self,
@@ -111,8 +118,10 @@ class Accounts:
                 email_key=mail.key if mail is not None else None,
             )
             await audit(tx, "user_registered", now=now, user_id=user.id, ip=ip)
-            if mail is not None and self.on_new_email is not None:
-                await self.on_new_email(tx, user, mail)
+            if mail is not None and self.email_hooks is not None:
+                await self.email_hooks.queue_verification(tx, user, mail)
+        if mail is not None and self.email_hooks is not None:
+            self.email_hooks.wake()  # committed: the outbox worker may send it now
         return user
 
     async def get_user(self, user_id: str) -> User:

@@ -158,7 +158,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         email_verification=verification,
         outbox=outbox,
     )
-    ops.accounts.on_new_email = verification.queue_verification
+    ops.accounts.email_hooks = verification
     service = AuthService(
         settings,
         db=db,

@@ -73,7 +73,10 @@ class EmailVerification:
             link=t.link("/verify", token),
         )
         await self.mail.add(tx, message, now=now)
-        self.mail.wake()  # the worker's pass runs after this transaction commits
+
+    def wake(self) -> None:
+        """After the registration committed: the outbox worker may send now."""
+        self.mail.wake()
 
     async def request_change(
         self,

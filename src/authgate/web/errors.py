@@ -248,7 +248,8 @@ _RULES: Mapping[type[Exception], _Rule] = {
     # Judged after the password (issue 16): only the account's owner learns it.
     EmailNotVerified: _Rule(400, "invalid_grant"),
     PasswordRejected: _Rule(422, "weak_password"),
-    UsernameTaken: _Rule(409, "username_taken", "this username is taken"),
+    # The message says which: the username or the email address (issue 16).
+    UsernameTaken: _Rule(409, "username_taken"),
     NotFound: _Rule(404, "not_found"),
     StoreUnavailable: _UNAVAILABLE,
     JWKSError: _UNAVAILABLE,
