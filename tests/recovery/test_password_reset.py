@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +13,14 @@ import pytest
 from authgate.endpoints.routes_recovery import ACCEPTED
 from authgate.service import AuthService
 from recovery._smtp import TestSmtp, html_of, link_in, text_of, token_in
-from recovery.conftest import ISSUER, bearer, register
+from recovery.conftest import (
+    ISSUER,
+    bearer,
+    email_settings,
+    live_server,
+    recovery_settings,
+    register,
+)
 from server.conftest import NEW_PASSWORD, PASSWORD, LiveServer
 
 OTHER_PASSWORD = "saffron-marble-kettle-41"
@@ -203,3 +212,25 @@ def test_bad_reset_requests_get_a_clear_4xx(live: LiveServer) -> None:
         for token in ("", "x" * 43, "short", "ü" * 43):
             r = _confirm(c, token)
             assert r.status_code in (400, 422), r.text
+
+
+@pytest.fixture
+def tight(tmp_path: Path, smtp: TestSmtp) -> Iterator[LiveServer]:
+    """Two reset requests per account or address per hour, three per IP."""
+    mail = email_settings(smtp, requests_per_hour=2, requests_per_ip_per_hour=3)
+    yield from live_server(recovery_settings(tmp_path, smtp, email=mail))
+
+
+def test_reset_requests_are_throttled_alike_for_known_and_unknown_accounts(
+    tight: LiveServer, smtp: TestSmtp
+) -> None:
+    with tight.client() as c:
+        register(c, "limited", "limited@example.com")
+        known = [_reset(c, email="limited@example.com").status_code for _ in range(3)]
+        tight.clock.advance(3600)  # a new hour for the IP as well
+        unknown = [_reset(c, email="ghost@example.com").status_code for _ in range(3)]
+        assert known == unknown == [202, 202, 429]
+        tight.clock.advance(3600)
+        by_ip = [_reset(c, email=f"ip{i}@example.com").status_code for i in range(4)]
+        assert by_ip == [202, 202, 202, 429]
+        assert "retry-after" in _reset(c, email="limited@example.com").headers
