@@ -95,7 +95,12 @@ class _Inbox:
         assert isinstance(message, EmailMessage)
         with self.owner.lock:
             self.owner.messages.append(message)
-            self.owner.tls_used.append(session.ssl is not None)
+            tls = session.ssl is not None  # STARTTLS; implicit TLS shows on the transport
+            transport = server.transport
+            tls = tls or (
+                transport is not None and transport.get_extra_info("ssl_object") is not None
+            )
+            self.owner.tls_used.append(tls)
         return "250 OK"
 
 
@@ -104,7 +109,15 @@ class TestSmtp:
 
     __test__ = False
 
-    def __init__(self, directory: Path, *, port: int | None = None, delay: float = 0.0):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int | None = None,
+        delay: float = 0.0,
+        implicit_tls: bool = False,
+    ):
+        self.implicit_tls = implicit_tls
         self.cert, self.key = make_certificate(directory)
         self.port = port or free_port()
         self.delay = delay
@@ -115,19 +128,26 @@ class TestSmtp:
 
     @property
     def url(self) -> str:
-        return f"smtp+starttls://{USER}:{PASSWORD}@127.0.0.1:{self.port}"
+        scheme = "smtps" if self.implicit_tls else "smtp+starttls"
+        return f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{self.port}"
 
     def start(self) -> TestSmtp:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.cert, self.key)
+        tls: dict[str, Any] = (
+            # aiosmtpd's "TLS before AUTH" check knows STARTTLS only; here the whole
+            # connection is TLS from the first byte.
+            {"ssl_context": context, "auth_require_tls": False}
+            if self.implicit_tls
+            else {"tls_context": context, "require_starttls": True}
+        )
         self._controller = Controller(
             _Inbox(self),
             hostname="127.0.0.1",
             port=self.port,
-            tls_context=context,
-            require_starttls=True,
             auth_required=True,
             authenticator=_authenticate,
+            **tls,
         )
         self._controller.start()
         return self

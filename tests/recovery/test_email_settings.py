@@ -86,3 +86,28 @@ def test_without_smtp_messages_go_to_private_files_in_the_data_dir(tmp_path: Pat
     text = files[0].read_text()
     assert "To: dev@example.com" in text
     assert "http://auth.test/verify#token=" in text
+
+
+def test_a_deployment_template_replaces_the_shipped_one(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "verify.txt").write_text("Custom words for {{ username }}: {{ link }}\n")
+    settings = test_settings(
+        tmp_path / "data",
+        issuer="http://auth.test",
+        public_url="https://pages.example.com/",
+        email={"templates_dir": templates, "product_name": "Example Co"},
+    )
+    app = create_app(settings, clock=FrozenClock(time.time()))
+    with serve(app) as (url, loop):
+        live = LiveServer(url, app, FrozenClock(time.time()), loop, settings)
+        with live.client() as c:
+            register(c, "custom", "custom@example.com")
+        outbox = tmp_path / "data" / "outbox"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(outbox.glob("*.eml")):
+            time.sleep(0.05)
+        text = next(outbox.glob("*.eml")).read_text()
+    assert "Custom words for custom: https://pages.example.com/verify#token=" in text
+    assert "Subject: Confirm your Example Co email address" in text
+    assert "Example Co" in text  # the shipped HTML part, with the product name

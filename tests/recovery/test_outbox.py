@@ -65,6 +65,22 @@ def test_smtp_down_requests_still_answer_and_messages_wait_then_go_once(
     assert sorted(subjects.values()) == [1, 1], subjects
 
 
+# aiosmtpd warns because its own check knows STARTTLS only; this server is TLS-only.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_implicit_tls_smtps_delivers_with_auth(tmp_path: Path) -> None:
+    smtp = TestSmtp(tmp_path, implicit_tls=True).start()
+    try:
+        for live in live_server(recovery_settings(tmp_path / "authgate", smtp)):
+            with live.client() as c:
+                register(c, "tls", "tls@example.com")
+            message = smtp.wait_for("tls@example.com", subject="Confirm")[0]
+            assert token_in(message)
+            with smtp.lock:
+                assert smtp.tls_used == [True]
+    finally:
+        smtp.stop()
+
+
 def _server_env(smtp: TestSmtp, **extra: str) -> dict[str, str]:
     return {
         "AUTHGATE_EMAIL__SMTP_URL": smtp.url,
