@@ -22,6 +22,7 @@ from authgate.clock import Clock
 from authgate.errors import AuthError
 from authgate.service.mailer import EmailSender, Message, SendFailed
 from authgate.settings import EmailSettings
+from authgate.store.email import OutboxMessage
 from authgate.store.protocols import Store
 
 __all__ = ["OutboxWorker"]
@@ -93,28 +94,29 @@ class OutboxWorker:
             batch = await tx.outbox.claim(
                 self.owner, now=now, lease=self.settings.lease, limit=self.batch
             )
-        for i, m in enumerate(batch):
-            message = Message(m.recipient, m.subject, m.text_body, m.html_body)
-            try:
-                await self.sender.send(message)
-            except SendFailed as exc:
+        # The batch goes out concurrently (each send bounded by the timeout, so all
+        # end well within the lease); one transaction records the outcomes.
+        outcomes = await asyncio.gather(*(self._send(m) for m in batch))
+        async with self.db.write() as tx:
+            for m, error in zip(batch, outcomes, strict=True):
+                now = self.clock.now()
+                if error is None:
+                    self.sent_count += 1
+                    await tx.outbox.sent(m.id, self.owner, now=now)
+                    continue
                 self.failed_count += 1
-                _log.warning("email %d not sent (attempt %d): %s", m.id, m.attempts, exc)
-                # The server is likely down for the rest of the batch too: release it.
-                async with self.db.write() as tx:
-                    for rest in batch[i:]:
-                        await tx.outbox.failed(
-                            rest.id,
-                            self.owner,
-                            retry_at=self._retry_at(rest.attempts),
-                            error=str(exc),
-                            now=self.clock.now(),
-                        )
-                break
-            self.sent_count += 1
-            async with self.db.write() as tx:
-                await tx.outbox.sent(m.id, self.owner, now=self.clock.now())
+                _log.warning("email %d not sent (attempt %d): %s", m.id, m.attempts, error)
+                retry_at = self._retry_at(m.attempts)
+                await tx.outbox.failed(m.id, self.owner, retry_at=retry_at, error=error, now=now)
         return len(batch)
+
+    async def _send(self, m: OutboxMessage) -> str | None:
+        """Send one message; the error in one line, or None when it was handed over."""
+        try:
+            await self.sender.send(Message(m.recipient, m.subject, m.text_body, m.html_body))
+        except SendFailed as exc:
+            return str(exc)
+        return None
 
     def _retry_at(self, attempts: int) -> float | None:
         if attempts >= self.settings.max_attempts:
