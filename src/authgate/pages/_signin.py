@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from authgate.errors import (
+    EmailNotVerified,
     InvalidCredentials,
     InvalidRequest,
     PasswordRejected,
@@ -71,6 +72,11 @@ class SignInPages(PageBase):
         except InvalidCredentials:
             errors["signin-password"] = "Wrong username or password."
             return self.form_page(request, status_code=401, errors=errors, username=username)
+        except EmailNotVerified:  # the right password: only the owner sees this
+            errors["signin-password"] = (
+                "Confirm your email address first: open the link in the message we sent you."
+            )
+            return self.form_page(request, status_code=403, errors=errors, username=username)
         except RateLimited as exc:
             return self.form_page(
                 request,
