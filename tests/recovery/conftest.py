@@ -79,3 +79,19 @@ def register(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def serve_env(smtp: TestSmtp, **extra: str) -> dict[str, str]:
+    """The environment of an ``authgate serve`` process that mails through ``smtp``."""
+    return {
+        "AUTHGATE_EMAIL__SMTP_URL": smtp.url,
+        "AUTHGATE_EMAIL__CA_FILE": str(smtp.cert),
+        "AUTHGATE_EMAIL__POLL_INTERVAL": "0.1",
+        "AUTHGATE_EMAIL__MAX_BACKOFF": "1",
+        # A message claimed when the process died is retried once its lease ends.
+        "AUTHGATE_EMAIL__LEASE": "5",
+        "AUTHGATE_EMAIL__TIMEOUT": "2",
+        "AUTHGATE_EMAIL__REQUESTS_PER_IP_PER_HOUR": "10000",
+        "AUTHGATE_THROTTLE__REGISTRATIONS_PER_IP_PER_HOUR": "10000",
+        **extra,
+    }

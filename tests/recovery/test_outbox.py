@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from recovery._smtp import TestSmtp, free_port, token_in
-from recovery.conftest import live_server, recovery_settings, register
+from recovery.conftest import live_server, recovery_settings, register, serve_env
 from resilience._harness import AuthgateServer, fresh_database, shared_key_env, wait_until
 from server.conftest import LiveServer
 
@@ -81,25 +81,10 @@ def test_implicit_tls_smtps_delivers_with_auth(tmp_path: Path) -> None:
         smtp.stop()
 
 
-def _server_env(smtp: TestSmtp, **extra: str) -> dict[str, str]:
-    return {
-        "AUTHGATE_EMAIL__SMTP_URL": smtp.url,
-        "AUTHGATE_EMAIL__CA_FILE": str(smtp.cert),
-        "AUTHGATE_EMAIL__POLL_INTERVAL": "0.1",
-        "AUTHGATE_EMAIL__MAX_BACKOFF": "1",
-        # A message claimed when the process died is retried once its lease ends.
-        "AUTHGATE_EMAIL__LEASE": "5",
-        "AUTHGATE_EMAIL__TIMEOUT": "2",
-        "AUTHGATE_EMAIL__REQUESTS_PER_IP_PER_HOUR": "10000",
-        "AUTHGATE_THROTTLE__REGISTRATIONS_PER_IP_PER_HOUR": "10000",
-        **extra,
-    }
-
-
 def test_the_outbox_survives_kill_9_between_the_commit_and_the_send(
     tmp_path: Path, down_smtp: TestSmtp
 ) -> None:
-    server = AuthgateServer(tmp_path / "data", _server_env(down_smtp)).start()
+    server = AuthgateServer(tmp_path / "data", serve_env(down_smtp)).start()
     try:
         with server.client() as c:
             register(c, "crash", "crash@example.com")
@@ -131,7 +116,7 @@ def test_two_instances_on_postgres_send_each_message_exactly_once(
 ) -> None:
     n = 15
     with fresh_database(postgres_url) as db:
-        env = _server_env(down_smtp, AUTHGATE_DATABASE_URL=db, **shared_key_env())
+        env = serve_env(down_smtp, AUTHGATE_DATABASE_URL=db, **shared_key_env())
         a = AuthgateServer(tmp_path / "a", env).start()
         b = AuthgateServer(tmp_path / "b", env).start()
         try:
