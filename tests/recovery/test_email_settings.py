@@ -111,3 +111,20 @@ def test_a_deployment_template_replaces_the_shipped_one(tmp_path: Path) -> None:
     assert "Custom words for custom: https://pages.example.com/verify#token=" in text
     assert "Subject: Confirm your Example Co email address" in text
     assert "Example Co" in text  # the shipped HTML part, with the product name
+
+
+def test_check_warns_about_unsent_mail_and_refuses_clear_text_smtp_in_production(
+    tmp_path: Path,
+) -> None:
+    from authgate.server.check import check_settings
+
+    def found(**email: str) -> set[tuple[str, str]]:
+        settings = test_settings(
+            tmp_path, production=True, issuer="https://auth.example.com", email=email
+        )
+        return {(p.level, p.setting) for p in check_settings(settings, host="0.0.0.0")}
+
+    assert ("warning", "AUTHGATE_EMAIL__SMTP_URL") in found()
+    assert ("error", "AUTHGATE_EMAIL__SMTP_URL") in found(smtp_url="smtp://mx.example.com")
+    for fine in ("smtp://127.0.0.1:25", "smtp+starttls://u:p@mx.example.com", "smtps://mx.test"):
+        assert not any(s == "AUTHGATE_EMAIL__SMTP_URL" for _, s in found(smtp_url=fine)), fine
