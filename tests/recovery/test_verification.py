@@ -99,12 +99,20 @@ def test_an_address_change_is_confirmed_from_the_new_address(
         confirm = smtp.wait_for("New.Home@example.com", subject="Confirm")[0]
         notice = smtp.wait_for("old.home@example.com", subject="being changed")[0]
         assert "#token=" not in text_of(notice)  # nothing at the old address takes the account
+        # A reset link sent to the old address before the change dies with it.
+        assert c.post("/auth/password-reset", json={"username": "mover"}).status_code == 202
+        old_reset = token_in(smtp.wait_for("old.home@example.com", subject="Reset")[0])
         assert _verify(c, token_in(confirm)).status_code == 204
+        dead = c.post(
+            "/auth/password-reset/confirm",
+            json={"token": old_reset, "new_password": "saffron-marble-kettle-41"},
+        )
+        assert dead.status_code == 400
         me = _me(c, access)
         assert me["email"] == "New.Home@example.com"
         assert me["email_verified"] is True
         # The old address no longer finds the account; the new one does.
-        before = len(smtp.to("old.home@example.com"))
+        before = len(smtp.to("old.home@example.com"))  # the notice and the reset link
         assert (
             c.post("/auth/password-reset", json={"email": "old.home@example.com"}).status_code
             == 202

@@ -182,5 +182,7 @@ class EmailVerification:
                 await tx.users.set_email(
                     row.id, email=taken.email, email_key=taken.email_key, verified=True
                 )
+                # A reset link already sent to the old address must not outlive it.
+                await tx.email_tokens.revoke(row.id, "reset")
                 await audit(tx, "email_changed", now=now, user_id=row.id, ip=ip)
                 await audit(tx, "email_verified", now=now, user_id=row.id, ip=ip)

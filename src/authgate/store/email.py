@@ -80,6 +80,14 @@ class SqlEmailTokens:
             )
         )
 
+    async def revoke(self, user_id: str, purpose: str) -> None:
+        """Delete the user's tokens of ``purpose``."""
+        await self._conn.execute(
+            delete(email_tokens).where(
+                email_tokens.c.user_id == user_id, email_tokens.c.purpose == purpose
+            )
+        )
+
     async def peek(self, digest: bytes) -> EmailToken | None:
         row = (
             await self._conn.execute(
