@@ -96,6 +96,7 @@ EXPORTED: dict[str, list[str]] = {
         "AuditSettings",
         "CookieSettings",
         "MfaSettings",
+        "EmailSettings",
         "PasswordSettings",
         "SessionSettings",
         "Settings",
@@ -143,6 +144,7 @@ STABLE_CODES = {
     "JWKSError": "jwks_error",
     "TokenRequestFailed": "token_request_failed",
     "StoreUnavailable": "store_unavailable",
+    "EmailNotVerified": "email_not_verified",
 }
 
 #: The one intended repeat: GrantError is the abstract base of the RFC 6749 §5.2

@@ -60,6 +60,8 @@ class UserRecord:
     credential_version: int
     #: A confirmed second factor: the password alone never yields tokens.
     second_factor: bool = False
+    email_verified: bool = False
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,8 @@ machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
     │   └── MissingToken                "missing_token"       (no credentials at all)
     ├── GrantError                      a grant presented to the token endpoint fails
     │   ├── InvalidGrant                "invalid_grant"
-    │   │   └── RefreshReuse            "refresh_reuse"
+    │   │   ├── RefreshReuse            "refresh_reuse"
+    │   │   └── EmailNotVerified        "email_not_verified"
     │   ├── InvalidScope                "invalid_scope"
     │   ├── InvalidRequest              "invalid_request"
     │   ├── UnauthorizedClient          "unauthorized_client"
@@ -52,6 +53,7 @@ __all__ = [
     "CSRFRejected",
     "ConfigError",
     "Conflict",
+    "EmailNotVerified",
     "Expired",
     "GrantError",
     "InsufficientScope",
@@ -174,6 +176,12 @@ class InvalidGrant(GrantError):
     """The credentials or refresh token of a grant are invalid (RFC 6749 §5.2)."""
 
     code = "invalid_grant"
+
+
+class EmailNotVerified(InvalidGrant):
+    """The right password, but the account's email address is not verified yet."""
+
+    code = "email_not_verified"
 
 
 class RefreshReuse(InvalidGrant):

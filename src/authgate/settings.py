@@ -11,13 +11,14 @@ import ipaddress
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_REDIS_NAMESPACE",
     "AuditSettings",
     "CookieSettings",
+    "EmailSettings",
     "MfaSettings",
     "PasswordSettings",
     "SessionSettings",
@@ -133,6 +134,41 @@ class WebAuthnSettings(BaseModel):
     max_per_user: int = Field(20, ge=1, le=100)
 
 
+class EmailSettings(BaseModel):
+    """Account recovery by email (``AUTHGATE_EMAIL__*``; README "Account recovery").
+
+    ``smtp_url``: ``smtp://host:25`` (plain), ``smtp+starttls://user:pass@host:587``
+    (STARTTLS, required) or ``smtps://user:pass@host:465`` (implicit TLS). Unset: the
+    development sender writes each message to ``<data_dir>/outbox/`` and the log.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    smtp_url: SecretStr | None = None
+    #: The ``From`` address (``AUTHGATE_EMAIL__FROM``).
+    sender: str = Field("authgate@localhost", alias="from", max_length=320)
+    #: Trust these CA certificates for the SMTP server (else the system's).
+    ca_file: Path | None = None
+    timeout: float = Field(15.0, ge=1.0, le=300.0)
+    #: A directory whose templates override the shipped ones (same file names).
+    templates_dir: Path | None = None
+    #: The product name in messages; defaults to the issuer's host name.
+    product_name: str | None = Field(None, max_length=100)
+    #: SECURITY.md A.7 #57: recovery and verification tokens live at most 30 minutes.
+    token_ttl: int = Field(1800, ge=60, le=1800)
+    #: Seconds between outbox passes (a queued message also wakes the worker).
+    poll_interval: float = Field(2.0, ge=0.05, le=300.0)
+    #: A claimed message is another instance's to retry only after this long.
+    lease: float = Field(120.0, ge=5.0, le=3600.0)
+    #: Retries wait 2^attempts seconds, capped here; after ``max_attempts`` the
+    #: message is dropped (its tokens have expired long before).
+    max_backoff: float = Field(600.0, ge=1.0, le=86_400.0)
+    max_attempts: int = Field(12, ge=1, le=100)
+    #: Reset requests one account, one address or one IP may make per hour.
+    requests_per_hour: int = Field(5, ge=1)
+    requests_per_ip_per_hour: int = Field(30, ge=1)
+
+
 def parse_trusted_proxies(value: str) -> list[str]:
     """Addresses or CIDRs, separated by commas or spaces, normalised (``10.0.0.1``,
     ``10.0.0.0/8``, ``fd00::/8``). A hostname, ``*`` or a CIDR with host bits set is
@@ -209,6 +245,11 @@ class Settings(BaseSettings):
     mfa: MfaSettings = Field(default_factory=MfaSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     webauthn: WebAuthnSettings = Field(default_factory=WebAuthnSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    #: The password login refuses accounts whose address is not verified.
+    require_verified_email: bool = False
+    #: Where the browser pages live, when not at the issuer (links in messages).
+    public_url: str | None = None
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -20,8 +20,8 @@ POSTGRES_URL = os.environ.get(
     "AUTHGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 TABLES = (
-    "audit_events, revocations, refresh_tokens, sessions, signing_keys, users, "
-    "apis, clients, assertion_jtis"
+    "audit_events, email_outbox, email_tokens, revocations, refresh_tokens, sessions, "
+    "signing_keys, users, apis, clients, assertion_jtis"
 )
 
 

@@ -28,6 +28,7 @@ from authgate.endpoints.routes_meta import meta_routes
 from authgate.endpoints.routes_mfa import mfa_routes
 from authgate.endpoints.routes_oauth import INTROSPECT_SCOPE, oauth_routes
 from authgate.endpoints.routes_passkeys import passkey_routes
+from authgate.endpoints.routes_recovery import recovery_routes
 from authgate.endpoints.routes_token import token_routes
 from authgate.endpoints.routes_users import user_routes
 from authgate.errors import StoreUnavailable
@@ -186,6 +187,7 @@ class AuthGate:
             oauth_routes,
             cookie_routes,
             user_routes,
+            recovery_routes,
             mfa_routes,
             passkey_routes,
             meta_routes,

@@ -36,6 +36,7 @@ _FIELDS = (
     "new_password",
     "mfa_token",
     "code",
+    "email",
 )
 _MAX_FIELD = 4096
 

@@ -29,6 +29,7 @@ NOTICES: dict[str, str] = {
     "passkey_added": "Passkey added. You can sign in with it.",
     "mfa_removed": "Two-step sign-in is off. Your password alone signs you in.",
     "mfa_restart": "That sign-in took too long or was already used. Sign in again.",
+    "reset_sent": "If an account matches, a link to choose a new password is on its way.",
 }
 
 #: A strict policy is possible because the pages use no inline script or style and no CDN.

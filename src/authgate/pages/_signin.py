@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from authgate.errors import (
+    EmailNotVerified,
     GrantError,
     InvalidCredentials,
     InvalidRequest,
@@ -73,6 +74,11 @@ class SignInPages(PageBase):
         except InvalidCredentials:
             errors["signin-password"] = "Wrong username or password."
             return self.form_page(request, status_code=401, errors=errors, username=username)
+        except EmailNotVerified:  # the right password: only the owner sees this
+            errors["signin-password"] = (
+                "Confirm your email address first: open the link in the message we sent you."
+            )
+            return self.form_page(request, status_code=403, errors=errors, username=username)
         except MfaRequired as exc:  # the password was right: the second step
             return self.second_step_page(request, exc.mfa_token)
         except RateLimited as exc:

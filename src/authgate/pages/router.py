@@ -17,6 +17,7 @@ from authgate.endpoints.gate import AuthGate
 from authgate.pages._account import AccountPages
 from authgate.pages._base import STATIC_PREFIX
 from authgate.pages._mfa import MfaPages
+from authgate.pages._recovery import RecoveryPages
 from authgate.pages._signin import SignInPages
 
 __all__ = ["STATIC_PREFIX", "pages_router"]
@@ -42,6 +43,7 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 def pages_router(gate: AuthGate) -> APIRouter:
     """The browser pages over ``gate``'s auth service and cookie settings."""
     signin, account, mfa = SignInPages(gate), AccountPages(gate), MfaPages(gate)
+    recovery = RecoveryPages(gate)
     files = _static_files()
 
     async def static_file(name: str) -> Response:
@@ -69,5 +71,9 @@ def pages_router(gate: AuthGate) -> APIRouter:
     router.add_api_route("/account/mfa/totp/confirm", mfa.confirm_totp, methods=["POST"])
     router.add_api_route("/account/mfa/totp/remove", mfa.remove_totp, methods=["POST"])
     router.add_api_route("/account/mfa/recovery-codes", mfa.new_recovery_codes, methods=["POST"])
+    router.add_api_route("/forgot", recovery.forgot_page, methods=["GET"])
+    router.add_api_route("/forgot", recovery.forgot, methods=["POST"])
+    router.add_api_route("/reset", recovery.reset_page, methods=["GET"])
+    router.add_api_route("/verify", recovery.verify_page, methods=["GET"])
     router.add_api_route(STATIC_PREFIX + "{name}", static_file, methods=["GET"])
     return router

@@ -23,6 +23,7 @@ from authgate.server.metrics import (
     AuditEventCounter,
     Metrics,
     MetricsMiddleware,
+    OutboxCollector,
     RevocationSyncCollector,
 )
 from authgate.server.operations import operations_router
@@ -70,6 +71,14 @@ def create_app(
             return {}
 
     metrics.registry.register(RevocationSyncCollector(sync_counts))
+
+    def outbox_counts() -> Mapping[str, int]:
+        try:
+            return gate.service.outbox_counts()
+        except StoreUnavailable:
+            return {}
+
+    metrics.registry.register(OutboxCollector(outbox_counts))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

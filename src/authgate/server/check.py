@@ -291,6 +291,28 @@ def _metrics_problems(settings: Settings, target: _Target) -> list[Problem]:
     return []
 
 
+def _email_problems(settings: Settings, target: _Target) -> list[Problem]:
+    """Account recovery (issue 16): in production, messages must be sent, and their
+    reset links must not cross a network in clear text."""
+    secret = settings.email.smtp_url
+    if secret is None:
+        if not settings.production:
+            return []
+        where = settings.data_dir / "outbox"
+        return [Problem("warning", "AUTHGATE_EMAIL__SMTP_URL", f"unset: messages go to {where}")]
+    parts = urlsplit(secret.get_secret_value())
+    if parts.scheme.lower() == "smtp" and not is_loopback(parts.hostname):
+        return [
+            Problem(
+                "error" if settings.production else "warning",
+                "AUTHGATE_EMAIL__SMTP_URL",
+                "smtp:// to another host sends reset links in clear text: use "
+                "smtp+starttls:// or smtps://",
+            )
+        ]
+    return []
+
+
 def _deployment_problems(settings: Settings, target: _Target) -> list[Problem]:
     """SECURITY.md A.7 #52: data files other local users can read (also on a deployment
     made before files were created private); A.7 #51: a proxy list that trusts anyone."""
@@ -343,6 +365,7 @@ _RULES: tuple[Callable[[Settings, _Target], list[Problem]], ...] = (
     _redis_problems,
     _database_problems,
     _metrics_problems,
+    _email_problems,
     _deployment_problems,
 )
 

@@ -13,6 +13,8 @@ global one, so several apps in a process, as in tests, do not collide).
   the Redis channel is only a hint to read the database log (SECURITY.md A.7 #50):
   ``outcome="read"`` queued a read, ``outcome="coalesced"`` was ignored because one
   was already queued. A flood shows as a growing ``coalesced`` count.
+- ``authgate_email_outbox_pending`` and ``authgate_email_send_attempts_total{outcome}``:
+  the email outbox (:class:`OutboxCollector`).
 
 With ``AUTHGATE_METRICS_TOKEN`` set, ``/metrics`` answers only a request carrying it
 as a bearer token (:func:`check_metrics_token`; RFC 6750 §3 401 otherwise).
@@ -26,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +40,7 @@ __all__ = [
     "AuditEventCounter",
     "Metrics",
     "MetricsMiddleware",
+    "OutboxCollector",
     "RevocationSyncCollector",
     "check_metrics_token",
 ]
@@ -58,6 +61,11 @@ _EVENTS = frozenset(
         "user_registered",
         "user_disabled",
         "key_rotated",
+        "password_reset_requested",
+        "password_reset_done",
+        "email_verified",
+        "email_change_requested",
+        "email_changed",
     }
 )
 
@@ -143,6 +151,36 @@ class RevocationSyncCollector:
             "Reads of the revocation log (poll, Redis message or reconnect).",
             value=counts.get("reads", 0),
         )
+
+
+class OutboxCollector:
+    """The email outbox (issue 16): messages waiting (an SMTP outage shows here while
+    ``/readyz`` stays ready), and this instance's send attempts."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self.counts = counts
+
+    def describe(self) -> list[Metric]:
+        return list(self._families({}))
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(self.counts())
+
+    @staticmethod
+    def _families(counts: Mapping[str, int]) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "authgate_email_outbox_pending",
+            "Email messages committed and not sent yet (as of the outbox's last pass).",
+            value=counts.get("pending", 0),
+        )
+        family = CounterMetricFamily(
+            "authgate_email_send_attempts",
+            "Email send attempts by this instance.",
+            labels=["outcome"],
+        )
+        family.add_metric(["sent"], counts.get("sent", 0))
+        family.add_metric(["failed"], counts.get("failed", 0))
+        yield family
 
 
 class MetricsMiddleware:

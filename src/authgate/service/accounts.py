@@ -11,6 +11,7 @@ The password change itself is in :mod:`authgate.service.password_change`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, SessionInfo, User
@@ -18,26 +19,22 @@ from authgate.errors import InvalidRequest, NotFound, RateLimited, UsernameTaken
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
 from authgate.service.audit_limit import FailureAudit
+from authgate.service.emails import NormalizedEmail, normalize_email
 from authgate.service.endings import Endings
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
 from authgate.store.protocols import Store, Transaction
 
-__all__ = ["Accounts"]
+__all__ = ["Accounts", "EmailHooks"]
 
 
-def _check_email(email: object) -> str | None:
-    if email is None:
-        return None
-    if (
-        not isinstance(email, str)
-        or not 3 <= len(email) <= 320
-        or "@" not in email
-        or any(c.isspace() or ord(c) < 32 for c in email)
-    ):
-        raise InvalidRequest("email is not valid")
-    return email
+class EmailHooks(Protocol):
+    async def queue_verification(
+        self, tx: Transaction, user: User, mail: NormalizedEmail
+    ) -> None: ...
+
+    def wake(self) -> None: ...
 
 
 class Accounts:
@@ -61,6 +58,9 @@ class Accounts:
         self.endings = endings
         self.sync = sync
         self.failure_audit = failure_audit
+        #: Queues the verification message in the registration's transaction
+        #: (:class:`authgate.service.email_verification.EmailVerification`).
+        self.email_hooks: EmailHooks | None = None
 
     async def register(
         self,
@@ -82,7 +82,7 @@ class Accounts:
             raise InvalidRequest("password is required")
         self.hasher.check_length(password)
         self.hasher.check_policy(password, username=display)
-        mail = _check_email(email)
+        mail: NormalizedEmail | None = None if email is None else normalize_email(email)
         granted = parse_scope(scopes) if scopes is not None else None
         if granted is None:
             granted = frozenset(parse_scope(self.default_scopes) or ())
@@ -94,22 +94,34 @@ class Accounts:
             raise
         async with self.db.read() as tx:
             taken = await tx.users.key_taken(key)
+            mail_taken = mail is not None and await tx.users.email_taken(mail.key)
         if taken:
             raise UsernameTaken("this username is taken")
+        if mail_taken:
+            raise UsernameTaken("this email address is taken")
         password_hash = await self.hasher.hash(password)
         now = self.clock.now()
         user = User(
             id=new_id(),
             username=display,
-            email=mail,
+            email=mail.display if mail is not None else None,
             scopes=granted,
             disabled=False,
             created_at=now,
             tokens_valid_after=0.0,
         )
         async with self.db.write() as tx:  # the unique index settles a race: UsernameTaken
-            await tx.users.insert(user, username_key=key, password_hash=password_hash)
+            await tx.users.insert(
+                user,
+                username_key=key,
+                password_hash=password_hash,
+                email_key=mail.key if mail is not None else None,
+            )
             await audit(tx, "user_registered", now=now, user_id=user.id, ip=ip)
+            if mail is not None and self.email_hooks is not None:
+                await self.email_hooks.queue_verification(tx, user, mail)
+        if mail is not None and self.email_hooks is not None:
+            self.email_hooks.wake()  # committed: the outbox worker may send it now
         return user
 
     async def get_user(self, user_id: str) -> User:

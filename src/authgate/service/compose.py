@@ -15,18 +15,25 @@ from authgate.service.accounts import Accounts
 from authgate.service.audit_limit import FailureAudit
 from authgate.service.client_auth import ClientAuthenticator
 from authgate.service.client_grants import ClientGrants
+from authgate.service.email_verification import EmailVerification
 from authgate.service.endings import Endings
 from authgate.service.issuer import TokenIssuer
 from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore, load_kek
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
+from authgate.service.mail_queue import MailQueue
+from authgate.service.mail_templates import MailTemplates
+from authgate.service.mailer import open_sender
 from authgate.service.mfa_enrol import MfaEnrolments
 from authgate.service.mfa_login import MfaLogins
+from authgate.service.outbox import OutboxWorker
 from authgate.service.passkey_logins import PasskeyLogins
 from authgate.service.passkey_registration import PasskeyRegistrations
 from authgate.service.passkey_step import WebAuthnStep
 from authgate.service.password_change import PasswordChanges
+from authgate.service.password_reset import PasswordResets
+from authgate.service.recovery_notice import RecoveryCodeNotice
 from authgate.service.refreshes import Refreshes
 from authgate.service.registry import Registry
 from authgate.service.resources import Resources
@@ -122,6 +129,10 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         stack.push_async_callback(replay.aclose)
     logouts = Logouts(db, settings=settings, clock=clock, codec=codec, endings=endings, sync=sync)
     resources = Resources(db, default_audience=settings.audience, clock=clock)
+    outbox = OutboxWorker(
+        db, open_sender(settings.email, settings.data_dir), settings.email, clock=clock
+    )
+    mail = MailQueue(MailTemplates(settings), outbox)
     rp = RelyingParty.of(settings)
     mfa_logins = MfaLogins(
         db,
@@ -131,6 +142,10 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         throttle=mfa_throttle,
         issuer=issuer,
         steps=SecondSteps((OtpStep(), RecoveryCodeStep(), WebAuthnStep(rp))),
+        recovery_notice=RecoveryCodeNotice(mail, clock=clock),
+    )
+    verification = EmailVerification(
+        db, settings=settings.email, clock=clock, hasher=hasher, throttle=throttle, mail=mail
     )
     ops = Operations(
         logins=Logins(
@@ -142,6 +157,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             issuer=issuer,
             failure_audit=failure_audit,
             mfa=mfa_logins,
+            require_verified_email=settings.require_verified_email,
         ),
         mfa_logins=mfa_logins,
         mfa_enrolments=MfaEnrolments(
@@ -215,7 +231,20 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             issuer=issuer,
             failure_audit=failure_audit,
         ),
+        password_resets=PasswordResets(
+            db,
+            settings=settings.email,
+            clock=clock,
+            hasher=hasher,
+            throttle=throttle,
+            endings=endings,
+            sync=sync,
+            mail=mail,
+        ),
+        email_verification=verification,
+        outbox=outbox,
     )
+    ops.accounts.email_hooks = verification
     service = AuthService(
         settings,
         db=db,
@@ -234,6 +263,8 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
     await sync.load()
     sync.start(on_keys=keys.reload, maintenance=service.maintenance)
     stack.push_async_callback(sync.aclose)
+    outbox.start()
+    stack.push_async_callback(outbox.aclose)
     stack.push_async_callback(service.flush_failure_audit)  # first to run at close
     if keystore.replaced is not None:  # the configured key replaced another
         await keys.changed(keystore.replaced)

@@ -19,6 +19,7 @@ import unicodedata
 from authgate.clock import Clock
 from authgate.domain import Api, ClientInfo, TokenPair, UserRecord
 from authgate.errors import (
+    EmailNotVerified,
     InvalidCredentials,
     InvalidRequest,
     InvalidScope,
@@ -61,7 +62,9 @@ class Logins:
         issuer: TokenIssuer,
         failure_audit: FailureAudit,
         mfa: MfaLogins | None = None,
+        require_verified_email: bool = False,
     ) -> None:
+        self.require_verified_email = require_verified_email
         self.db = db
         self.sessions = sessions
         self.clock = clock
@@ -117,6 +120,9 @@ class Logins:
             if target is not None and not granted & target.scopes:  # RFC 8707 §2
                 await self._failed(attempt, user, now, client, "invalid_target")
                 raise InvalidTarget("no allowed scope is defined by this resource")
+            if self.require_verified_email and not user.email_verified:  # after the password
+                await self._failed(attempt, user, now, client, "email_not_verified")
+                raise EmailNotVerified("verify the account's email address before signing in")
             if user.second_factor and self.mfa is not None:
                 # The password was right; tokens only after the second step.
                 challenge = await self.mfa.challenge(user, scope_text(granted), client, now)

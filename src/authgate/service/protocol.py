@@ -14,8 +14,9 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``mfa_throttled``, ``mfa_enrolled``, ``mfa_removed``, ``recovery_code_used``,
 ``recovery_codes_new``, ``passkey_registered``, ``passkey_deleted``,
 ``passkey_reauth_failed``, ``passkey_login`` (with the session's ``login_ok``, whose
-``amr`` says ``hwk`` or ``swk``), ``passkey_login_failed``, ``passkey_clone_suspected``.
-``refresh_reuse`` (a theft signal,
+``amr`` says ``hwk`` or ``swk``), ``passkey_login_failed``, ``passkey_clone_suspected``,
+``password_reset_requested``, ``password_reset_done``, ``email_verified``,
+``email_change_requested``, ``email_changed``. ``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 
@@ -55,6 +56,43 @@ class AuthServiceProtocol(Protocol):
         Raises:
             TokenError: any reason the token is not acceptable.
         """
+        ...
+
+    async def request_password_reset(
+        self,
+        *,
+        email: str | None = None,
+        username: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Queue a reset message when the account exists; the same work either way.
+
+        Raises: InvalidRequest, RateLimited."""
+        ...
+
+    async def confirm_password_reset(
+        self, token: str, new_password: str, *, client: ClientInfo | None = None
+    ) -> None:
+        """Raises: InvalidGrant (dead token), PasswordRejected, InvalidRequest, RateLimited."""
+        ...
+
+    async def verify_email(self, token: str, *, client: ClientInfo | None = None) -> None:
+        """Raises: InvalidGrant (dead token), UsernameTaken (address taken), RateLimited."""
+        ...
+
+    async def request_email_change(
+        self,
+        user_id: str,
+        new_email: str,
+        current_password: str,
+        *,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """Raises: InvalidRequest, InvalidCredentials, RateLimited."""
+        ...
+
+    def outbox_counts(self) -> Mapping[str, int]:
+        """``pending``, ``sent``, ``failed`` of the email outbox (``/metrics``)."""
         ...
 
     async def register(

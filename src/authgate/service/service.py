@@ -19,15 +19,18 @@ from authgate.service.accounts import Accounts
 from authgate.service.audit_limit import FailureAudit
 from authgate.service.client_auth import ClientAuthenticator
 from authgate.service.client_grants import ClientGrants
+from authgate.service.email_verification import EmailVerification
 from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore
 from authgate.service.logins import Logins
 from authgate.service.logouts import Logouts
 from authgate.service.mfa_enrol import MfaEnrolments
 from authgate.service.mfa_login import MfaLogins
+from authgate.service.outbox import OutboxWorker
 from authgate.service.passkey_logins import PasskeyLogins
 from authgate.service.passkey_registration import PasskeyRegistrations
 from authgate.service.password_change import PasswordChanges
+from authgate.service.password_reset import PasswordResets
 from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.refreshes import Refreshes
 from authgate.service.registry import Registry
@@ -62,6 +65,9 @@ class Operations:
     client_grants: ClientGrants
     passkeys: PasskeyRegistrations
     passkey_logins: PasskeyLogins
+    password_resets: PasswordResets
+    email_verification: EmailVerification
+    outbox: OutboxWorker
 
 
 class AuthService:
@@ -135,6 +141,10 @@ class AuthService:
         self.confirm_totp = o.mfa_enrolments.confirm_totp
         self.remove_totp = o.mfa_enrolments.remove_totp
         self.regenerate_recovery_codes = o.mfa_enrolments.regenerate_recovery_codes
+        self.request_password_reset = o.password_resets.request
+        self.confirm_password_reset = o.password_resets.confirm
+        self.verify_email = o.email_verification.verify
+        self.request_email_change = o.email_verification.request_change
 
     async def register(
         self,
@@ -171,6 +181,7 @@ class AuthService:
         self.ops.accounts.hasher = self.ops.password_changes.hasher = hasher
         self.ops.passkeys.hasher = hasher
         self.ops.mfa_enrolments.hasher = hasher
+        self.ops.password_resets.hasher = self.ops.email_verification.hasher = hasher
         self._exit_stack.callback(hasher.close)
 
     @property
@@ -188,6 +199,12 @@ class AuthService:
     def sync_counts(self) -> dict[str, int]:
         return self.sync.counts.snapshot()
 
+    def outbox_counts(self) -> dict[str, int]:
+        """The email outbox as of its last pass: ``pending`` (not sent yet), and
+        ``sent`` / ``failed`` attempts by this instance."""
+        o = self.ops.outbox
+        return {"pending": o.pending or 0, "sent": o.sent_count, "failed": o.failed_count}
+
     async def maintenance(self) -> None:
         """Purge what can no longer matter: expired revocations (memory and DB),
         retired keys, and refresh tokens of ended or expired sessions."""
@@ -203,6 +220,7 @@ class AuthService:
         await self.failure_audit.maintenance(now)  # A.7 #53: summaries, retention
         async with self.db.write() as tx:  # expired second steps of logins
             await tx.factors.purge_mfa_tokens(now)
+        await self.ops.outbox.maintenance(now)  # expired email tokens, sent messages
 
     async def ready(self) -> bool:
         try:

@@ -278,6 +278,22 @@ class LoginThrottle:
         if count > self._settings.registrations_per_ip_per_hour:
             raise RateLimited(max(1, math.ceil((hour + 1) * _HOUR - now)))
 
+    async def hit(self, name: str, value: str, *, limit: int, period: int = _HOUR) -> None:
+        """Count one request of kind ``name`` for ``value`` (an account, an address, an
+        IP) in a fixed ``period``; one atomic increment, so a burst cannot pass a
+        check made before it was counted (A.7 #47). Used by account recovery.
+
+        Raises:
+            RateLimited: past ``limit`` this period; ``retry_after`` is its rest.
+        """
+        if not self._settings.enabled:
+            return
+        now = self.clock.now()
+        slot = math.floor(now / period)
+        count = await self._store.incr(f"{name}:{_digest(value)}:{slot}", period)
+        if count > limit:
+            raise RateLimited(max(1, math.ceil((slot + 1) * period - now)))
+
     async def aclose(self) -> None:
         """Release the storage connections (Redis)."""
         await self._store.aclose()

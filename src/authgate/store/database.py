@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authgate.store.audit import SqlAudit
 from authgate.store.clients import SqlRegistry
+from authgate.store.email import SqlEmailTokens, SqlOutbox
 from authgate.store.errors import store_errors
 from authgate.store.kek import KeyEncryptionKey
 from authgate.store.keys import SqlKeys
@@ -59,6 +60,14 @@ class SqlTransaction:
     @property
     def audit(self) -> SqlAudit:
         return SqlAudit(self._conn)
+
+    @property
+    def email_tokens(self) -> SqlEmailTokens:
+        return SqlEmailTokens(self._conn)
+
+    @property
+    def outbox(self) -> SqlOutbox:
+        return SqlOutbox(self._conn)
 
     @property
     def keys(self) -> SqlKeys:

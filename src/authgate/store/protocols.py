@@ -30,6 +30,7 @@ from authgate.domain import (
 
 if TYPE_CHECKING:
     from authgate.store.audit import AuditRow
+    from authgate.store.email import EmailToken, OutboxMessage
     from authgate.store.throttle import AttemptKeys, Reservation
     from authgate.tokens import KeyRing, KeyState
     from authgate.tokens.keys import Key
@@ -37,8 +38,10 @@ if TYPE_CHECKING:
 __all__ = [
     "AuditLog",
     "ChallengeRepository",
+    "EmailTokenRepository",
     "HotPath",
     "KeyRepository",
+    "Outbox",
     "PasskeyRepository",
     "RegistryRepository",
     "ReplayStore",
@@ -65,7 +68,9 @@ class UserRepository(Protocol):
 
     async def list(self) -> list[User]: ...
 
-    async def insert(self, user: User, *, username_key: str, password_hash: str) -> None:
+    async def insert(
+        self, user: User, *, username_key: str, password_hash: str, email_key: str | None = None
+    ) -> None:
         """Raises UsernameTaken when the unique username key is already there."""
         ...
 
@@ -82,6 +87,70 @@ class UserRepository(Protocol):
         """Store the hash and ``version + 1`` only if the row is still at ``version``
         and enabled (compare-and-set)."""
         ...
+
+    async def by_email_key(self, email_key: str) -> UserRecord | None: ...
+
+    async def email_taken(self, email_key: str, *, other_than: str | None = None) -> bool: ...
+
+    async def set_email(
+        self, user_id: str, *, email: str, email_key: str, verified: bool
+    ) -> bool: ...
+
+    async def mark_email_verified(self, user_id: str, email_key: str) -> bool: ...
+
+
+class EmailTokenRepository(Protocol):
+    """Verification, reset and address-change tokens, by digest (A.7 #57)."""
+
+    async def replace(
+        self,
+        digest: bytes,
+        *,
+        user_id: str | None,
+        purpose: str,
+        credential_version: int,
+        now: float,
+        expires_at: float,
+        email: str | None = None,
+        email_key: str | None = None,
+    ) -> None: ...
+
+    async def revoke(self, user_id: str, purpose: str) -> None: ...
+
+    async def peek(self, digest: bytes) -> EmailToken | None: ...
+
+    async def take(self, digest: bytes, purposes: tuple[str, ...]) -> EmailToken | None: ...
+
+    async def purge_expired(self, now: float) -> int: ...
+
+
+class Outbox(Protocol):
+    """Messages committed with the request, sent by the outbox worker."""
+
+    async def add(
+        self,
+        *,
+        recipient: str,
+        subject: str,
+        text_body: str,
+        html_body: str,
+        now: float,
+        sent: bool = False,
+    ) -> None: ...
+
+    async def claim(
+        self, owner: str, *, now: float, lease: float, limit: int
+    ) -> list[OutboxMessage]: ...
+
+    async def sent(self, message_id: int, owner: str, *, now: float) -> bool: ...
+
+    async def failed(
+        self, message_id: int, owner: str, *, retry_at: float | None, error: str, now: float
+    ) -> None: ...
+
+    async def pending(self) -> int: ...
+
+    async def purge_sent(self, before: float) -> int: ...
 
 
 class SessionRepository(Protocol):
@@ -367,6 +436,12 @@ class Transaction(Protocol):
 
     @property
     def factors(self) -> SecondFactorRepository: ...
+
+    @property
+    def email_tokens(self) -> EmailTokenRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     async def ping(self) -> None: ...
 

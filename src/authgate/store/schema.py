@@ -26,6 +26,8 @@ __all__ = [
     "assertion_jtis",
     "audit_events",
     "clients",
+    "email_outbox",
+    "email_tokens",
     "metadata",
     "mfa_factors",
     "mfa_tokens",
@@ -54,6 +56,8 @@ users = Table(
     # NFKC + casefold: "Ａlice" and "alice" are one account.
     Column("username_key", String(256), nullable=False, unique=True),
     Column("email", String(320), nullable=True),
+    # service/emails.py's key: one account per address, whatever its case (issue 16).
+    Column("email_key", String(320), nullable=True),
     # Set once the owner proved the address (or an import said so); never by the user.
     Column("email_verified", Boolean, nullable=False, default=False, server_default=false()),
     Column("password_hash", Text, nullable=False),
@@ -65,6 +69,7 @@ users = Table(
     # that ends the sessions; a login commits only if it is still what the password
     # was checked against, and access tokens carry it as ``gen`` (SECURITY.md A.7 #48).
     Column("credential_version", Integer, nullable=False, default=0, server_default="0"),
+    Index("ux_users_email_key", "email_key", unique=True),
 )
 
 sessions = Table(
@@ -248,4 +253,44 @@ mfa_tokens = Table(
     Column("expires_at", Double, nullable=False),
     Column("used_at", Double, nullable=True),
     Index("ix_mfa_tokens_expires_at", "expires_at"),
+)
+
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    # SECURITY.md A.7 #57: SHA-256 of a 256-bit token; the plaintext is only in the
+    # message. purpose: "reset", "verify" (the address on the account) or "change"
+    # (a new address, ``email``/``email_key``, becomes the account's when used).
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("purpose", String(8), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("email_key", String(320), nullable=True),
+    # The user's credential version when issued: a password change, disable or
+    # logout-all since then kills the token.
+    Column("credential_version", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_email_tokens_user_id", "user_id"),
+    Index("ix_email_tokens_expires_at", "expires_at"),
+)
+
+email_outbox = Table(
+    "email_outbox",
+    metadata,
+    # Committed with the request's own transaction; sent by the outbox worker
+    # (service/outbox.py). A row is claimed with a lease, so one instance sends it.
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("created_at", Double, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("text_body", Text, nullable=False),
+    Column("html_body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("lease_until", Double, nullable=True),
+    Column("lease_owner", String(32), nullable=True),
+    Column("sent_at", Double, nullable=True),
+    Column("last_error", String(256), nullable=True),
+    Index("ix_email_outbox_due", "sent_at", "next_attempt_at"),
 )

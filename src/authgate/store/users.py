@@ -42,6 +42,8 @@ def to_record(row: Any) -> UserRecord:
         disabled=bool(row.disabled),
         credential_version=int(row.credential_version),
         second_factor=bool(getattr(row, "second_factor", False)),
+        email_verified=bool(row.email_verified),
+        email=row.email,
     )
 
 
@@ -79,12 +81,15 @@ class SqlUsers:
         rows = (await self._conn.execute(select(users).order_by(users.c.created_at))).all()
         return [to_user(r) for r in rows]
 
-    async def insert(self, user: User, *, username_key: str, password_hash: str) -> None:
+    async def insert(
+        self, user: User, *, username_key: str, password_hash: str, email_key: str | None = None
+    ) -> None:
         stmt = insert(users).values(
             id=user.id,
             username=user.username,
             username_key=username_key,
             email=user.email,
+            email_key=email_key,
             email_verified=user.email_verified,
             password_hash=password_hash,
             scopes=" ".join(sorted(user.scopes)),
@@ -95,7 +100,42 @@ class SqlUsers:
         try:
             await self._conn.execute(stmt)
         except IntegrityError as exc:  # the unique index: another register won a race
-            raise UsernameTaken("this username is taken") from exc
+            raise UsernameTaken("this username or email address is taken") from exc
+
+    async def by_email_key(self, email_key: str) -> UserRecord | None:
+        row = await self._one(users.c.email_key == email_key)
+        return None if row is None else to_record(row)
+
+    async def email_taken(self, email_key: str, *, other_than: str | None = None) -> bool:
+        stmt = select(users.c.id).where(users.c.email_key == email_key)
+        if other_than is not None:
+            stmt = stmt.where(users.c.id != other_than)
+        return (await self._conn.execute(stmt)).first() is not None
+
+    async def set_email(self, user_id: str, *, email: str, email_key: str, verified: bool) -> bool:
+        """Replace the address. False for no such user.
+
+        Raises:
+            UsernameTaken: another account has this address (the unique index).
+        """
+        stmt = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(email=email, email_key=email_key, email_verified=verified)
+        )
+        try:
+            return (await self._conn.execute(stmt)).rowcount == 1
+        except IntegrityError as exc:
+            raise UsernameTaken("this email address is taken") from exc
+
+    async def mark_email_verified(self, user_id: str, email_key: str) -> bool:
+        """Verified only if the account still has the address the token was for."""
+        stmt = (
+            update(users)
+            .where(users.c.id == user_id, users.c.email_key == email_key)
+            .values(email_verified=True)
+        )
+        return (await self._conn.execute(stmt)).rowcount == 1
 
     async def set_scopes(self, user_id: str, scopes: str) -> bool:
         stmt = update(users).where(users.c.id == user_id).values(scopes=scopes)

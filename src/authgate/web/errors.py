@@ -46,6 +46,7 @@ from authgate.errors import (
     ConfigError,
     Conflict,
     CSRFRejected,
+    EmailNotVerified,
     GrantError,
     InsufficientScope,
     InsufficientUserAuthentication,
@@ -301,8 +302,11 @@ _RULES: Mapping[type[Exception], _Rule] = {
     # InvalidGrant and RefreshReuse look the same to the caller: a replay must not
     # learn that it was detected.
     GrantError: _Rule(400, "invalid_grant", "the grant is invalid, expired or revoked"),
+    # Judged after the password (issue 16): only the account's owner learns it.
+    EmailNotVerified: _Rule(400, "invalid_grant"),
     PasswordRejected: _Rule(422, "weak_password"),
-    UsernameTaken: _Rule(409, "username_taken", "this username is taken"),
+    # The message says which: the username or the email address (issue 16).
+    UsernameTaken: _Rule(409, "username_taken"),
     NotFound: _Rule(404, "not_found"),
     StoreUnavailable: _UNAVAILABLE,
     JWKSError: _UNAVAILABLE,

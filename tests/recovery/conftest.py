@@ -1,0 +1,97 @@
+"""A real auth server (uvicorn on loopback, SQLite, a frozen clock) that sends its
+mail to a real SMTP server (aiosmtpd, STARTTLS and AUTH required)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from authgate.clock import FrozenClock
+from authgate.server import create_app
+from authgate.settings import EmailSettings, Settings, ThrottleSettings
+from authgate.testing import test_settings
+from recovery._smtp import TestSmtp
+from server.conftest import PASSWORD, LiveServer, serve
+
+ISSUER = "http://auth.test"
+
+
+def email_settings(smtp: TestSmtp, **overrides: Any) -> EmailSettings:
+    values: dict[str, Any] = {
+        "smtp_url": smtp.url,
+        "ca_file": smtp.cert,
+        "sender": "authgate@auth.test",
+        "poll_interval": 0.1,
+        "requests_per_ip_per_hour": 10_000,
+        "requests_per_hour": 50,
+    }
+    values.update(overrides)
+    return EmailSettings(**values)
+
+
+def recovery_settings(data_dir: Path, smtp: TestSmtp, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "issuer": ISSUER,
+        "email": email_settings(smtp),
+        "throttle": ThrottleSettings(registrations_per_ip_per_hour=10_000),
+        # No purge pass in the middle of a test that counts rows.
+        "maintenance_interval": 3600.0,
+    }
+    values.update(overrides)
+    return test_settings(data_dir, **values)
+
+
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    clock = FrozenClock(time.time())
+    app = create_app(settings, clock=clock)
+    with serve(app) as (url, loop):
+        yield LiveServer(url, app, clock, loop, settings)
+
+
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestSmtp]:
+    server = TestSmtp(tmp_path_factory.mktemp("smtp")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, smtp: TestSmtp) -> Iterator[LiveServer]:
+    yield from live_server(recovery_settings(tmp_path_factory.mktemp("authgate"), smtp))
+
+
+def register(
+    client: httpx.Client, username: str, email: str | None, password: str = PASSWORD
+) -> None:
+    body: dict[str, str] = {"username": username, "password": password}
+    if email is not None:
+        body["email"] = email
+    r = client.post("/users", json=body)
+    assert r.status_code == 201, r.text
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def serve_env(smtp: TestSmtp, **extra: str) -> dict[str, str]:
+    """The environment of an ``authgate serve`` process that mails through ``smtp``."""
+    return {
+        "AUTHGATE_EMAIL__SMTP_URL": smtp.url,
+        "AUTHGATE_EMAIL__CA_FILE": str(smtp.cert),
+        "AUTHGATE_EMAIL__POLL_INTERVAL": "0.1",
+        "AUTHGATE_EMAIL__MAX_BACKOFF": "1",
+        # A message claimed when the process died is retried once its lease ends.
+        "AUTHGATE_EMAIL__LEASE": "5",
+        "AUTHGATE_EMAIL__TIMEOUT": "2",
+        "AUTHGATE_EMAIL__REQUESTS_PER_IP_PER_HOUR": "10000",
+        "AUTHGATE_THROTTLE__REGISTRATIONS_PER_IP_PER_HOUR": "10000",
+        **extra,
+    }
