@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ClientInfo",
+    "ImportedUser",
     "RefreshRecord",
     "RevocationEvent",
     "SessionInfo",
@@ -109,3 +110,19 @@ class RevocationEvent:
     key: str
     value: float
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedUser:
+    """One validated account of ``authgate users import`` (the hash kept as the old
+    system stored it; upgraded to Argon2id at the next login)."""
+
+    id: str
+    username: str
+    username_key: str
+    email: str | None
+    email_verified: bool
+    disabled: bool
+    scopes: str
+    created_at: float
+    password_hash: str

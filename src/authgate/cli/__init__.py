@@ -53,6 +53,7 @@ _GROUPS = [
     ("authgate.cli.sessions", "app", "sessions"),
     ("authgate.cli.db", "app", "db"),
     ("authgate.cli.audit", "app", "audit"),
+    ("authgate.cli.imports", "app", "import"),
 ]
 # (module, function registering its commands, the commands' names)
 _COMMANDS = [

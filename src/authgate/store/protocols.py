@@ -10,12 +10,13 @@ one hop (:class:`SessionWrites`). Redis fan-out is :class:`authgate.store.fanout
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from authgate.domain import (
     ClientInfo,
+    ImportedUser,
     RefreshRecord,
     RevocationEvent,
     SessionInfo,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditLog",
+    "BulkUsers",
     "HotPath",
     "KeyRepository",
     "RevocationLog",
@@ -72,6 +74,18 @@ class UserRepository(Protocol):
         """Store the hash and ``version + 1`` only if the row is still at ``version``
         and enabled (compare-and-set)."""
         ...
+
+
+class BulkUsers(Protocol):
+    """``authgate users import`` / ``export`` (:mod:`authgate.store.bulk_users`)."""
+
+    async def insert_many(self, rows: Sequence[ImportedUser], *, update: bool) -> tuple[int, int]:
+        """One statement for the batch, in the transaction: (inserted, updated)."""
+        ...
+
+    async def existing_keys(self, keys: Iterable[str]) -> set[str]: ...
+
+    def stream(self, *, batch: int = 1000) -> AsyncIterator[dict[str, Any]]: ...
 
 
 class SessionRepository(Protocol):
@@ -206,6 +220,9 @@ class Transaction(Protocol):
 
     @property
     def sessions(self) -> SessionRepository: ...
+
+    @property
+    def bulk_users(self) -> BulkUsers: ...
 
     @property
     def log(self) -> RevocationLog: ...
