@@ -83,7 +83,7 @@ def _open(path: Path) -> IO[bytes]:
     try:
         return path.open("rb")
     except OSError as exc:
-        exc.filename = str(path)
+        exc.filename = None
         raise OSError(f"cannot read {path}: {os_error_message(exc)}") from None
 
 
