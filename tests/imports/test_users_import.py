@@ -31,7 +31,7 @@ def hashes_by_username(server: RaceServer) -> dict[str, str]:
 
 
 def records() -> list[dict[str, object]]:
-    made = [
+    made: list[dict[str, object]] = [
         {
             "username": f"user-{i}",
             "email": f"User.{i}@Example.ORG",
