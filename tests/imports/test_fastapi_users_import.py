@@ -72,7 +72,8 @@ async def main(path, password):
         await session.commit()
         # fastapi-users' own check of what it stored, as its login does.
         stored = (await session.scalars(select(User))).all()
-        print(json.dumps([helper.verify_and_update(password, u.hashed_password)[0] for u in stored]))
+        checked = [helper.verify_and_update(password, u.hashed_password)[0] for u in stored]
+        print(json.dumps(checked))
     await engine.dispose()
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
@@ -90,10 +91,9 @@ def fastapi_users_python() -> Path:
     return python
 
 
-@pytest.mark.anyio
-async def test_fastapi_users_accounts_sign_in_after_import_and_are_rehashed(
-    fastapi_users_python: Path, start_server: ServerFactory, database_url: str, tmp_path: Path
-) -> None:
+@pytest.fixture
+def fastapi_users_db(fastapi_users_python: Path, tmp_path: Path) -> Path:
+    """A SQLite file written by fastapi-users' own code (MAKE_USERS)."""
     source = tmp_path / "fastapi_users.db"
     made = subprocess.run(
         [str(fastapi_users_python), "-c", MAKE_USERS, str(source), PASSWORD],
@@ -104,7 +104,14 @@ async def test_fastapi_users_accounts_sign_in_after_import_and_are_rehashed(
     )
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout) == [True, True, True, True]  # fastapi-users verifies them
+    return source
 
+
+@pytest.mark.anyio
+async def test_fastapi_users_accounts_sign_in_after_import_and_are_rehashed(
+    fastapi_users_db: Path, start_server: ServerFactory, database_url: str
+) -> None:
+    source = fastapi_users_db
     server = start_server(database_url=database_url)
     env = server_env(server)
     url = f"sqlite:///{source}"
