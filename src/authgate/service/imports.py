@@ -13,6 +13,7 @@ The hash is kept as it is and upgraded to Argon2id at the user's next login
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,8 @@ def _flag(record: Mapping[str, object], name: str) -> bool:
     value = record.get(name)
     if value is None or isinstance(value, bool):
         return bool(value)
+    if isinstance(value, int) and value in (0, 1):  # SQLite's booleans (sqlite3 -json)
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise ValueError(f"{name}: not a boolean")
@@ -60,12 +63,18 @@ def _created_at(value: object, now: float) -> float:
     if value is None or value == "":
         return now
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("created_at: not a finite number")
         return float(value)
     if isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(number):
+                raise ValueError("created_at: not a finite number")
+            return number
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
