@@ -16,9 +16,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from imports.conftest import AUTHGATE, authgate, server_env, write_jsonl
+from imports.conftest import authgate, server_env, write_jsonl
 from passwords.legacy_hashes import MAKERS
-from races.conftest import PASSWORD, ServerFactory, login
+from races.conftest import AUTHGATE, PASSWORD, ServerFactory, login
 
 ROOT = Path(__file__).resolve().parents[2]
 
