@@ -53,18 +53,28 @@ def run_import(
     settings = load_settings()
     total = BatchResult()
 
+    def report(result: BatchResult) -> None:
+        for line, reason in result.refused:
+            typer.echo(f"error: line {line}: {reason}", err=True)
+        total.inserted += result.inserted
+        total.updated += result.updated
+        total.skipped += result.skipped
+        total.refused.extend(result.refused)
+
     async def run() -> None:
         async with _database(settings) as db:
             importer = UserImport(db, update=update, dry_run=dry_run)
+            # The next batch is validated while the previous one is written (the
+            # database works in its own thread or server): one batch in flight.
+            writing: asyncio.Task[BatchResult] | None = None
             async for batch in batches(records, batch_size):
-                result = await importer.batch(batch, now=time.time())
-                for line, reason in result.refused:
-                    typer.echo(f"error: line {line}: {reason}", err=True)
-                total.inserted += result.inserted
-                total.updated += result.updated
-                total.skipped += result.skipped
-                total.refused.extend(result.refused)
+                rows, result = importer.validate(batch, now=time.time())
+                if writing is not None:
+                    report(await writing)
+                writing = asyncio.create_task(importer.write(rows, result))
                 progress.done(len(batch))
+            if writing is not None:
+                report(await writing)
 
     try:
         asyncio.run(run())

@@ -9,7 +9,6 @@ wrote: so a re-run skips what exists, and a batch commits whole or not at all.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import select
@@ -55,7 +54,20 @@ class SqlBulkUsers:
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=[users.c.username_key])
         params = [
-            {**asdict(row), "tokens_valid_after": 0.0, "credential_version": 0} for row in rows
+            {
+                "id": row.id,
+                "username": row.username,
+                "username_key": row.username_key,
+                "email": row.email,
+                "email_verified": row.email_verified,
+                "disabled": row.disabled,
+                "scopes": row.scopes,
+                "created_at": row.created_at,
+                "password_hash": row.password_hash,
+                "tokens_valid_after": 0.0,
+                "credential_version": 0,
+            }
+            for row in rows
         ]
         written = (await self._conn.execute(stmt.returning(users.c.id), params)).scalars().all()
         new_ids = {row.id for row in rows}
