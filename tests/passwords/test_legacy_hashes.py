@@ -10,6 +10,7 @@ import bcrypt
 import pytest
 
 from authgate.passwords import PasswordHasher
+from authgate.passwords._cover import CostCover, profile_of
 from authgate.passwords._legacy import LIMITS, MalformedHash, describe
 from authgate.settings import PasswordSettings
 from passwords.legacy_hashes import MAKERS
@@ -125,3 +126,25 @@ async def test_an_absurd_cost_written_straight_into_the_database_never_runs(
     # A row that bypassed the import: the login spends one ordinary verification
     # and fails, instead of pinning a worker thread (or its memory) on the hash.
     assert await hasher.verify(PASSWORD, stored) == (False, None)
+
+
+def test_each_format_has_a_cost_profile_and_authgates_own_is_not_covered(
+    made: dict[str, str], hasher: PasswordHasher
+) -> None:
+    profiles = {name: profile_of(stored) for name, stored in made.items()}
+    assert profiles["django-pbkdf2_sha256"] == "pbkdf2_sha256$1000000"
+    assert profiles["werkzeug-scrypt"] == "scrypt:32768:8:1"
+    assert profiles["bcrypt-2y"] == "$2y$04"
+    assert profiles["argon2id-argon2-cffi-defaults"] == "$argon2id$v=19$m=65536,t=3,p=4"
+    assert profile_of("5f4dcc3b5aa765d61d8327deb882cf99") is None
+    cover = CostCover(hasher.own_prefix[:-1])
+    for stored in made.values():
+        cover.add(stored)
+    cover.add(made["bcrypt-2b"].replace("$2b$04$", "$2b$04$" + "x", 1)[:-1])  # same profile
+    picks = {cover.pick(f"name-{i}") for i in range(400)}
+    # Every profile is picked for some names, and the Argon2id dummy (None) too.
+    assert picks == {*made.values(), None}
+    assert cover.pick("name-1") == cover.pick("name-1")
+    own = CostCover(hasher.own_prefix[:-1])
+    own.add(hasher.own_prefix + "c2FsdHNhbHRzYWx0$" + "A" * 43)
+    assert own.pick("anyone") is None

@@ -165,6 +165,7 @@ def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
             url, loop = stack.enter_context(serve(app))
             hasher = CountingHasher(settings.passwords)
             service: AuthService = app.state.authgate.service
+            hasher.cover = service.hasher.cover  # the cost profiles seeded at open
             service.hasher.close()
             service.hasher = hasher
             return RaceServer(url, app, loop, settings, hasher)

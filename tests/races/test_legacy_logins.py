@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -121,3 +122,30 @@ async def test_a_burst_of_logins_on_a_legacy_account_never_loses_the_new_hash(
         upgraded = stored_hash(server, user_id)
         assert OWN.match(upgraded), upgraded
         assert (await login(client, "burst-legacy")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_unknown_usernames_spread_over_the_imported_accounts_cost_profiles(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = start_server(database_url=url, throttle=LIMIT)
+    async with first.client() as client:
+        user_id = await register(client, "imported")
+    set_hash(first, user_id, MAKERS["django-pbkdf2_sha256"](PASSWORD))
+    # Another instance (or a restart) on that database knows the imported cost
+    # profile from the start, before that user ever signs in.
+    second = start_server(database_url=url, throttle=LIMIT)
+    hasher = second.hasher
+    spent: dict[str, tuple[int, int]] = {}
+    async with second.client() as client:
+        for name in [f"nobody-{i}" for i in range(24)] * 2:
+            before = (hasher.verifies, hasher.legacy_verifies)
+            assert (await login(client, name, WRONG_PASSWORD)).status_code == 400
+            cost = (hasher.verifies - before[0], hasher.legacy_verifies - before[1])
+            assert spent.setdefault(name, cost) == cost  # a name always costs the same
+    # One verification each; some names cost the imported accounts' PBKDF2, the
+    # others an Argon2id verify: no time band is the existing accounts' alone.
+    assert {verifies for verifies, _ in spent.values()} == {1}
+    legacy = sum(legacy for _, legacy in spent.values())
+    assert 0 < legacy < len(spent)

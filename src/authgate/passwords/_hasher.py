@@ -14,7 +14,9 @@
   Werkzeug scrypt verify in the same worker threads, at their own cost within the
   import bounds, and a match returns the Argon2id hash to store at that login. A
   wrong password costs exactly what the right one does: one verification at the
-  stored hash's cost, never a shortcut (tested by counting verifications).
+  stored hash's cost, never a shortcut (tested by counting verifications). An
+  unknown username's dummy work spreads over the imported cost profiles too
+  (:mod:`._cover`), so no time band is the imported accounts' alone.
 * Passwords are NFKC-normalised before Argon2 (see :func:`authgate.passwords.normalize`).
   Legacy bcrypt hashes are checked against the password as typed, since that is
   what passlib hashed.
@@ -39,6 +41,7 @@ from pwdlib.hashers.bcrypt import BcryptHasher
 
 from authgate.passwords import _legacy as legacy
 from authgate.passwords import _policy as policy
+from authgate.passwords._cover import CostCover
 from authgate.passwords._legacy import MalformedHash as _MalformedHash
 from authgate.settings import PasswordSettings
 
@@ -83,6 +86,9 @@ class PasswordHasher:
             settings.argon2_time_cost,
             settings.argon2_parallelism,
         )
+        m, t, p = self._own_argon2
+        self.own_prefix = f"$argon2id$v=19$m={m},t={t},p={p}$"
+        self.cover = CostCover(self.own_prefix[:-1])
 
     # -- public API ---------------------------------------------------------------
 
@@ -109,6 +115,8 @@ class PasswordHasher:
             InvalidRequest: the password is longer than ``max_length``.
         """
         self.check_length(password)
+        if not stored_hash.startswith(self.own_prefix):
+            self.cover.add(stored_hash)
         try:
             found = legacy.parse(stored_hash)
             if found is not None:
@@ -132,16 +140,22 @@ class PasswordHasher:
         await self.verify_dummy(password)
         return False, None
 
-    async def verify_dummy(self, password: str) -> None:
-        """Spend exactly one Argon2id verify, for a login whose user does not exist,
+    async def verify_dummy(self, password: str, *, name: str | None = None) -> None:
+        """Spend exactly one verification, for a login whose user does not exist,
         so that response time does not reveal which usernames exist (SECURITY.md #37,
-        OWASP Authentication CS). The dummy hash is a random secret's, made lazily once
-        with the configured parameters.
+        OWASP Authentication CS). By default one Argon2id verify of a random secret's
+        hash, made lazily once with the configured parameters; with ``name``, when
+        imported hashes of other costs exist, the verification of one of those
+        picked by ``name`` (:mod:`._cover`, A.7 #54), its result ignored.
 
         Raises:
             InvalidRequest: the password is longer than ``max_length``.
         """
         self.check_length(password)
+        sample = self.cover.pick(name) if name is not None else None
+        if sample is not None:
+            await self.verify(password, sample)
+            return
         if self._dummy_hash is None:
             self._dummy_hash = await self._run(self._hash_sync, secrets.token_urlsafe(32))
         await self._run(self._verify_argon2_sync, password, self._dummy_hash)

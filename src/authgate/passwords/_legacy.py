@@ -14,11 +14,11 @@ Formats (the password is checked as typed, UTF-8: none of these normalised it):
 **Bounds** (:data:`LIMITS`). A stored hash chooses its own cost, and every login
 pays it in one of the hasher's few worker threads. So a hash is refused at import,
 and treated as malformed at login, when its cost is absurd: PBKDF2 over 3,000,000
-iterations (Django 6 writes 1,200,000, Werkzeug 1,000,000, passlib 29,000), scrypt
+iterations (Django 5.2 writes 1,000,000, 6.0 1,200,000, Werkzeug 1,000,000), scrypt
 over 64 MiB of memory (``128·n·r``; Werkzeug writes 32 MiB) or over ``n·r·p = 2^20``,
 bcrypt over cost 14, Argon2 over 128 MiB, ``t = 10`` or ``p = 16`` (argon2-cffi and
 pwdlib write 64 MiB, t = 3, p = 4). Each bound is a few times what those libraries
-write today, and keeps one verification around a second at most on one core (the
+write today, and keeps one verification within a couple of seconds on one core (the
 measured costs are in BENCHMARKS.md).
 
 Comparison is :func:`hmac.compare_digest` (constant time in the digest).

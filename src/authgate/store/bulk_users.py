@@ -79,6 +79,16 @@ class SqlBulkUsers:
         stmt = select(users.c.username_key).where(users.c.username_key.in_(list(keys)))
         return set((await self._conn.execute(stmt)).scalars().all())
 
+    async def foreign_hashes(self, own_prefix: str, *, batch: int = 1000) -> AsyncIterator[str]:
+        """Every stored hash not written by authgate's current parameters (imported
+        ones still awaiting their user's next login), streamed."""
+        stmt = select(users.c.password_hash).where(
+            users.c.password_hash.not_like(own_prefix + "%")  # no LIKE wildcard in it
+        )
+        result = await self._conn.stream(stmt.execution_options(yield_per=batch))
+        async for row in result:
+            yield row.password_hash
+
     async def stream(self, *, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
         """Every user, oldest first, read with a server-side cursor in ``batch`` rows."""
         stmt = select(*_EXPORTED).order_by(users.c.created_at, users.c.id)
