@@ -24,7 +24,7 @@ from authgate.store.foreign import fastapi_users_rows
 
 __all__ = ["app"]
 
-app = App(help="Import accounts from another system's database.")
+app = App(help="Import accounts from another system's database: fastapi-users.")
 
 
 async def _records(
