@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "Api",
     "ClientInfo",
+    "ImportedUser",
     "IssuedToken",
     "MfaStatus",
     "MfaTokenRecord",
@@ -218,3 +219,19 @@ class MfaStatus:
     totp: bool
     pending: bool
     recovery_codes_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedUser:
+    """One validated account of ``authgate users import`` (the hash kept as the old
+    system stored it; upgraded to Argon2id at the next login)."""
+
+    id: str
+    username: str
+    username_key: str
+    email: str | None
+    email_verified: bool
+    disabled: bool
+    scopes: str
+    created_at: float
+    password_hash: str

@@ -9,7 +9,14 @@ import authgate.passwords
 
 
 def test_public_names_are_listed() -> None:
-    assert sorted(authgate.passwords.__all__) == ["BCRYPT_MAX_BYTES", "PasswordHasher", "normalize"]
+    assert sorted(authgate.passwords.__all__) == [
+        "BCRYPT_MAX_BYTES",
+        "HASH_LIMITS",
+        "MalformedHash",
+        "PasswordHasher",
+        "describe_hash",
+        "normalize",
+    ]
     for name in authgate.passwords.__all__:
         assert hasattr(authgate.passwords, name)
 

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from authgate.clock import Clock
 from authgate.passwords import PasswordHasher
+from authgate.passwords._legacy import LegacyHash
 from authgate.server import create_app
 from authgate.service import AuthService
 from authgate.settings import PasswordSettings, Settings
@@ -41,7 +42,7 @@ SHARED_KEK = secrets.token_urlsafe(32)
 
 class CountingHasher(PasswordHasher):
     """The real hasher, counting every verification its worker threads run (Argon2,
-    bcrypt, and the bcrypt stand-in for over-long passwords). After
+    bcrypt, the bcrypt stand-in for over-long passwords, PBKDF2/scrypt). After
     ``hold_next(password)``, the next verification of that password sets ``held``
     and blocks until ``release`` is set: a request caught in the middle of its hash."""
 
@@ -49,6 +50,7 @@ class CountingHasher(PasswordHasher):
         super().__init__(settings)
         self.verifies = 0
         self.bcrypt_verifies = 0
+        self.legacy_verifies = 0
         self.hold: set[str] = set()
         self.held = threading.Event()
         self.release = threading.Event()
@@ -77,6 +79,12 @@ class CountingHasher(PasswordHasher):
         with self._lock:
             self.bcrypt_verifies += 1
         return super()._verify_bcrypt_sync(password, stored_hash)
+
+    def _verify_legacy_sync(self, password: str, found: LegacyHash) -> tuple[bool, str | None]:
+        self._count(password)
+        with self._lock:
+            self.legacy_verifies += 1
+        return super()._verify_legacy_sync(password, found)
 
     def _bcrypt_dummy_sync(self, stored_hash: str) -> None:
         with self._lock:
@@ -157,6 +165,7 @@ def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
             url, loop = stack.enter_context(serve(app))
             hasher = CountingHasher(settings.passwords)
             service: AuthService = app.state.authgate.service
+            hasher.cover = service.hasher.cover  # the cost profiles seeded at open
             service.hasher.close()
             service.hasher = hasher
             return RaceServer(url, app, loop, settings, hasher)

@@ -55,6 +55,7 @@ _GROUPS = [
     ("authgate.cli.clients", "app", "clients"),
     ("authgate.cli.db", "app", "db"),
     ("authgate.cli.audit", "app", "audit"),
+    ("authgate.cli.imports", "app", "import"),
 ]
 # (module, function registering its commands, the commands' names)
 _COMMANDS = [

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from authgate.cli import users_io
 from authgate.cli._app import App
 from authgate.cli._common import cli_errors, fail
 from authgate.cli._service import with_service
@@ -16,7 +17,7 @@ from authgate.service.types import User
 
 __all__ = ["app"]
 
-app = App(help="Users: create, list, disable, set-scopes.")
+app = App(help="Users: create, list, disable, set-scopes, import, export.")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -112,3 +113,6 @@ def set_scopes(username: str, scopes: Annotated[list[str] | None, typer.Argument
 
         user = with_service(job)
         typer.echo(f"{user.username}: {' '.join(sorted(user.scopes)) or '(no scopes)'}")
+
+
+users_io.register(app)

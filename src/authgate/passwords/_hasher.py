@@ -9,6 +9,14 @@
   Longer passwords never match a bcrypt hash (SECURITY.md #35: never truncate), so two
   passwords sharing a 72-byte prefix cannot cross-verify; they still cost one bcrypt
   verification at the stored hash's cost factor (A.7 #54: no timing tell).
+* Hashes imported from other systems (SECURITY.md A.7 #54, :mod:`._legacy`): any
+  Argon2 variant and parameters, bcrypt, passlib / Django / Werkzeug PBKDF2-SHA256 and
+  Werkzeug scrypt verify in the same worker threads, at their own cost within the
+  import bounds, and a match returns the Argon2id hash to store at that login. A
+  wrong password costs exactly what the right one does: one verification at the
+  stored hash's cost, never a shortcut (tested by counting verifications). An
+  unknown username's dummy work spreads over the imported cost profiles too
+  (:mod:`._cover`), so no time band is the imported accounts' alone.
 * Passwords are NFKC-normalised before Argon2 (see :func:`authgate.passwords.normalize`).
   Legacy bcrypt hashes are checked against the password as typed, since that is
   what passlib hashed.
@@ -31,7 +39,10 @@ from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
+from authgate.passwords import _legacy as legacy
 from authgate.passwords import _policy as policy
+from authgate.passwords._cover import CostCover
+from authgate.passwords._legacy import MalformedHash as _MalformedHash
 from authgate.settings import PasswordSettings
 
 __all__ = ["BCRYPT_MAX_BYTES", "PasswordHasher"]
@@ -40,10 +51,6 @@ __all__ = ["BCRYPT_MAX_BYTES", "PasswordHasher"]
 BCRYPT_MAX_BYTES = 72
 
 _T = TypeVar("_T")
-
-
-class _MalformedHash(Exception):
-    """A stored hash that looked like Argon2 or bcrypt but does not decode."""
 
 
 def usable_cpus() -> int:
@@ -74,6 +81,14 @@ class PasswordHasher:
         self._executor_lock = threading.Lock()
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self._dummy_hash: str | None = None
+        self._own_argon2 = (
+            settings.argon2_memory_kib,
+            settings.argon2_time_cost,
+            settings.argon2_parallelism,
+        )
+        m, t, p = self._own_argon2
+        self.own_prefix = f"$argon2id$v=19$m={m},t={t},p={p}$"
+        self.cover = CostCover(self.own_prefix[:-1])
 
     # -- public API ---------------------------------------------------------------
 
@@ -91,7 +106,8 @@ class PasswordHasher:
 
         Returns:
             ``(ok, new_hash)``: ``new_hash`` is a fresh Argon2id hash to store when
-            ``ok`` and the stored hash is bcrypt or has other Argon2 parameters
+            ``ok`` and the stored hash is legacy (bcrypt, PBKDF2, scrypt, another
+            Argon2 variant) or has other Argon2 parameters
             (ASVS 4 2.4.5: upgrade on login). A corrupt or unknown hash string, or a
             password over 72 bytes against bcrypt, is ``(False, None)``.
 
@@ -99,7 +115,15 @@ class PasswordHasher:
             InvalidRequest: the password is longer than ``max_length``.
         """
         self.check_length(password)
+        if not stored_hash.startswith(self.own_prefix):
+            self.cover.add(stored_hash)
         try:
+            found = legacy.parse(stored_hash)
+            if found is not None:
+                return await self._run(self._verify_legacy_sync, password, found)
+            if self._argon2.identify(stored_hash) or self._bcrypt.identify(stored_hash):
+                # Out-of-bounds cost: malformed (one ordinary verify below).
+                legacy.describe(stored_hash, own_argon2=self._own_argon2)
             if self._argon2.identify(stored_hash):
                 return await self._run(self._verify_argon2_sync, password, stored_hash)
             if self._bcrypt.identify(stored_hash):
@@ -116,16 +140,22 @@ class PasswordHasher:
         await self.verify_dummy(password)
         return False, None
 
-    async def verify_dummy(self, password: str) -> None:
-        """Spend exactly one Argon2id verify, for a login whose user does not exist,
+    async def verify_dummy(self, password: str, *, name: str | None = None) -> None:
+        """Spend exactly one verification, for a login whose user does not exist,
         so that response time does not reveal which usernames exist (SECURITY.md #37,
-        OWASP Authentication CS). The dummy hash is a random secret's, made lazily once
-        with the configured parameters.
+        OWASP Authentication CS). By default one Argon2id verify of a random secret's
+        hash, made lazily once with the configured parameters; with ``name``, when
+        imported hashes of other costs exist, the verification of one of those
+        picked by ``name`` (:mod:`._cover`, A.7 #54), its result ignored.
 
         Raises:
             InvalidRequest: the password is longer than ``max_length``.
         """
         self.check_length(password)
+        sample = self.cover.pick(name) if name is not None else None
+        if sample is not None:
+            await self.verify(password, sample)
+            return
         if self._dummy_hash is None:
             self._dummy_hash = await self._run(self._hash_sync, secrets.token_urlsafe(32))
         await self._run(self._verify_argon2_sync, password, self._dummy_hash)
@@ -186,6 +216,14 @@ class PasswordHasher:
             return False, None
         return True, self._argon2.hash(policy.normalize(password))
 
+    def _verify_legacy_sync(
+        self, password: str, found: legacy.LegacyHash
+    ) -> tuple[bool, str | None]:
+        # As typed: passlib, Django and Werkzeug hash the password's UTF-8 bytes.
+        if not legacy.verify(password, found):
+            return False, None
+        return True, self._argon2.hash(policy.normalize(password))
+
     def _bcrypt_dummy_sync(self, stored_hash: str) -> None:
         """One bcrypt verification against ``stored_hash`` (so at its cost factor) of
         a random 72-byte input, whose result is ignored."""
@@ -196,7 +234,7 @@ class PasswordHasher:
 
     # -- plumbing -------------------------------------------------------------------
 
-    async def _run(self, func: Callable[..., _T], *args: str) -> _T:
+    async def _run(self, func: Callable[..., _T], *args: object) -> _T:
         loop = asyncio.get_running_loop()
         async with self._semaphore(loop):
             return await loop.run_in_executor(self._pool(), func, *args)

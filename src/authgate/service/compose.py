@@ -104,6 +104,9 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
 
     keystore = KeyStore(db, settings, clock)
     await db.migrate(keystore.bootstrap)
+    async with db.read() as tx:  # imported hashes' cost profiles (SECURITY.md A.7 #54)
+        async for stored in tx.bulk_users.foreign_hashes(hasher.own_prefix):
+            hasher.cover.add(stored)
     state = RevocationState()
     codec = TokenCodec(
         await keystore.load(),

@@ -101,7 +101,7 @@ class Logins:
                 user = await self.db.run_read(lambda w: w.user_by_key(key))
             new_hash: str | None = None
             if user is None:
-                await self.hasher.verify_dummy(password)
+                await self.hasher.verify_dummy(password, name=account)  # A.7 #54
                 ok, reason = False, "unknown_user"
             else:
                 ok, new_hash = await self.hasher.verify(password, user.password_hash)

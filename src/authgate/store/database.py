@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authgate.store.audit import SqlAudit
+from authgate.store.bulk_users import SqlBulkUsers
 from authgate.store.clients import SqlRegistry
 from authgate.store.email import SqlEmailTokens, SqlOutbox
 from authgate.store.errors import store_errors
@@ -52,6 +53,10 @@ class SqlTransaction:
     @property
     def sessions(self) -> SqlSessions:
         return SqlSessions(self._conn)
+
+    @property
+    def bulk_users(self) -> SqlBulkUsers:
+        return SqlBulkUsers(self._conn)
 
     @property
     def log(self) -> SqlRevocationLog:

@@ -10,13 +10,14 @@ one hop (:class:`SessionWrites`). Redis fan-out is :class:`authgate.store.fanout
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from authgate.domain import (
     Api,
     ClientInfo,
+    ImportedUser,
     MfaTokenRecord,
     Passkey,
     RefreshRecord,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuditLog",
+    "BulkUsers",
     "ChallengeRepository",
     "EmailTokenRepository",
     "HotPath",
@@ -151,6 +153,20 @@ class Outbox(Protocol):
     async def pending(self) -> int: ...
 
     async def purge_sent(self, before: float) -> int: ...
+
+
+class BulkUsers(Protocol):
+    """``authgate users import`` / ``export`` (:mod:`authgate.store.bulk_users`)."""
+
+    async def insert_many(self, rows: Sequence[ImportedUser], *, update: bool) -> tuple[int, int]:
+        """One statement for the batch, in the transaction: (inserted, updated)."""
+        ...
+
+    async def existing_keys(self, keys: Iterable[str]) -> set[str]: ...
+
+    def stream(self, *, batch: int = 1000) -> AsyncIterator[dict[str, Any]]: ...
+
+    def foreign_hashes(self, own_prefix: str, *, batch: int = 1000) -> AsyncIterator[str]: ...
 
 
 class SessionRepository(Protocol):
@@ -415,6 +431,9 @@ class Transaction(Protocol):
 
     @property
     def sessions(self) -> SessionRepository: ...
+
+    @property
+    def bulk_users(self) -> BulkUsers: ...
 
     @property
     def log(self) -> RevocationLog: ...

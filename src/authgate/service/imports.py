@@ -1,0 +1,211 @@
+"""Importing accounts from another system (``authgate users import``), one batch at
+a time.
+
+A record is a mapping with ``username`` and ``password_hash`` (as the old system
+stored it), and optionally ``email``, ``email_verified``, ``disabled``, ``scopes`` (a
+list, or a space-separated string) and ``created_at`` (epoch seconds or ISO 8601).
+Each batch is validated whole first; the valid records are then written in one
+transaction (all or nothing), the refused ones reported by record with their reason.
+The hash is kept as it is and upgraded to Argon2id at the user's next login
+(:mod:`authgate.passwords`); an unknown format or an absurd cost is refused here
+(SECURITY.md A.7 #54).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from email_validator import EmailNotValidError, validate_email
+
+from authgate.domain import ImportedUser
+from authgate.errors import AuthError
+from authgate.passwords import MalformedHash, describe_hash
+from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
+from authgate.store.protocols import Store
+
+__all__ = ["BatchResult", "UserImport", "check_email", "to_imported"]
+
+FIELDS = frozenset(
+    {"username", "email", "email_verified", "disabled", "scopes", "created_at", "password_hash"}
+)
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n", ""}
+
+
+#: RFC 5322 §3.2.3 dot-atom, ASCII: a local part email-validator accepts unchanged.
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@lru_cache(maxsize=4096)
+def _domain(domain: str) -> str:
+    return validate_email("x@" + domain, check_deliverability=False).domain
+
+
+def check_email(address: str) -> str:
+    """The address as email-validator normalises it (no DNS lookup). A plain ASCII
+    local part at a domain already seen skips the full check: email-validator's
+    domain verdict is cached (its cost dominates an import; BENCHMARKS.md).
+
+    Raises:
+        ValueError: not a valid address.
+    """
+    # Where fix/email's ``service/emails.normalize_email`` should take over.
+    local, at, domain = address.rpartition("@")
+    try:
+        if at and len(address) <= 254 and len(local) <= 64 and _PLAIN_LOCAL.fullmatch(local):
+            return f"{local}@{_domain(domain)}"
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"email: {exc}") from None
+
+
+def _flag(record: Mapping[str, object], name: str) -> bool:
+    value = record.get(name)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):  # SQLite's booleans (sqlite3 -json)
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{name}: not a boolean")
+
+
+def _created_at(value: object, now: float) -> float:
+    if value is None or value == "":
+        return now
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("created_at: not a finite number")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if not math.isfinite(number):
+                raise ValueError("created_at: not a finite number")
+            return number
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("created_at: not a number or an ISO 8601 time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    raise ValueError("created_at: not a number or an ISO 8601 time")
+
+
+def _scopes(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str | list) or any(not isinstance(s, str) for s in value):
+        raise ValueError("scopes: not a list of strings or a space-separated string")
+    try:
+        parsed = parse_scope(value)
+    except AuthError:
+        raise ValueError("scopes: not valid scope strings (RFC 6749 §3.3)") from None
+    return scope_text(parsed or ())
+
+
+def to_imported(record: Mapping[str, object], *, now: float) -> ImportedUser:
+    """Validate one record.
+
+    Raises:
+        ValueError: with the reason (the record's field first).
+    """
+    unknown = set(record) - FIELDS
+    if unknown:
+        raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
+    try:
+        display, key = normalize_username(record.get("username"))
+    except AuthError as exc:
+        raise ValueError(f"username: {exc.message}") from None
+    try:
+        describe_hash(record.get("password_hash"))
+    except MalformedHash as exc:
+        raise ValueError(f"password_hash: {exc}") from None
+    email = record.get("email")
+    if email is not None and not isinstance(email, str):
+        raise ValueError("email: not a string")
+    return ImportedUser(
+        id=new_id(),
+        username=display,
+        username_key=key,
+        email=check_email(email) if email else None,
+        email_verified=_flag(record, "email_verified"),
+        disabled=_flag(record, "disabled"),
+        scopes=_scopes(record.get("scopes")),
+        created_at=_created_at(record.get("created_at"), now),
+        password_hash=str(record["password_hash"]),
+    )
+
+
+@dataclass
+class BatchResult:
+    """What one batch did (or would do, in a dry run)."""
+
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+class UserImport:
+    """Validates and writes batches of records (see the module docstring)."""
+
+    def __init__(self, db: Store, *, update: bool, dry_run: bool) -> None:
+        self.db = db
+        self.update = update
+        self.dry_run = dry_run
+
+    def validate(
+        self, records: Sequence[tuple[int, Mapping[str, object] | str]], *, now: float
+    ) -> tuple[list[ImportedUser], BatchResult]:
+        """Check a whole batch before any of it is written. ``records``: (line
+        number, record, or the reason it could not be read)."""
+        result = BatchResult()
+        rows: list[ImportedUser] = []
+        first_line: dict[str, int] = {}
+        for line, record in records:
+            try:
+                if isinstance(record, str):
+                    raise ValueError(record)
+                row = to_imported(record, now=now)
+                if row.username_key in first_line:
+                    raise ValueError(
+                        f"username {row.username!r} repeats line {first_line[row.username_key]}"
+                    )
+            except ValueError as exc:
+                result.refused.append((line, str(exc)))
+                continue
+            first_line[row.username_key] = line
+            rows.append(row)
+        return rows, result
+
+    async def write(self, rows: list[ImportedUser], result: BatchResult) -> BatchResult:
+        """Write the valid rows of a batch in one transaction (or count, in a dry run)."""
+        if self.dry_run:
+            async with self.db.read() as tx:
+                taken = await tx.bulk_users.existing_keys(row.username_key for row in rows)
+            result.inserted = len(rows) - len(taken)
+            result.updated, result.skipped = (len(taken), 0) if self.update else (0, len(taken))
+            return result
+        async with self.db.write() as tx:
+            result.inserted, result.updated = await tx.bulk_users.insert_many(
+                rows, update=self.update
+            )
+        result.skipped = len(rows) - result.inserted - result.updated
+        return result
+
+    async def batch(
+        self, records: Sequence[tuple[int, Mapping[str, object] | str]], *, now: float
+    ) -> BatchResult:
+        """:meth:`validate`, then :meth:`write`."""
+        rows, result = self.validate(records, now=now)
+        return await self.write(rows, result)

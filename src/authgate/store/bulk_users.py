@@ -1,0 +1,97 @@
+"""Bulk reads and writes of the ``users`` table for ``authgate users import`` and
+``export`` (implements :class:`authgate.store.protocols.BulkUsers`).
+
+One multi-row ``INSERT ... ON CONFLICT (username_key) DO NOTHING`` (or ``DO UPDATE``
+with ``--update``) per batch, in the caller's transaction, ``RETURNING`` the rows it
+wrote: so a re-run skips what exists, and a batch commits whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authgate.domain import ImportedUser
+from authgate.store.schema import users
+
+__all__ = ["SqlBulkUsers"]
+
+#: Columns ``--update`` overwrites (never ``id``: it is the JWT ``sub``).
+_UPDATED = ("username", "email", "email_verified", "disabled", "scopes", "password_hash")
+_EXPORTED = (
+    users.c.username,
+    users.c.email,
+    users.c.email_verified,
+    users.c.disabled,
+    users.c.scopes,
+    users.c.created_at,
+    users.c.password_hash,
+)
+
+
+class SqlBulkUsers:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def insert_many(self, rows: Sequence[ImportedUser], *, update: bool) -> tuple[int, int]:
+        """Insert ``rows`` (distinct username keys); existing keys are skipped, or
+        updated when ``update``. Returns (inserted, updated)."""
+        if not rows:
+            return 0, 0
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        stmt: Any = dialect.insert(users)
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[users.c.username_key],
+                set_={name: stmt.excluded[name] for name in _UPDATED},
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[users.c.username_key])
+        params = [
+            {
+                "id": row.id,
+                "username": row.username,
+                "username_key": row.username_key,
+                "email": row.email,
+                "email_verified": row.email_verified,
+                "disabled": row.disabled,
+                "scopes": row.scopes,
+                "created_at": row.created_at,
+                "password_hash": row.password_hash,
+                "tokens_valid_after": 0.0,
+                "credential_version": 0,
+            }
+            for row in rows
+        ]
+        written = (await self._conn.execute(stmt.returning(users.c.id), params)).scalars().all()
+        new_ids = {row.id for row in rows}
+        inserted = sum(1 for found in written if found in new_ids)
+        return inserted, len(written) - inserted
+
+    async def existing_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are taken (for ``--dry-run``)."""
+        stmt = select(users.c.username_key).where(users.c.username_key.in_(list(keys)))
+        return set((await self._conn.execute(stmt)).scalars().all())
+
+    async def foreign_hashes(self, own_prefix: str, *, batch: int = 1000) -> AsyncIterator[str]:
+        """Every stored hash not written by authgate's current parameters (imported
+        ones still awaiting their user's next login), streamed."""
+        stmt = select(users.c.password_hash).where(
+            users.c.password_hash.not_like(own_prefix + "%")  # no LIKE wildcard in it
+        )
+        result = await self._conn.stream(stmt.execution_options(yield_per=batch))
+        async for row in result:
+            yield row.password_hash
+
+    async def stream(self, *, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every user, oldest first, read with a server-side cursor in ``batch`` rows."""
+        stmt = select(*_EXPORTED).order_by(users.c.created_at, users.c.id)
+        result = await self._conn.stream(stmt.execution_options(yield_per=batch))
+        async for row in result.mappings():
+            yield dict(row)

@@ -1,0 +1,46 @@
+"""The import tests run the real ``authgate`` CLI in a process of its own against the
+database of a real server (the race tests' servers), then sign in over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from races.conftest import (  # noqa: F401  (fixtures)
+    AUTHGATE,
+    RaceServer,
+    database_url,
+    redis_namespace,
+    start_server,
+)
+
+
+def authgate(
+    env: Mapping[str, str], *args: str, stdin: bytes | None = None, stderr: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``authgate ARGS`` in a process of its own (stderr piped: not a terminal)."""
+    return subprocess.run(
+        [str(AUTHGATE), *args],
+        env=dict(env),
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def write_jsonl(path: Path, records: Iterable[object]) -> Path:
+    with path.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write((record if isinstance(record, str) else json.dumps(record)) + "\n")
+    return path
+
+
+def server_env(server: RaceServer) -> dict[str, str]:
+    env = server.cli_env()
+    env.pop("COLUMNS", None)
+    return {**env, "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")}
