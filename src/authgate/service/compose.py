@@ -100,6 +100,20 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         stack.push_async_callback(replay.aclose)
     logouts = Logouts(db, settings=settings, clock=clock, codec=codec, endings=endings, sync=sync)
     resources = Resources(db, default_audience=settings.audience, clock=clock)
+    client_auth = ClientAuthenticator(
+        db,
+        clock=clock,
+        throttle=throttle,
+        failure_audit=failure_audit,
+        replay=replay,
+        issuer=settings.issuer,
+        leeway=settings.leeway,
+    )
+
+    def registry_changed() -> None:
+        resources.forget()
+        client_auth.forget()
+
     ops = Operations(
         logins=Logins(
             db,
@@ -141,17 +155,9 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             idle_ttl=settings.sessions.idle_ttl,
         ),
         keys=keys,
-        registry=Registry(db, clock=clock, on_change=resources.forget),
+        registry=Registry(db, clock=clock, on_change=registry_changed),
         resources=resources,
-        client_auth=ClientAuthenticator(
-            db,
-            clock=clock,
-            throttle=throttle,
-            failure_audit=failure_audit,
-            replay=replay,
-            issuer=settings.issuer,
-            leeway=settings.leeway,
-        ),
+        client_auth=client_auth,
         client_grants=ClientGrants(
             settings=settings, codec=codec, resources=resources, logouts=logouts, clock=clock
         ),
