@@ -14,6 +14,9 @@ import pytest
 from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
 from authlib.oauth2.rfc7523 import PrivateKeyJWT  # type: ignore[import-untyped]
 
+from authgate.service.client_auth import CLIENT_TTL
+from authgate.service.protocol import AuthServiceProtocol
+from authgate.service.registry import secret_digest
 from authgate.tokens import Key, KeyRing, TokenCodec, generate_key
 from clients.conftest import BILLING, ORDERS, Stack
 
@@ -260,3 +263,33 @@ def test_sixty_parallel_wrong_secrets_are_throttled(fresh_stack: Any) -> None:
         # Blocked now, the right secret included.
         assert stack.cc("biller").status_code == 429
         assert secret
+
+
+def test_a_rotated_secret_stops_at_once_here_and_within_the_client_ttl_elsewhere(
+    fresh_stack: Any,
+) -> None:
+    with fresh_stack() as stack:
+        client_id, old = stack.basic("reporter")
+        assert stack.cc("reporter").status_code == 200  # the row is now remembered
+
+        async def rotate(service: AuthServiceProtocol) -> str:
+            _, secret = await service.registry.rotate_secret("reporter")
+            return secret
+
+        new = stack.live.call(rotate)  # through this service: applies at once
+        stack.clients["reporter"].secret = new
+        with stack.client() as http:
+            form = {"grant_type": "client_credentials"}
+            assert http.post("/auth/token", data=form, auth=(client_id, old)).status_code == 401
+            assert http.post("/auth/token", data=form, auth=(client_id, new)).status_code == 200
+
+            async def elsewhere(service: AuthServiceProtocol) -> None:
+                # What `authgate clients rotate-secret` in another process does.
+                async with service.db.write() as tx:  # type: ignore[attr-defined]
+                    await tx.registry.set_secret(client_id, secret_digest("another"))
+
+            stack.live.call(elsewhere)
+            stack.live.clock.advance(CLIENT_TTL)
+            assert http.post("/auth/token", data=form, auth=(client_id, new)).status_code == 401
+            ok = http.post("/auth/token", data=form, auth=(client_id, "another"))
+            assert ok.status_code == 200

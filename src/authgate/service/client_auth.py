@@ -30,10 +30,17 @@ from authgate.store.protocols import ReplayStore, Store
 from authgate.tokens import KeyRing, decode_unverified
 from authgate.tokens.assertion import verify_assertion
 
-__all__ = ["JWT_BEARER", "ClientAuthenticator", "ClientCredentials", "JwksFetcher"]
+__all__ = ["CLIENT_TTL", "JWT_BEARER", "ClientAuthenticator", "ClientCredentials", "JwksFetcher"]
 
 #: RFC 7523 §2.2: ``client_assertion_type``.
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+#: Seconds a registered client's row is reused by the token endpoint (one database read
+#: per request costs most of its time, BENCHMARKS.md). Changes through this service
+#: apply at once (:meth:`ClientAuthenticator.forget`); another process's (``authgate
+#: clients rotate-secret`` / ``delete``) within this long. Tokens issued before a
+#: rotation stay valid until they expire anyway, so the delay grants nothing new.
+CLIENT_TTL = 1.0
 
 #: Fetches a client's ``jwks_uri`` (the server wires the verifier's bounded HTTP).
 JwksFetcher = Callable[[str], Awaitable[Mapping[str, Any]]]
@@ -85,6 +92,7 @@ class ClientAuthenticator:
         self.issuer = issuer
         self.leeway = leeway
         self.fetch_jwks = fetch_jwks
+        self._clients: dict[str, tuple[float, RegisteredClient]] = {}
 
     async def authenticate(
         self, creds: ClientCredentials, caller: ClientInfo, *, endpoints: Collection[str]
@@ -100,8 +108,7 @@ class ClientAuthenticator:
         now = self.clock.now()
         # Looked up before the reservation, so the client's lease is held only
         # across the check itself (a busy service is not made to wait on the database).
-        async with self.db.read() as tx:
-            client = await tx.registry.client(creds.client_id)
+        client = await self._client(creds.client_id, now)
         try:
             attempt = await self.throttle.reserve(f"client:{creds.client_id}", caller.ip)
         except RateLimited:
@@ -118,6 +125,24 @@ class ClientAuthenticator:
                 raise InvalidClient(basic=creds.basic)
             await attempt.succeeded()
         assert client is not None
+        return client
+
+    def forget(self) -> None:
+        """Drop the remembered clients (the registry changed in this process)."""
+        self._clients.clear()
+
+    async def _client(self, client_id: str, now: float) -> RegisteredClient | None:
+        """The registered client, remembered for :data:`CLIENT_TTL` seconds. Only
+        registered clients are remembered, so unknown ids cannot grow the map."""
+        hit = self._clients.get(client_id)
+        if hit is not None and 0 <= now - hit[0] < CLIENT_TTL:
+            return hit[1]
+        async with self.db.read() as tx:
+            client = await tx.registry.client(client_id)
+        if client is None:
+            self._clients.pop(client_id, None)
+        else:
+            self._clients[client_id] = (now, client)
         return client
 
     async def _check(

@@ -150,6 +150,20 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
     verification = EmailVerification(
         db, settings=settings.email, clock=clock, hasher=hasher, throttle=throttle, mail=mail
     )
+    client_auth = ClientAuthenticator(
+        db,
+        clock=clock,
+        throttle=throttle,
+        failure_audit=failure_audit,
+        replay=replay,
+        issuer=settings.issuer,
+        leeway=settings.leeway,
+    )
+
+    def registry_changed() -> None:
+        resources.forget()
+        client_auth.forget()
+
     ops = Operations(
         logins=Logins(
             db,
@@ -202,17 +216,9 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             idle_ttl=settings.sessions.idle_ttl,
         ),
         keys=keys,
-        registry=Registry(db, clock=clock, on_change=resources.forget),
+        registry=Registry(db, clock=clock, on_change=registry_changed),
         resources=resources,
-        client_auth=ClientAuthenticator(
-            db,
-            clock=clock,
-            throttle=throttle,
-            failure_audit=failure_audit,
-            replay=replay,
-            issuer=settings.issuer,
-            leeway=settings.leeway,
-        ),
+        client_auth=client_auth,
         client_grants=ClientGrants(
             settings=settings, codec=codec, resources=resources, logouts=logouts, clock=clock
         ),

@@ -93,7 +93,7 @@ class Registry:
     ) -> None:
         self.db = db
         self.clock = clock
-        #: Called after the APIs changed (the token endpoint's cached list).
+        #: Called after an API or a client changed (the token endpoint's cached rows).
         self.on_change = on_change
 
     async def create_api(self, name: str, audience: str, scopes: Iterable[str]) -> Api:
@@ -203,9 +203,11 @@ class Registry:
         secret = secrets.token_urlsafe(32)
         async with self.db.write() as tx:
             await tx.registry.set_secret(client.client_id, secret_digest(secret))
+        self.on_change()
         return client, secret
 
     async def delete_client(self, name_or_id: str) -> None:
         client = await self._find(name_or_id)
         async with self.db.write() as tx:
             await tx.registry.delete_client(client.client_id)
+        self.on_change()
