@@ -374,6 +374,10 @@ class ChallengeRepository(Protocol):
         """Consume the challenge atomically: (taken, bound user id)."""
         ...
 
+    async def trim(self, purpose: str, *, keep: int) -> int:
+        """Delete all but the ``keep`` newest challenges of ``purpose``: the number gone."""
+        ...
+
     async def purge_expired(self, now: float) -> int: ...
 
 
