@@ -129,14 +129,17 @@ class PasskeyLogins:
                 )
                 raise
         challenge = secrets.token_bytes(32)
+        digest = challenge_digest(challenge)
         async with self.db.write() as tx:
             await tx.challenges.put(
-                challenge_digest(challenge),
+                digest,
                 user_id=None,
                 purpose=LOGIN,
                 expires_at=self.clock.now() + self.settings.challenge_ttl,
             )
-            await tx.challenges.trim(LOGIN, keep=self.settings.max_pending_logins)
+            # This one and the newest others: at most ``max_pending_logins`` in all.
+            keep = self.settings.max_pending_logins - 1
+            await tx.challenges.trim(LOGIN, keep=keep, spare=digest)
         return assertion_options(self.rp, challenge=challenge, allow=[], user_verification=True)
 
     async def login(

@@ -137,7 +137,7 @@ class SqlChallenges:
             return False, None
         return True, found.user_id
 
-    async def trim(self, purpose: str, *, keep: int) -> int:
+    async def trim(self, purpose: str, *, keep: int, spare: bytes) -> int:
         """One probe down the ``expires_at`` index decides whether there is anything to
         evict; only then the ``DELETE`` keeps the ``keep`` newest (ties by digest)."""
         c = _challenges.c
@@ -147,7 +147,9 @@ class SqlChallenges:
         if over is None:
             return 0
         query = delete(_challenges).where(
-            c.purpose == purpose, c.digest.not_in(newest.limit(keep).scalar_subquery())
+            c.purpose == purpose,
+            c.digest != spare,
+            c.digest.not_in(newest.limit(keep).scalar_subquery()),
         )
         gone = await self._conn.execute(query)
         return int(gone.rowcount or 0)
