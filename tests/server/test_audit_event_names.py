@@ -42,9 +42,12 @@ def emitted_names() -> dict[str, str]:
                 if called in _EMITTERS:
                     names += [_literal(a) for a in node.args[:2]]
                 names += [_literal(k.value) for k in node.keywords if k.arg in _CARRIERS]
-            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                if node.target.id in _CARRIERS:
-                    names.append(_literal(node.value))
+            elif (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and node.target.id in _CARRIERS
+            ):
+                names.append(_literal(node.value))
             for name in names:
                 if name is not None:
                     found.setdefault(name, where)
@@ -76,14 +79,12 @@ def test_the_protocol_docstring_lists_every_event() -> None:
 def test_metrics_count_every_registered_event_under_its_own_name() -> None:
     metrics = Metrics()
     counter = AuditEventCounter(metrics)
-    for name in sorted(AUDIT_EVENTS) + ["not_an_event"]:
+    for name in [*sorted(AUDIT_EVENTS), "not_an_event"]:
         record = logging.LogRecord("authgate.audit", logging.INFO, __file__, 1, name, None, None)
         record.event = name
         counter.emit(record)
     for name in AUDIT_EVENTS:
-        value = metrics.registry.get_sample_value(
-            "authgate_security_events_total", {"event": name}
-        )
+        value = metrics.registry.get_sample_value("authgate_security_events_total", {"event": name})
         assert value == 1.0, name
     other = metrics.registry.get_sample_value("authgate_security_events_total", {"event": "other"})
     assert other == 1.0
