@@ -132,6 +132,10 @@ class WebAuthnSettings(BaseModel):
     reauth_window: int = Field(300, ge=0, le=3600)
     #: At most this many passkeys per account.
     max_per_user: int = Field(20, ge=1, le=100)
+    #: Sign-in options (no login needed) one client IP may ask for per minute.
+    login_options_per_ip_per_minute: int = Field(30, ge=1)
+    #: Outstanding sign-in challenges kept at most (the oldest are evicted).
+    max_pending_logins: int = Field(5000, ge=10)
 
 
 class EmailSettings(BaseModel):

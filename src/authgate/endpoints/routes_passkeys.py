@@ -165,7 +165,7 @@ def passkey_routes(gate: "EndpointContext") -> APIRouter:
 
     @router.post(
         f"{gate.prefix}/passkey/options",
-        responses=responses(400, 503),
+        responses=responses(400, 429, 503),
         summary="Request options: a passkey sign-in, or a login's second step",
         description=(
             "No body (or `{}`): options naming no user, for a discoverable credential. "
@@ -186,7 +186,8 @@ def passkey_routes(gate: "EndpointContext") -> APIRouter:
         token = body.get("mfa_token") if isinstance(body, dict) else None
         if not isinstance(body, dict) or (token is not None and not isinstance(token, str)):
             raise InvalidRequest("body: a JSON object with an optional mfa_token string")
-        return _json(await gate.service.passkey_login_options(token))
+        ip = gate.client_info(request).ip
+        return _json(await gate.service.passkey_login_options(token, ip=ip))
 
     if gate.settings.cookies.enabled:
         _cookie_login(router, gate, limit)

@@ -33,7 +33,7 @@ from prometheus_client.metrics_core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.errors import BadSignature
-from authgate.service.protocol import AUDIT_LOGGER
+from authgate.service.protocol import AUDIT_EVENTS, AUDIT_LOGGER
 from authgate.web.transports import header_token
 
 __all__ = [
@@ -46,28 +46,7 @@ __all__ = [
 ]
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_EVENTS = frozenset(
-    {
-        "login_ok",
-        "login_failed",
-        "login_throttled",
-        "refresh",
-        "refresh_reuse",
-        "logout",
-        "logout_all",
-        "revoke",
-        "password_changed",
-        "session_ended",
-        "user_registered",
-        "user_disabled",
-        "key_rotated",
-        "password_reset_requested",
-        "password_reset_done",
-        "email_verified",
-        "email_change_requested",
-        "email_changed",
-    }
-)
+_EVENTS = AUDIT_EVENTS
 
 
 class Metrics:

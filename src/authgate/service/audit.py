@@ -11,10 +11,56 @@ from typing import Any
 
 from authgate.store.protocols import Transaction
 
-__all__ = ["AUDIT_LOGGER", "audit", "log_event"]
+__all__ = ["AUDIT_EVENTS", "AUDIT_LOGGER", "audit", "log_event"]
 
 #: The logger of security events (re-exported by :mod:`authgate.service.protocol`).
 AUDIT_LOGGER = "authgate.audit"
+
+#: Every event name the service emits: ``/metrics`` counts each under its own label
+#: (anything else is ``other``). A test derives the emitted names from the source and
+#: fails when one is missing here.
+AUDIT_EVENTS = frozenset(
+    {
+        "client_auth_failed",
+        "client_throttled",
+        "email_change_requested",
+        "email_changed",
+        "email_verified",
+        "key_promoted",
+        "key_rotated",
+        "login_failed",
+        "login_ok",
+        "login_throttled",
+        "logout",
+        "logout_all",
+        "mfa_enrolled",
+        "mfa_failed",
+        "mfa_removed",
+        "mfa_required",
+        "mfa_throttled",
+        "passkey_clone_suspected",
+        "passkey_deleted",
+        "passkey_login",
+        "passkey_login_failed",
+        "passkey_options_throttled",
+        "passkey_reauth_failed",
+        "passkey_registered",
+        "password_change_failed",
+        "password_changed",
+        "password_reset_done",
+        "password_reset_requested",
+        "recovery_code_used",
+        "recovery_codes_new",
+        "refresh",
+        "refresh_failed",
+        "refresh_reuse",
+        "registration_throttled",
+        "revoke",
+        "session_ended",
+        "user_disabled",
+        "user_registered",
+    }
+)
 
 _log = logging.getLogger(AUDIT_LOGGER)
 #: Events that signal an attack rather than a user's mistake (RFC 9700 §4.14.2: a

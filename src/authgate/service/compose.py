@@ -239,6 +239,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
             throttle=throttle,
             issuer=issuer,
             failure_audit=failure_audit,
+            require_verified_email=settings.require_verified_email,
         ),
         password_resets=PasswordResets(
             db,

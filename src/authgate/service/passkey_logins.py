@@ -1,6 +1,20 @@
 """Signing in with a passkey alone (W3C WebAuthn L3 §7.2, discoverable credentials).
 
-``options`` hands out a fresh challenge that names no user (purpose ``login``);
+``options`` hands out a fresh challenge that names no user (purpose ``login``). It
+needs no credential, so it cannot grow storage without bound (SECURITY.md A.7 #53):
+
+* each client IP gets ``login_options_per_ip_per_minute`` (the throttle's atomic
+  counter, shared by every instance through Redis; then ``RateLimited``);
+* at most ``max_pending_logins`` challenges are kept: each new one **evicts the
+  oldest** beyond that, in its own transaction. Evicting rather than refusing: a
+  refusal would let a flood from many addresses lock every passkey sign-in out for the
+  challenge's lifetime, while eviction only costs a challenge older than the newest
+  ``max_pending_logins`` (a person answers within seconds; the flood must out-pace
+  that from ``max_pending_logins / per-IP-limit`` addresses). A stateless (sealed)
+  challenge would need a key shared by every instance, which this deployment model
+  does not have.
+
+``login`` takes the assertion, in this order:
 ``login`` takes the assertion, in this order:
 
 1. the challenge in ``clientDataJSON`` is taken from the store (single use, atomic:
@@ -10,7 +24,10 @@
 3. the ceremony (origin, RP id hash, UP, UV required, signature) in a worker thread;
 4. the signature counter (§6.1.1): a validly signed assertion whose counter did not
    increase is refused and audited as ``passkey_clone_suspected``;
-5. the counter moves by compare-and-set and the session opens only if the user is
+5. with ``require_verified_email``, an account whose address is not verified is
+   refused (``EmailNotVerified``, counted by the throttle, as the password login does
+   after the password: only the key's holder learns it);
+6. the counter moves by compare-and-set and the session opens only if the user is
    still active at the credential version read (A.7 #48).
 
 Every refusal is one ``invalid_grant`` to the client, audited ``passkey_login_failed``.
@@ -24,7 +41,7 @@ from typing import Any
 
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, Passkey, TokenPair
-from authgate.errors import InvalidGrant, InvalidScope, RateLimited
+from authgate.errors import EmailNotVerified, InvalidGrant, InvalidScope, RateLimited
 from authgate.service.audit import audit
 from authgate.service.audit_limit import FailureAudit
 from authgate.service.issuer import TokenIssuer, new_refresh_token, require_hash
@@ -67,6 +84,7 @@ class PasskeyLogins:
         throttle: LoginThrottle,
         issuer: TokenIssuer,
         failure_audit: FailureAudit,
+        require_verified_email: bool = False,
     ) -> None:
         self.db = db
         self.rp = rp
@@ -76,14 +94,18 @@ class PasskeyLogins:
         self.throttle = throttle
         self.issuer = issuer
         self.failure_audit = failure_audit
+        self.require_verified_email = require_verified_email
 
-    async def options(self, mfa_token: str | None = None) -> dict[str, Any]:
+    async def options(
+        self, mfa_token: str | None = None, *, ip: str | None = None
+    ) -> dict[str, Any]:
         """Request options naming no user, with a fresh single-use challenge; or, with
         the ``mfa_token`` of a pending login, the options of its second step (that
         user's passkeys, :mod:`authgate.service.passkey_step`).
 
         Raises:
             InvalidGrant: the ``mfa_token`` is unknown, used or expired.
+            RateLimited: ``ip`` asked for too many sign-in options this minute.
         """
         if mfa_token is not None:
             digest = require_hash(mfa_token)
@@ -93,14 +115,31 @@ class PasskeyLogins:
                 if pending is None or pending.used_at is not None or pending.expires_at <= now:
                     raise InvalidGrant("the mfa_token is invalid, used or expired")
                 return await second_step_options(tx, self.rp, pending.user_id, digest)
+        if ip is not None:
+            try:
+                await self.throttle.hit(
+                    "passkey_options",
+                    ip,
+                    limit=self.settings.login_options_per_ip_per_minute,
+                    period=60,
+                )
+            except RateLimited:
+                await self.failure_audit.record(
+                    "passkey_options_throttled", now=self.clock.now(), ip=ip
+                )
+                raise
         challenge = secrets.token_bytes(32)
+        digest = challenge_digest(challenge)
         async with self.db.write() as tx:
             await tx.challenges.put(
-                challenge_digest(challenge),
+                digest,
                 user_id=None,
                 purpose=LOGIN,
                 expires_at=self.clock.now() + self.settings.challenge_ttl,
             )
+            # This one and the newest others: at most ``max_pending_logins`` in all.
+            keep = self.settings.max_pending_logins - 1
+            await tx.challenges.trim(LOGIN, keep=keep, spare=digest)
         return assertion_options(self.rp, challenge=challenge, allow=[], user_verification=True)
 
     async def login(
@@ -137,7 +176,12 @@ class PasskeyLogins:
             except InvalidGrant:
                 await attempt.failed()
                 raise
-            pair = await self._open(passkey, result, requested, client)
+            try:
+                pair = await self._open(passkey, result, requested, client)
+            except EmailNotVerified:
+                await attempt.failed()
+                await self._failed(passkey.user_id, cid, client, "email_not_verified")
+                raise
             if pair is None:
                 await attempt.failed()
                 await self._failed(passkey.user_id, cid, client, "inactive_or_raced")
@@ -197,6 +241,8 @@ class PasskeyLogins:
             granted = allowed if requested is None else requested & allowed
             if requested and not granted:  # rolls the transaction back
                 raise InvalidScope("none of the requested scopes is allowed for this user")
+            if self.require_verified_email and not user.email_verified:  # rolls back too
+                raise EmailNotVerified("verify the account's email address before signing in")
             moved = await tx.passkeys.used(
                 passkey.id,
                 old_count=passkey.sign_count,

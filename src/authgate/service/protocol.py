@@ -16,7 +16,8 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``passkey_reauth_failed``, ``passkey_login`` (with the session's ``login_ok``, whose
 ``amr`` says ``hwk`` or ``swk``), ``passkey_login_failed``, ``passkey_clone_suspected``,
 ``password_reset_requested``, ``password_reset_done``, ``email_verified``,
-``email_change_requested``, ``email_changed``. ``refresh_reuse`` (a theft signal,
+``email_change_requested``, ``email_changed``, ``key_promoted``,
+``passkey_options_throttled`` (all of them: ``AUDIT_EVENTS``). ``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
 
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from authgate.domain import Api, MfaStatus, Passkey, TotpEnrolment
-from authgate.service.audit import AUDIT_LOGGER
+from authgate.service.audit import AUDIT_EVENTS, AUDIT_LOGGER
 from authgate.service.client_auth import ClientAuthenticator
 from authgate.service.client_grants import ClientGrants
 from authgate.service.registry import Registry
@@ -36,7 +37,7 @@ from authgate.service.types import ClientInfo, SessionInfo, TokenPair, User
 from authgate.settings import Settings
 from authgate.tokens import KeyRing, TokenCodec, VerifiedToken
 
-__all__ = ["AUDIT_LOGGER", "AuthServiceProtocol"]
+__all__ = ["AUDIT_EVENTS", "AUDIT_LOGGER", "AuthServiceProtocol"]
 
 
 class AuthServiceProtocol(Protocol):
@@ -284,11 +285,14 @@ class AuthServiceProtocol(Protocol):
         """Raises NotFound."""
         ...
 
-    async def passkey_login_options(self, mfa_token: str | None = None) -> dict[str, Any]:
+    async def passkey_login_options(
+        self, mfa_token: str | None = None, *, ip: str | None = None
+    ) -> dict[str, Any]:
         """WebAuthn request options (JSON) naming no user, with a single-use challenge;
         with an ``mfa_token``, the options of that login's ``webauthn`` second step.
 
-        Raises: InvalidGrant (a bad, used or expired ``mfa_token``)."""
+        Raises: InvalidGrant (a bad, used or expired ``mfa_token``), RateLimited
+        (``ip`` asked for too many sign-in options)."""
         ...
 
     async def passkey_login(

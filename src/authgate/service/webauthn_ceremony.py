@@ -66,10 +66,11 @@ class RelyingParty:
 
     @classmethod
     def of(cls, settings: Settings) -> RelyingParty:
-        """§5.1.2: the RP id defaults to the issuer's host, the origin to the issuer's
-        scheme://host[:port]."""
+        """§5.1.2: the RP id defaults to the host of the pages, the origin to their
+        scheme://host[:port]. The pages are at ``public_url`` when it is set (the browser
+        runs the ceremony there), else at the issuer; ``webauthn.rp_id``/``origins`` win."""
         w = settings.webauthn
-        url = urlsplit(settings.issuer)
+        url = urlsplit(settings.public_url or settings.issuer)
         host = (url.hostname or "").lower()
         origin = f"{url.scheme}://{host}" + (f":{url.port}" if url.port else "")
         return cls(

@@ -137,6 +137,23 @@ class SqlChallenges:
             return False, None
         return True, found.user_id
 
+    async def trim(self, purpose: str, *, keep: int, spare: bytes) -> int:
+        """One probe down the ``expires_at`` index decides whether there is anything to
+        evict; only then the ``DELETE`` keeps the ``keep`` newest (ties by digest)."""
+        c = _challenges.c
+        newest = select(c.digest).where(c.purpose == purpose)
+        newest = newest.order_by(c.expires_at.desc(), c.digest.desc())
+        over = (await self._conn.execute(newest.limit(1).offset(keep))).first()
+        if over is None:
+            return 0
+        query = delete(_challenges).where(
+            c.purpose == purpose,
+            c.digest != spare,
+            c.digest.not_in(newest.limit(keep).scalar_subquery()),
+        )
+        gone = await self._conn.execute(query)
+        return int(gone.rowcount or 0)
+
     async def purge_expired(self, now: float) -> int:
         gone = await self._conn.execute(delete(_challenges).where(_challenges.c.expires_at <= now))
         return int(gone.rowcount or 0)

@@ -374,6 +374,11 @@ class ChallengeRepository(Protocol):
         """Consume the challenge atomically: (taken, bound user id)."""
         ...
 
+    async def trim(self, purpose: str, *, keep: int, spare: bytes) -> int:
+        """Delete all but the ``keep`` newest challenges of ``purpose``, never ``spare``
+        (the one just put): the number gone."""
+        ...
+
     async def purge_expired(self, now: float) -> int: ...
 
 
