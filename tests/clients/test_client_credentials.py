@@ -19,6 +19,7 @@ from authgate.service.protocol import AuthServiceProtocol
 from authgate.service.registry import secret_digest
 from authgate.tokens import Key, KeyRing, TokenCodec, generate_key
 from clients.conftest import BILLING, ORDERS, Stack
+from server.conftest import PASSWORD
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -132,6 +133,26 @@ def test_wrong_secret_is_invalid_client_with_a_basic_challenge(stack: Stack) -> 
             "/auth/token", data={"grant_type": "client_credentials"}, auth=("nobody", "x")
         )
         assert r.status_code == 401
+
+
+def test_basic_with_an_empty_secret_is_the_public_first_party_client(stack: Stack) -> None:
+    # Swagger UI's password flow sends "Authorization: Basic Og==" (":"): a public
+    # client, not a failed client authentication (a Basic challenge would make the
+    # browser prompt). It logs in like no client at all, and earns nothing more.
+    stack.user_token()  # alice exists
+    with stack.client() as http:
+        for auth in (("", ""), ("authgate", "")):
+            r = http.post(
+                "/auth/token",
+                data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+                auth=auth,
+            )
+            assert r.status_code == 200, r.text
+            assert "refresh_token" in r.json()
+            r = http.post("/auth/token", data={"grant_type": "client_credentials"}, auth=auth)
+            assert r.status_code == 401
+            assert r.json()["error"] == "invalid_client"
+            assert "www-authenticate" not in r.headers
 
 
 def test_secret_of_a_basic_client_percent_decoded_and_method_enforced(stack: Stack) -> None:

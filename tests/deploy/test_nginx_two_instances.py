@@ -123,6 +123,9 @@ def _deployment(
         "AUTHGATE_KEY_ENCRYPTION_KEY_FILE": str(kek),
         "AUTHGATE_TRUSTED_PROXIES": LOOPBACK,
         "AUTHGATE_METRICS_TOKEN": secrets.token_urlsafe(32),
+        # Nothing listens there: messages wait in the outbox, requests never do.
+        "AUTHGATE_EMAIL__SMTP_URL": f"smtp+starttls://authgate:pw@{LOOPBACK}:{free_port()}",
+        "AUTHGATE_EMAIL__FROM": "auth@example.com",
     }
     a = AuthgateServer(tmp / "a", env)
     b = AuthgateServer(tmp / "b", env)

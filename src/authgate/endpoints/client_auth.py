@@ -5,7 +5,10 @@ HTTP Basic (``client_secret_basic``; client_id and secret form-urlencoded before
 base64, so they are percent-decoded here), ``client_id`` + ``client_secret`` in the
 body (``client_secret_post``), or ``client_assertion_type`` + ``client_assertion``
 (``private_key_jwt``). Nothing but a client_id (or nothing at all) is the first-party
-public client: ``None``.
+public client: ``None``. So is HTTP Basic with an empty secret (``Og==`` is ``":"``),
+which is what Swagger UI's password flow sends for a public client (RFC 6749 §2.1: a
+public client has no secret to authenticate with); answering it with a Basic challenge
+would make the browser prompt for a password instead.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ _MAX_ID = 64
 _MAX_SECRET = 256
 
 
-def _basic(header: str) -> ClientCredentials:
+def _basic(header: str) -> ClientCredentials | None:
     try:
         raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
         encoded_id, encoded_secret = raw.split(":", 1)
@@ -35,6 +38,8 @@ def _basic(header: str) -> ClientCredentials:
         secret = unquote_plus(encoded_secret, errors="strict")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidClient(basic=True) from exc
+    if not secret and len(client_id) <= _MAX_ID:
+        return None  # a public client (see the module docstring)
     if not 0 < len(client_id) <= _MAX_ID or not 0 < len(secret) <= _MAX_SECRET:
         raise InvalidClient(basic=True)
     return ClientCredentials("client_secret_basic", client_id, secret=secret)
@@ -58,6 +63,8 @@ def read_client_credentials(conn: HTTPConnection, form: OAuthForm) -> ClientCred
         raise InvalidRequest("use exactly one client authentication method (RFC 6749 §2.3)")
     if basic:
         creds = _basic(header)
+        if creds is None:
+            return None
         if form_id is not None and form_id != creds.client_id:
             raise InvalidRequest("client_id differs from the authenticated client")
         return creds
