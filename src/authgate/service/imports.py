@@ -23,10 +23,11 @@ from functools import lru_cache
 from email_validator import EmailNotValidError, validate_email
 
 from authgate.domain import ImportedUser
-from authgate.errors import AuthError
+from authgate.errors import AuthError, InvalidRequest, UsernameTaken
 from authgate.passwords import MalformedHash, describe_hash
+from authgate.service.emails import MAX_EMAIL_LENGTH, NormalizedEmail, email_key, normalize_email
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
-from authgate.store.protocols import Store
+from authgate.store.protocols import Store, Transaction
 
 __all__ = ["BatchResult", "UserImport", "check_email", "to_imported"]
 
@@ -42,26 +43,50 @@ _PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'
 
 
 @lru_cache(maxsize=4096)
-def _domain(domain: str) -> str:
-    return validate_email("x@" + domain, check_deliverability=False).domain
+def _domain(domain: str) -> tuple[str, str]:
+    """email-validator's (display, ASCII) forms of ``domain``."""
+    checked = validate_email("x@" + domain, check_deliverability=False)
+    return checked.domain, checked.ascii_domain or checked.domain
 
 
-def check_email(address: str) -> str:
-    """The address as email-validator normalises it (no DNS lookup). A plain ASCII
-    local part at a domain already seen skips the full check: email-validator's
-    domain verdict is cached (its cost dominates an import; BENCHMARKS.md).
+def _fast(address: str) -> NormalizedEmail | None:
+    """:func:`normalize_email`'s result for a plain ASCII local part at a valid
+    domain, the domain's verdict cached; None where the full check must decide."""
+    local, at, domain = address.rpartition("@")
+    if not at or len(local) > 64 or address != address.strip():
+        return None
+    if not _PLAIN_LOCAL.fullmatch(local):
+        return None
+    try:
+        display_domain, ascii_domain = _domain(domain)
+    except EmailNotValidError:
+        return None
+    display = f"{local}@{display_domain}"
+    # email-validator's length rule (RFC 5321 §4.5.3.1.3), in UTF-8 octets, on the
+    # address as given, as normalised, and with the domain in ASCII form.
+    for form in (address, display, f"{local}@{ascii_domain}"):
+        if len(form.encode()) > MAX_EMAIL_LENGTH:
+            return None
+    return NormalizedEmail(display=display, key=email_key(local, ascii_domain))
+
+
+def check_email(address: str) -> NormalizedEmail:
+    """:func:`authgate.service.emails.normalize_email` (display form and uniqueness
+    key, no DNS lookup), with a fast path: a plain ASCII local part at a domain
+    already seen skips the full check, email-validator's domain verdict cached (its
+    cost dominates an import; BENCHMARKS.md). tests/imports/test_email_check.py
+    proves the two agree.
 
     Raises:
         ValueError: not a valid address.
     """
-    # Where fix/email's ``service/emails.normalize_email`` should take over.
-    local, at, domain = address.rpartition("@")
+    fast = _fast(address)
+    if fast is not None:
+        return fast
     try:
-        if at and len(address) <= 254 and len(local) <= 64 and _PLAIN_LOCAL.fullmatch(local):
-            return f"{local}@{_domain(domain)}"
-        return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(f"email: {exc}") from None
+        return normalize_email(address)
+    except InvalidRequest as exc:
+        raise ValueError(exc.message) from None
 
 
 def _flag(record: Mapping[str, object], name: str) -> bool:
@@ -133,11 +158,13 @@ def to_imported(record: Mapping[str, object], *, now: float) -> ImportedUser:
     email = record.get("email")
     if email is not None and not isinstance(email, str):
         raise ValueError("email: not a string")
+    mail = check_email(email) if email else None
     return ImportedUser(
         id=new_id(),
         username=display,
         username_key=key,
-        email=check_email(email) if email else None,
+        email=mail.display if mail is not None else None,
+        email_key=mail.key if mail is not None else None,
         email_verified=_flag(record, "email_verified"),
         disabled=_flag(record, "disabled"),
         scopes=_scopes(record.get("scopes")),
@@ -154,15 +181,28 @@ class BatchResult:
     updated: int = 0
     skipped: int = 0
     refused: list[tuple[int, str]] = field(default_factory=list)
+    #: The file's line of each valid row (by row id), for a refusal at write time.
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+#: Attempts at a batch whose address a concurrent registration took meanwhile.
+_ATTEMPTS = 3
 
 
 class UserImport:
-    """Validates and writes batches of records (see the module docstring)."""
+    """Validates and writes batches of records (see the module docstring).
+
+    An address belongs to one account, as at registration (``users.email_key``): a
+    record is refused whose address repeats an earlier record of the run for another
+    username, or belongs in the database to another account (also with ``--update``).
+    """
 
     def __init__(self, db: Store, *, update: bool, dry_run: bool) -> None:
         self.db = db
         self.update = update
         self.dry_run = dry_run
+        #: email key -> (line, username key) of the first record of the run with it.
+        self._addresses: dict[str, tuple[int, str]] = {}
 
     def validate(
         self, records: Sequence[tuple[int, Mapping[str, object] | str]], *, now: float
@@ -181,26 +221,68 @@ class UserImport:
                     raise ValueError(
                         f"username {row.username!r} repeats line {first_line[row.username_key]}"
                     )
+                earlier = self._addresses.get(row.email_key) if row.email_key else None
+                if earlier is not None and earlier[1] != row.username_key:
+                    raise ValueError(f"email {row.email!r} repeats line {earlier[0]}")
             except ValueError as exc:
                 result.refused.append((line, str(exc)))
                 continue
             first_line[row.username_key] = line
+            if row.email_key is not None:
+                self._addresses.setdefault(row.email_key, (line, row.username_key))
+            result.lines[row.id] = line
             rows.append(row)
         return rows, result
 
+    async def _taken(self, tx: Transaction, rows: list[ImportedUser]) -> set[str]:
+        """Ids of the rows whose address another account has (and that would be
+        written: a row skipped as existing changes nothing)."""
+        owners = await tx.bulk_users.email_owners(r.email_key for r in rows if r.email_key)
+        clash = [r for r in rows if r.email_key in owners and owners[r.email_key] != r.username_key]
+        if clash and not self.update:
+            existing = await tx.bulk_users.existing_keys(r.username_key for r in clash)
+            clash = [r for r in clash if r.username_key not in existing]
+        return {r.id for r in clash}
+
+    def _refuse(self, rows: list[ImportedUser], taken: set[str], result: BatchResult) -> None:
+        for row in rows:
+            if row.id in taken:
+                result.refused.append((result.lines[row.id], f"email {row.email!r} is taken"))
+        result.refused.sort()
+
     async def write(self, rows: list[ImportedUser], result: BatchResult) -> BatchResult:
-        """Write the valid rows of a batch in one transaction (or count, in a dry run)."""
+        """Write the valid rows of a batch in one transaction (or count, in a dry run).
+
+        Raises:
+            UsernameTaken: concurrent registrations kept taking the batch's addresses.
+        """
         if self.dry_run:
             async with self.db.read() as tx:
-                taken = await tx.bulk_users.existing_keys(row.username_key for row in rows)
-            result.inserted = len(rows) - len(taken)
-            result.updated, result.skipped = (len(taken), 0) if self.update else (0, len(taken))
-            return result
-        async with self.db.write() as tx:
-            result.inserted, result.updated = await tx.bulk_users.insert_many(
-                rows, update=self.update
+                taken = await self._taken(tx, rows)
+                kept = [row for row in rows if row.id not in taken]
+                existing = await tx.bulk_users.existing_keys(row.username_key for row in kept)
+            self._refuse(rows, taken, result)
+            result.inserted = len(kept) - len(existing)
+            result.updated, result.skipped = (
+                (len(existing), 0) if self.update else (0, len(existing))
             )
-        result.skipped = len(rows) - result.inserted - result.updated
+            return result
+        for attempt in range(_ATTEMPTS):
+            try:
+                async with self.db.write() as tx:
+                    taken = await self._taken(tx, rows)
+                    kept = [row for row in rows if row.id not in taken]
+                    inserted, updated = await tx.bulk_users.insert_many(kept, update=self.update)
+            except UsernameTaken:
+                # A registration took an address between the check and the insert (the
+                # unique index refused it, the batch rolled back): check again.
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                continue
+            break
+        self._refuse(rows, taken, result)
+        result.inserted, result.updated = inserted, updated
+        result.skipped = len(kept) - inserted - updated
         return result
 
     async def batch(
