@@ -10,7 +10,7 @@ import pytest
 
 from authgate.errors import InvalidRequest
 from authgate.service.emails import NormalizedEmail, normalize_email
-from authgate.service.imports import check_email
+from authgate.service.import_emails import check_email
 
 ADDRESSES = [
     "User.1@Example.ORG",

@@ -14,18 +14,14 @@ The hash is kept as it is and upgraded to Argon2id at the user's next login
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
-
-from email_validator import EmailNotValidError, validate_email
 
 from authgate.domain import ImportedUser
-from authgate.errors import AuthError, InvalidRequest, UsernameTaken
+from authgate.errors import AuthError, UsernameTaken
 from authgate.passwords import MalformedHash, describe_hash
-from authgate.service.emails import MAX_EMAIL_LENGTH, NormalizedEmail, email_key, normalize_email
+from authgate.service.import_emails import check_email
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
 from authgate.store.protocols import Store, Transaction
 
@@ -36,57 +32,6 @@ FIELDS = frozenset(
 )
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n", ""}
-
-
-#: RFC 5322 §3.2.3 dot-atom, ASCII: a local part email-validator accepts unchanged.
-_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-
-
-@lru_cache(maxsize=4096)
-def _domain(domain: str) -> tuple[str, str]:
-    """email-validator's (display, ASCII) forms of ``domain``."""
-    checked = validate_email("x@" + domain, check_deliverability=False)
-    return checked.domain, checked.ascii_domain or checked.domain
-
-
-def _fast(address: str) -> NormalizedEmail | None:
-    """:func:`normalize_email`'s result for a plain ASCII local part at a valid
-    domain, the domain's verdict cached; None where the full check must decide."""
-    local, at, domain = address.rpartition("@")
-    if not at or len(local) > 64 or address != address.strip():
-        return None
-    if not _PLAIN_LOCAL.fullmatch(local):
-        return None
-    try:
-        display_domain, ascii_domain = _domain(domain)
-    except EmailNotValidError:
-        return None
-    display = f"{local}@{display_domain}"
-    # email-validator's length rule (RFC 5321 §4.5.3.1.3), in UTF-8 octets, on the
-    # address as given, as normalised, and with the domain in ASCII form.
-    for form in (address, display, f"{local}@{ascii_domain}"):
-        if len(form.encode()) > MAX_EMAIL_LENGTH:
-            return None
-    return NormalizedEmail(display=display, key=email_key(local, ascii_domain))
-
-
-def check_email(address: str) -> NormalizedEmail:
-    """:func:`authgate.service.emails.normalize_email` (display form and uniqueness
-    key, no DNS lookup), with a fast path: a plain ASCII local part at a domain
-    already seen skips the full check, email-validator's domain verdict cached (its
-    cost dominates an import; BENCHMARKS.md). tests/imports/test_email_check.py
-    proves the two agree.
-
-    Raises:
-        ValueError: not a valid address.
-    """
-    fast = _fast(address)
-    if fast is not None:
-        return fast
-    try:
-        return normalize_email(address)
-    except InvalidRequest as exc:
-        raise ValueError(exc.message) from None
 
 
 def _flag(record: Mapping[str, object], name: str) -> bool:
@@ -185,6 +130,16 @@ class BatchResult:
     lines: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class Plan:
+    """One batch's rows to write, its refusals for an address, and the addresses
+    its kept rows are first to have in the run (email key -> line, username key)."""
+
+    kept: list[ImportedUser] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    claims: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
 #: Attempts at a batch whose address a concurrent registration took meanwhile.
 _ATTEMPTS = 3
 
@@ -201,7 +156,7 @@ class UserImport:
         self.db = db
         self.update = update
         self.dry_run = dry_run
-        #: email key -> (line, username key) of the first record of the run with it.
+        #: email key -> (line, username key) of the first kept record of the run with it.
         self._addresses: dict[str, tuple[int, str]] = {}
 
     def validate(
@@ -221,58 +176,65 @@ class UserImport:
                     raise ValueError(
                         f"username {row.username!r} repeats line {first_line[row.username_key]}"
                     )
-                earlier = self._addresses.get(row.email_key) if row.email_key else None
-                if earlier is not None and earlier[1] != row.username_key:
-                    raise ValueError(f"email {row.email!r} repeats line {earlier[0]}")
             except ValueError as exc:
                 result.refused.append((line, str(exc)))
                 continue
             first_line[row.username_key] = line
-            if row.email_key is not None:
-                self._addresses.setdefault(row.email_key, (line, row.username_key))
             result.lines[row.id] = line
             rows.append(row)
         return rows, result
 
-    async def _taken(self, tx: Transaction, rows: list[ImportedUser]) -> set[str]:
-        """Ids of the rows whose address another account has (and that would be
-        written: a row skipped as existing changes nothing)."""
+    async def _plan(self, tx: Transaction, rows: list[ImportedUser], result: BatchResult) -> Plan:
+        """Split the batch's rows into those to write and those refused for their
+        address: an earlier kept record of the run has it for another username, or
+        another account has it in the database (a row that would be skipped as
+        existing changes nothing, so it is not refused)."""
         owners = await tx.bulk_users.email_owners(r.email_key for r in rows if r.email_key)
         clash = [r for r in rows if r.email_key in owners and owners[r.email_key] != r.username_key]
         if clash and not self.update:
             existing = await tx.bulk_users.existing_keys(r.username_key for r in clash)
             clash = [r for r in clash if r.username_key not in existing]
-        return {r.id for r in clash}
-
-    def _refuse(self, rows: list[ImportedUser], taken: set[str], result: BatchResult) -> None:
+        taken = {r.id for r in clash}
+        plan = Plan()
         for row in rows:
-            if row.id in taken:
-                result.refused.append((result.lines[row.id], f"email {row.email!r} is taken"))
-        result.refused.sort()
+            line = result.lines[row.id]
+            key = row.email_key
+            earlier = None if key is None else plan.claims.get(key) or self._addresses.get(key)
+            if earlier is not None and earlier[1] != row.username_key:
+                plan.refused.append((line, f"email {row.email!r} repeats line {earlier[0]}"))
+            elif row.id in taken:
+                plan.refused.append((line, f"email {row.email!r} is taken"))
+            else:
+                if key is not None and earlier is None:
+                    plan.claims[key] = (line, row.username_key)
+                plan.kept.append(row)
+        return plan
+
+    def _settle(self, plan: Plan, result: BatchResult) -> None:
+        self._addresses.update(plan.claims)
+        result.refused = sorted(result.refused + plan.refused)
 
     async def write(self, rows: list[ImportedUser], result: BatchResult) -> BatchResult:
         """Write the valid rows of a batch in one transaction (or count, in a dry run).
+        Batches are written one after the other, in the file's order.
 
         Raises:
             UsernameTaken: concurrent registrations kept taking the batch's addresses.
         """
         if self.dry_run:
             async with self.db.read() as tx:
-                taken = await self._taken(tx, rows)
-                kept = [row for row in rows if row.id not in taken]
-                existing = await tx.bulk_users.existing_keys(row.username_key for row in kept)
-            self._refuse(rows, taken, result)
-            result.inserted = len(kept) - len(existing)
-            result.updated, result.skipped = (
-                (len(existing), 0) if self.update else (0, len(existing))
-            )
+                plan = await self._plan(tx, rows, result)
+                keys = (row.username_key for row in plan.kept)
+                existing = len(await tx.bulk_users.existing_keys(keys))
+            self._settle(plan, result)
+            result.inserted = len(plan.kept) - existing
+            result.updated, result.skipped = (existing, 0) if self.update else (0, existing)
             return result
         for attempt in range(_ATTEMPTS):
             try:
                 async with self.db.write() as tx:
-                    taken = await self._taken(tx, rows)
-                    kept = [row for row in rows if row.id not in taken]
-                    inserted, updated = await tx.bulk_users.insert_many(kept, update=self.update)
+                    plan = await self._plan(tx, rows, result)
+                    written = await tx.bulk_users.insert_many(plan.kept, update=self.update)
             except UsernameTaken:
                 # A registration took an address between the check and the insert (the
                 # unique index refused it, the batch rolled back): check again.
@@ -280,9 +242,9 @@ class UserImport:
                     raise
                 continue
             break
-        self._refuse(rows, taken, result)
-        result.inserted, result.updated = inserted, updated
-        result.skipped = len(kept) - inserted - updated
+        self._settle(plan, result)
+        result.inserted, result.updated = written
+        result.skipped = len(plan.kept) - result.inserted - result.updated
         return result
 
     async def batch(
