@@ -64,4 +64,5 @@ def check_email(address: str) -> NormalizedEmail:
     try:
         return normalize_email(address)
     except InvalidRequest as exc:
-        raise ValueError(exc.message) from None
+        reason = exc.message.removeprefix("email is not valid: ")
+        raise ValueError(f"email: {reason}") from None
