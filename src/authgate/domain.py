@@ -230,6 +230,8 @@ class ImportedUser:
     username: str
     username_key: str
     email: str | None
+    #: ``authgate.service.emails.normalize_email``'s key: unique, like a registered one.
+    email_key: str | None
     email_verified: bool
     disabled: bool
     scopes: str

@@ -16,6 +16,7 @@ from races.conftest import (  # noqa: F401  (fixtures)
     redis_namespace,
     start_server,
 )
+from recovery.conftest import smtp  # noqa: F401  (fixture: a real SMTP server)
 
 
 def authgate(

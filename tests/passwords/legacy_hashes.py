@@ -1,11 +1,14 @@
-"""Password hashes made by other systems' OWN code (Django, Werkzeug, passlib,
-pyca/bcrypt, argon2-cffi), for the legacy-hash and import tests. Cheap parameters
-where the library lets the caller choose, its defaults where that is the point."""
+"""Password hashes made by other systems' OWN code (Django, Werkzeug, pyca/bcrypt,
+argon2-cffi; passlib's made by passlib and stored), for the legacy-hash and import
+tests. Cheap parameters where the library lets the caller choose, its defaults where
+that is the point."""
 
 from __future__ import annotations
 
-import warnings
+import itertools
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import argon2
 import bcrypt
@@ -26,15 +29,29 @@ def django_pbkdf2(password: str) -> str:
     return made
 
 
+#: passlib 1.7.4's own ``pbkdf2_sha256.hash`` output, stored: passlib is kept out of
+#: the test environment (SECURITY.md A.6 #46); tests/vectors/passlib/README.md.
+_PASSLIB_VECTORS: dict[str, list[str]] = json.loads(
+    (Path(__file__).parent.parent / "vectors" / "passlib" / "pbkdf2_sha256.json").read_text(
+        encoding="utf-8"
+    )
+)
+_passlib_turn = itertools.count()
+
+
 def passlib_pbkdf2(password: str) -> str:
-    with warnings.catch_warnings():
-        # passlib (1.7.4) imports the stdlib's deprecated ``crypt`` module.
-        warnings.filterwarnings(
-            "ignore", message="'crypt' is deprecated", category=DeprecationWarning
+    """A stored passlib hash of ``password`` (the next one in turn).
+
+    Raises:
+        LookupError: no stored hash for this password.
+    """
+    stored = _PASSLIB_VECTORS.get(password)
+    if not stored:
+        raise LookupError(
+            f"no stored passlib pbkdf2_sha256 hash for {password!r}: passlib is not installed "
+            "here; add one made as tests/vectors/passlib/README.md says"
         )
-        from passlib.hash import pbkdf2_sha256
-    made: str = pbkdf2_sha256.hash(password)
-    return made
+    return stored[next(_passlib_turn) % len(stored)]
 
 
 def werkzeug_pbkdf2(password: str) -> str:

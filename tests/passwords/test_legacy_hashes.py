@@ -13,7 +13,7 @@ from authgate.passwords import PasswordHasher
 from authgate.passwords._cover import CostCover, profile_of
 from authgate.passwords._legacy import LIMITS, MalformedHash, describe
 from authgate.settings import PasswordSettings
-from passwords.legacy_hashes import MAKERS
+from passwords.legacy_hashes import MAKERS, passlib_pbkdf2
 
 PASSWORD = "wobbly-lantern-orchid-73"
 OWN = re.compile(r"^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
@@ -52,6 +52,23 @@ def test_php_2y_prefix_is_the_same_bcrypt_to_pyca(made: dict[str, str]) -> None:
     stored = made["bcrypt-2y"]
     assert stored.startswith("$2y$04$")
     assert bcrypt.checkpw(PASSWORD.encode(), stored.encode())
+
+
+@pytest.mark.anyio
+async def test_every_stored_passlib_hash_verifies_with_its_password_only(
+    hasher: PasswordHasher,
+) -> None:
+    for password in (PASSWORD, "Ünïcødé-pässwörd-✓"):
+        seen = {passlib_pbkdf2(password) for _ in range(6)}
+        assert len(seen) == (3 if password == PASSWORD else 1)
+        for stored in seen:
+            assert (await hasher.verify(password, stored))[0] is True
+            assert await hasher.verify(password + "x", stored) == (False, None)
+
+
+def test_the_passlib_maker_refuses_a_password_it_has_no_stored_hash_for() -> None:
+    with pytest.raises(LookupError, match="no stored passlib"):
+        passlib_pbkdf2("some-other-password-1")
 
 
 @pytest.mark.parametrize("name", sorted(MAKERS))

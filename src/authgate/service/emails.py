@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from authgate.errors import InvalidRequest
 
-__all__ = ["MAX_EMAIL_LENGTH", "NormalizedEmail", "normalize_email"]
+__all__ = ["MAX_EMAIL_LENGTH", "NormalizedEmail", "email_key", "normalize_email"]
 
 #: RFC 5321 §4.5.3.1.3: a path is at most 256 octets, so an address at most 254.
 MAX_EMAIL_LENGTH = 254
@@ -26,6 +26,13 @@ MAX_EMAIL_LENGTH = 254
 class NormalizedEmail:
     display: str
     key: str
+
+
+def email_key(local_part: str, ascii_domain: str) -> str:
+    """The uniqueness key of an address email-validator accepted: its local part
+    casefolded, its domain in ASCII (IDNA) form, lowercase. The one rule, shared by
+    registration and ``authgate users import`` (:mod:`authgate.service.imports`)."""
+    return f"{local_part.casefold()}@{ascii_domain.lower()}"
 
 
 def normalize_email(address: object) -> NormalizedEmail:
@@ -43,6 +50,5 @@ def normalize_email(address: object) -> NormalizedEmail:
         checked = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidRequest(f"email is not valid: {str(exc)[:120]}") from None
-    domain = (checked.ascii_domain or checked.domain).lower()
-    key = f"{checked.local_part.casefold()}@{domain}"
+    key = email_key(checked.local_part, checked.ascii_domain or checked.domain)
     return NormalizedEmail(display=checked.normalized, key=key)

@@ -14,19 +14,16 @@ The hash is kept as it is and upgraded to Argon2id at the user's next login
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
-
-from email_validator import EmailNotValidError, validate_email
 
 from authgate.domain import ImportedUser
-from authgate.errors import AuthError
+from authgate.errors import AuthError, UsernameTaken
 from authgate.passwords import MalformedHash, describe_hash
+from authgate.service.import_emails import check_email
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
-from authgate.store.protocols import Store
+from authgate.store.protocols import Store, Transaction
 
 __all__ = ["BatchResult", "UserImport", "check_email", "to_imported"]
 
@@ -35,33 +32,6 @@ FIELDS = frozenset(
 )
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n", ""}
-
-
-#: RFC 5322 §3.2.3 dot-atom, ASCII: a local part email-validator accepts unchanged.
-_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-
-
-@lru_cache(maxsize=4096)
-def _domain(domain: str) -> str:
-    return validate_email("x@" + domain, check_deliverability=False).domain
-
-
-def check_email(address: str) -> str:
-    """The address as email-validator normalises it (no DNS lookup). A plain ASCII
-    local part at a domain already seen skips the full check: email-validator's
-    domain verdict is cached (its cost dominates an import; BENCHMARKS.md).
-
-    Raises:
-        ValueError: not a valid address.
-    """
-    # Where fix/email's ``service/emails.normalize_email`` should take over.
-    local, at, domain = address.rpartition("@")
-    try:
-        if at and len(address) <= 254 and len(local) <= 64 and _PLAIN_LOCAL.fullmatch(local):
-            return f"{local}@{_domain(domain)}"
-        return validate_email(address, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(f"email: {exc}") from None
 
 
 def _flag(record: Mapping[str, object], name: str) -> bool:
@@ -133,11 +103,13 @@ def to_imported(record: Mapping[str, object], *, now: float) -> ImportedUser:
     email = record.get("email")
     if email is not None and not isinstance(email, str):
         raise ValueError("email: not a string")
+    mail = check_email(email) if email else None
     return ImportedUser(
         id=new_id(),
         username=display,
         username_key=key,
-        email=check_email(email) if email else None,
+        email=mail.display if mail is not None else None,
+        email_key=mail.key if mail is not None else None,
         email_verified=_flag(record, "email_verified"),
         disabled=_flag(record, "disabled"),
         scopes=_scopes(record.get("scopes")),
@@ -154,15 +126,38 @@ class BatchResult:
     updated: int = 0
     skipped: int = 0
     refused: list[tuple[int, str]] = field(default_factory=list)
+    #: The file's line of each valid row (by row id), for a refusal at write time.
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """One batch's rows to write, its refusals for an address, and the addresses
+    its kept rows are first to have in the run (email key -> line, username key)."""
+
+    kept: list[ImportedUser] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    claims: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+#: Attempts at a batch whose address a concurrent registration took meanwhile.
+_ATTEMPTS = 3
 
 
 class UserImport:
-    """Validates and writes batches of records (see the module docstring)."""
+    """Validates and writes batches of records (see the module docstring).
+
+    An address belongs to one account, as at registration (``users.email_key``): a
+    record is refused whose address repeats an earlier record of the run for another
+    username, or belongs in the database to another account (also with ``--update``).
+    """
 
     def __init__(self, db: Store, *, update: bool, dry_run: bool) -> None:
         self.db = db
         self.update = update
         self.dry_run = dry_run
+        #: email key -> (line, username key) of the first kept record of the run with it.
+        self._addresses: dict[str, tuple[int, str]] = {}
 
     def validate(
         self, records: Sequence[tuple[int, Mapping[str, object] | str]], *, now: float
@@ -185,22 +180,71 @@ class UserImport:
                 result.refused.append((line, str(exc)))
                 continue
             first_line[row.username_key] = line
+            result.lines[row.id] = line
             rows.append(row)
         return rows, result
 
+    async def _plan(self, tx: Transaction, rows: list[ImportedUser], result: BatchResult) -> Plan:
+        """Split the batch's rows into those to write and those refused for their
+        address: an earlier kept record of the run has it for another username, or
+        another account has it in the database (a row that would be skipped as
+        existing changes nothing, so it is not refused)."""
+        owners = await tx.bulk_users.email_owners(r.email_key for r in rows if r.email_key)
+        clash = [r for r in rows if r.email_key in owners and owners[r.email_key] != r.username_key]
+        if clash and not self.update:
+            existing = await tx.bulk_users.existing_keys(r.username_key for r in clash)
+            clash = [r for r in clash if r.username_key not in existing]
+        taken = {r.id for r in clash}
+        plan = Plan()
+        for row in rows:
+            line = result.lines[row.id]
+            key = row.email_key
+            earlier = None if key is None else plan.claims.get(key) or self._addresses.get(key)
+            if earlier is not None and earlier[1] != row.username_key:
+                plan.refused.append((line, f"email {row.email!r} repeats line {earlier[0]}"))
+            elif row.id in taken:
+                plan.refused.append((line, f"email {row.email!r} is taken"))
+            else:
+                if key is not None and earlier is None:
+                    plan.claims[key] = (line, row.username_key)
+                plan.kept.append(row)
+        return plan
+
+    def _settle(self, plan: Plan, result: BatchResult) -> None:
+        self._addresses.update(plan.claims)
+        result.refused = sorted(result.refused + plan.refused)
+
     async def write(self, rows: list[ImportedUser], result: BatchResult) -> BatchResult:
-        """Write the valid rows of a batch in one transaction (or count, in a dry run)."""
+        """Write the valid rows of a batch in one transaction (or count, in a dry run).
+        Batches are written one after the other, in the file's order.
+
+        Raises:
+            UsernameTaken: concurrent registrations kept taking the batch's addresses.
+        """
         if self.dry_run:
             async with self.db.read() as tx:
-                taken = await tx.bulk_users.existing_keys(row.username_key for row in rows)
-            result.inserted = len(rows) - len(taken)
-            result.updated, result.skipped = (len(taken), 0) if self.update else (0, len(taken))
+                plan = await self._plan(tx, rows, result)
+                keys = (row.username_key for row in plan.kept)
+                existing = len(await tx.bulk_users.existing_keys(keys))
+            self._settle(plan, result)
+            result.inserted = len(plan.kept) - existing
+            result.updated, result.skipped = (existing, 0) if self.update else (0, existing)
             return result
-        async with self.db.write() as tx:
-            result.inserted, result.updated = await tx.bulk_users.insert_many(
-                rows, update=self.update
-            )
-        result.skipped = len(rows) - result.inserted - result.updated
+        for attempt in range(_ATTEMPTS):
+            try:
+                async with self.db.write() as tx:
+                    plan = await self._plan(tx, rows, result)
+                    written = await tx.bulk_users.insert_many(plan.kept, update=self.update)
+            except UsernameTaken:
+                # A registration took an address between the check and the insert (the
+                # unique index refused it, the batch rolled back): check again.
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                continue
+            break
+        self._settle(plan, result)
+        result.inserted, result.updated = written
+        result.skipped = len(plan.kept) - result.inserted - result.updated
         return result
 
     async def batch(

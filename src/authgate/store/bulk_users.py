@@ -13,15 +13,25 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.domain import ImportedUser
+from authgate.errors import UsernameTaken
 from authgate.store.schema import users
 
 __all__ = ["SqlBulkUsers"]
 
 #: Columns ``--update`` overwrites (never ``id``: it is the JWT ``sub``).
-_UPDATED = ("username", "email", "email_verified", "disabled", "scopes", "password_hash")
+_UPDATED = (
+    "username",
+    "email",
+    "email_key",
+    "email_verified",
+    "disabled",
+    "scopes",
+    "password_hash",
+)
 _EXPORTED = (
     users.c.username,
     users.c.email,
@@ -41,7 +51,11 @@ class SqlBulkUsers:
 
     async def insert_many(self, rows: Sequence[ImportedUser], *, update: bool) -> tuple[int, int]:
         """Insert ``rows`` (distinct username keys); existing keys are skipped, or
-        updated when ``update``. Returns (inserted, updated)."""
+        updated when ``update``. Returns (inserted, updated).
+
+        Raises:
+            UsernameTaken: another account has a row's address (the unique index).
+        """
         if not rows:
             return 0, 0
         dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
@@ -59,6 +73,7 @@ class SqlBulkUsers:
                 "username": row.username,
                 "username_key": row.username_key,
                 "email": row.email,
+                "email_key": row.email_key,
                 "email_verified": row.email_verified,
                 "disabled": row.disabled,
                 "scopes": row.scopes,
@@ -69,10 +84,22 @@ class SqlBulkUsers:
             }
             for row in rows
         ]
-        written = (await self._conn.execute(stmt.returning(users.c.id), params)).scalars().all()
+        try:
+            result = await self._conn.execute(stmt.returning(users.c.id), params)
+        except IntegrityError as exc:  # ``ux_users_email_key``: a registration won a race
+            raise UsernameTaken("an email address of the batch was taken meanwhile") from exc
+        written = result.scalars().all()
         new_ids = {row.id for row in rows}
         inserted = sum(1 for found in written if found in new_ids)
         return inserted, len(written) - inserted
+
+    async def email_owners(self, email_keys: Iterable[str]) -> dict[str, str]:
+        """email key -> username key of the accounts that have one of ``email_keys``."""
+        wanted = list(email_keys)
+        if not wanted:
+            return {}
+        stmt = select(users.c.email_key, users.c.username_key).where(users.c.email_key.in_(wanted))
+        return {row.email_key: row.username_key for row in await self._conn.execute(stmt)}
 
     async def existing_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are taken (for ``--dry-run``)."""
