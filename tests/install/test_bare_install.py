@@ -89,6 +89,8 @@ def test_bare_install_serves_a_resource_server_without_server_packages(bare: Pat
             "Settings",
             "TokenGuard",
             "__version__",
+            "require_acr",
+            "require_amr",
             "require_scopes",
         ],
         "ok",
