@@ -60,6 +60,7 @@ EXPORTED: dict[str, list[str]] = {
         "OptionalUser",
         "VerifierStatus",
         "fetch_jwks",
+        "fetch_jwks_document",
         "protect",
         "require_acr",
         "require_amr",

@@ -107,7 +107,8 @@ _KEYED = (*_CC, "--auth", "private_key_jwt")
         (("clients", "create", "c", "--grant", "password", "--scope", "orders:read"), "--grant"),
         (_KEYED, "--jwks"),
         ((*_KEYED, "--jwks-file", "missing.json"), "missing.json"),
-        ((*_KEYED, "--jwks-uri", "https://example.com/jwks"), "--jwks-file"),
+        ((*_KEYED, "--jwks-uri", "http://example.com/jwks"), "https://"),
+        ((*_KEYED, "--jwks-uri", "file:///etc/passwd"), "https://"),
         (("clients", "delete", "nobody"), "not_found"),
         (("clients", "rotate-secret", "nobody"), "not_found"),
     ],
@@ -134,3 +135,14 @@ def test_hmac_keys_are_refused_for_assertions(env: dict[str, str], tmp_path: Pat
     )  # fmt: skip
     assert code == 1
     assert err.startswith("error: ")
+
+
+def test_clients_create_with_a_jwks_uri_registers_the_url(env: dict[str, str]) -> None:
+    _orders(env)
+    uri = "https://keys.example.com/client/jwks"
+    code, out, err = run(env, *_KEYED, "--jwks-uri", uri, "--json")
+    assert code == 0, err
+    assert set(json.loads(out)) == {"client_id"}  # no secret to show
+    code, out, _ = run(env, "clients", "list", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["auth"], r["jwks_uri"]) for r in rows] == [("private_key_jwt", uri)]

@@ -54,7 +54,7 @@ def create(
         Path | None, typer.Option("--jwks-file", help="The client's public JWK Set.")
     ] = None,
     jwks_uri: Annotated[
-        str | None, typer.Option("--jwks-uri", help="Not supported yet: use --jwks-file.")
+        str | None, typer.Option("--jwks-uri", help="The URL of the client's public JWK Set.")
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help='Print {"client_id", "client_secret"} as JSON.')

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 from starlette.requests import HTTPConnection
@@ -39,6 +40,9 @@ from authgate.tokens import VerifiedToken
 from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES
 from authgate.web.guard import TokenGuard
 
+if TYPE_CHECKING:
+    from authgate.service.client_jwks import JwksFetcher
+
 __all__ = ["INTROSPECT_SCOPE", "AuthGate"]
 
 _MAX_USER_AGENT = 512
@@ -53,6 +57,7 @@ class AuthGate:
         settings: the one settings object.
         service: an already-open service; when ``None``, :meth:`lifespan` opens one
             (``authgate.service.open_service``) and closes it on shutdown.
+        fetch_jwks: passed to the service this gate opens (clients' ``jwks_uri``).
         prefix: where the OAuth endpoints live (``/auth`` gives ``/auth/token``).
         clock: passed to the service this gate opens.
         max_body_bytes: the largest request body the auth endpoints read (413
@@ -68,8 +73,10 @@ class AuthGate:
         users_prefix: str = "/users",
         clock: Clock | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        fetch_jwks: JwksFetcher | None = None,
     ) -> None:
         self.settings = settings
+        self.fetch_jwks = fetch_jwks
         #: The route class of every auth endpoint (the body bound; its
         #: ``max_body_bytes`` is the limit).
         self.route_class = bounded_route_class(max_body_bytes)
@@ -112,7 +119,7 @@ class AuthGate:
             return
         from authgate.service import open_service
 
-        service = await open_service(self.settings, clock=self.clock)
+        service = await open_service(self.settings, clock=self.clock, fetch_jwks=self.fetch_jwks)
         self._service = service
         try:
             yield service

@@ -18,6 +18,7 @@ from authgate.clock import Clock
 from authgate.endpoints.gate import AuthGate
 from authgate.errors import ConfigError, StoreUnavailable
 from authgate.server.check import check_settings, errors_of
+from authgate.server.client_keys import client_jwks_fetcher
 from authgate.server.docs import install_docs
 from authgate.server.metrics import (
     AuditEventCounter,
@@ -60,7 +61,13 @@ def create_app(
         errors = errors_of(check_settings(settings, host=None))
         if errors:
             raise ConfigError("unsafe settings: " + "; ".join(str(e) for e in errors))
-    gate = AuthGate(settings, service, clock=clock, max_body_bytes=max_body_bytes)
+    gate = AuthGate(
+        settings,
+        service,
+        clock=clock,
+        max_body_bytes=max_body_bytes,
+        fetch_jwks=client_jwks_fetcher(),
+    )
     metrics = Metrics()
     counter = AuditEventCounter(metrics)
 

@@ -14,16 +14,14 @@ is counted and audited. Every failure is the same :class:`InvalidClient`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
 
 from authgate.clock import Clock
 from authgate.domain import ClientInfo, RegisteredClient
 from authgate.errors import AuthError, InvalidClient, RateLimited, TokenError
 from authgate.service.audit_limit import FailureAudit
+from authgate.service.client_jwks import ClientKeyCache, JwksFetcher
 from authgate.service.registry import load_client_jwks, secret_digest
 from authgate.service.throttle import LoginThrottle
 from authgate.store.protocols import ReplayStore, Store
@@ -41,9 +39,6 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: clients rotate-secret`` / ``delete``) within this long. Tokens issued before a
 #: rotation stay valid until they expire anyway, so the delay grants nothing new.
 CLIENT_TTL = 1.0
-
-#: Fetches a client's ``jwks_uri`` (the server wires the verifier's bounded HTTP).
-JwksFetcher = Callable[[str], Awaitable[Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +86,7 @@ class ClientAuthenticator:
         self.replay = replay
         self.issuer = issuer
         self.leeway = leeway
-        self.fetch_jwks = fetch_jwks
+        self.fetched_keys = None if fetch_jwks is None else ClientKeyCache(fetch_jwks, clock=clock)
         self._clients: dict[str, tuple[float, RegisteredClient]] = {}
 
     async def authenticate(
@@ -130,6 +125,8 @@ class ClientAuthenticator:
     def forget(self) -> None:
         """Drop the remembered clients (the registry changed in this process)."""
         self._clients.clear()
+        if self.fetched_keys is not None:
+            self.fetched_keys.forget()
 
     async def _client(self, client_id: str, now: float) -> RegisteredClient | None:
         """The registered client, remembered for :data:`CLIENT_TTL` seconds. Only
@@ -163,7 +160,7 @@ class ClientAuthenticator:
             return None if ok and stored else "bad_secret"
         assert creds.assertion is not None
         try:
-            ring = await self._keys(client)
+            ring = await self._keys(client, creds.assertion)
             verified = verify_assertion(
                 creds.assertion,
                 ring,
@@ -179,9 +176,12 @@ class ClientAuthenticator:
         fresh = await self.replay.consume(client.client_id, verified.jti, verified.exp, now)
         return None if fresh else "assertion_replay"
 
-    async def _keys(self, client: RegisteredClient) -> KeyRing:
+    async def _keys(self, client: RegisteredClient, assertion: str) -> KeyRing:
         if client.jwks is not None:
             return load_client_jwks(client.jwks)
-        if client.jwks_uri is None or self.fetch_jwks is None:
+        if client.jwks_uri is None or self.fetched_keys is None:
             raise InvalidClient("no keys for this client")
-        return load_client_jwks(orjson.dumps(await self.fetch_jwks(client.jwks_uri)).decode())
+        header, _ = decode_unverified(assertion)  # which key, to refetch on a new kid
+        kid = header.get("kid")
+        kid = kid if type(kid) is str else None
+        return await self.fetched_keys.ring(client.client_id, client.jwks_uri, kid)

@@ -15,6 +15,7 @@ from authgate.service.accounts import Accounts
 from authgate.service.audit_limit import FailureAudit
 from authgate.service.client_auth import ClientAuthenticator
 from authgate.service.client_grants import ClientGrants
+from authgate.service.client_jwks import JwksFetcher
 from authgate.service.email_verification import EmailVerification
 from authgate.service.endings import Endings
 from authgate.service.issuer import TokenIssuer
@@ -53,9 +54,13 @@ from authgate.tokens import TokenCodec, VerifiedTokenCache
 __all__ = ["open_service"]
 
 
-async def open_service(settings: Settings, *, clock: Clock | None = None) -> AuthService:
+async def open_service(
+    settings: Settings, *, clock: Clock | None = None, fetch_jwks: JwksFetcher | None = None
+) -> AuthService:
     """Open the database (creating and migrating it), load keys and revocations, and
     start the revocation sync tasks. Close with ``await service.aclose()``.
+    ``fetch_jwks``: how to GET a client's ``jwks_uri`` (the server passes the verifier's
+    bounded HTTP); without it, clients registered with a ``jwks_uri`` cannot authenticate.
 
     Raises:
         ConfigError: a bad database URL or key-encryption key.
@@ -64,13 +69,15 @@ async def open_service(settings: Settings, *, clock: Clock | None = None) -> Aut
     """
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        service = await _build(settings, clock, stack)
+        service = await _build(settings, clock, stack, fetch_jwks)
         service_stack = stack.pop_all()  # success: the service owns what was opened
     service._exit_stack = service_stack
     return service
 
 
-async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> AuthService:
+async def _build(
+    settings: Settings, clock: Clock, stack: AsyncExitStack, fetch_jwks: JwksFetcher | None
+) -> AuthService:
     db = Database(settings.resolved_database_url(), kek=load_kek(settings))
     stack.push_async_callback(db.aclose)
     fanout = None
@@ -158,6 +165,7 @@ async def _build(settings: Settings, clock: Clock, stack: AsyncExitStack) -> Aut
         replay=replay,
         issuer=settings.issuer,
         leeway=settings.leeway,
+        fetch_jwks=fetch_jwks,
     )
 
     def registry_changed() -> None:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from authgate._net import is_loopback
 from authgate.clock import Clock
 from authgate.domain import Api, RegisteredClient
 from authgate.errors import ConfigError, InvalidScope, NotFound, UnsafeKey
@@ -68,6 +69,26 @@ def _scopes(scopes: Iterable[str]) -> frozenset[str]:
     if not parsed:
         raise ConfigError("give at least one --scope")
     return parsed
+
+
+def check_jwks_uri(url: str) -> None:
+    """The fetch rule of the server (and the verifier), applied at registration:
+    ``https://``, or plain ``http://`` to a loopback host; no credentials, no fragment.
+
+    Raises:
+        ConfigError: the URL is refused.
+    """
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError as exc:
+        raise ConfigError(f"--jwks-uri is not a valid URL: {exc}") from exc
+    scheme = parts.scheme.lower()
+    loopback = scheme == "http" and is_loopback(host)
+    if len(url) > 2048 or not host or (scheme != "https" and not loopback):
+        raise ConfigError("--jwks-uri must be an https:// URL (plain http only to loopback)")
+    if parts.username is not None or parts.password is not None or parts.fragment:
+        raise ConfigError("--jwks-uri must not carry credentials or a fragment")
 
 
 def load_client_jwks(text: str) -> KeyRing:
@@ -160,9 +181,7 @@ class Registry:
         if jwks is not None:
             load_client_jwks(jwks)
         if jwks_uri is not None:
-            # The server would fetch it under the verifier's bounded HTTP rules, which
-            # the service layer cannot reach yet (ARCHITECTURE.md, layer map).
-            raise ConfigError("--jwks-uri is not supported yet: register the keys with --jwks-file")
+            check_jwks_uri(jwks_uri)
         allowed = _scopes(scopes)
         await self.check_scopes(allowed)
         secret = None if keyed else secrets.token_urlsafe(32)

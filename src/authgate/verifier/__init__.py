@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from authgate.verifier._ccauth import ClientCredentialsAuth
 from authgate.verifier._http import FetchLimits
-from authgate.verifier._jwks import fetch_jwks
+from authgate.verifier._jwks import fetch_jwks, fetch_jwks_document
 from authgate.verifier._keysource import KeyRefreshPolicy, VerifierStatus
 from authgate.verifier._verifier import JWKSVerifier
 from authgate.verifier.introspection import BearerCredentials, ClientCredentials
@@ -72,6 +72,7 @@ __all__ = [
     "OptionalUser",
     "VerifierStatus",
     "fetch_jwks",
+    "fetch_jwks_document",
     "protect",
     "require_acr",
     "require_amr",

@@ -20,7 +20,7 @@ from authgate.tokens.keys import MAX_KEYS, Key, load_jwk_set
 from authgate.verifier._http import FetchLimits, fetch_json, new_client
 from authgate.verifier._urls import check_fetch_url
 
-__all__ = ["MAX_KEYS", "fetch_jwks", "parse_jwks"]
+__all__ = ["MAX_KEYS", "fetch_jwks", "fetch_jwks_document", "parse_jwks"]
 
 
 def parse_jwks(document: Mapping[str, Any]) -> list[Key]:
@@ -51,3 +51,22 @@ async def fetch_jwks(url: str, *, limits: FetchLimits | None = None) -> list[Key
     async with new_client(limits) as client:
         fetched = await fetch_json(client, url, limits)
     return parse_jwks(fetched.document)
+
+
+async def fetch_jwks_document(
+    url: str, *, limits: FetchLimits | None = None, what: str = "the JWK Set URL"
+) -> tuple[dict[str, Any], float | None]:
+    """Fetch a JSON object once under the URL policy and the HTTP caps of
+    :func:`fetch_jwks`, and return it unparsed with its ``Cache-Control: max-age``
+    (None if absent). For callers that apply their own JWK Set rules and cache (the
+    auth server, for clients registered with a ``jwks_uri``).
+
+    Raises:
+        ConfigError: the URL is refused.
+        JWKSError: the fetch failed.
+    """
+    check_fetch_url(url, what=what)
+    limits = limits or FetchLimits()
+    async with new_client(limits) as client:
+        fetched = await fetch_json(client, url, limits)
+    return fetched.document, fetched.max_age
