@@ -156,7 +156,8 @@ class UserImport:
         self.db = db
         self.update = update
         self.dry_run = dry_run
-        #: email key -> (line, username key) of the first kept record of the run with it.
+        #: Dry runs only: email key -> (line, username key) of the first kept record of
+        #: the run with it (a real run's earlier batches are in the database).
         self._addresses: dict[str, tuple[int, str]] = {}
 
     def validate(
@@ -211,7 +212,11 @@ class UserImport:
         return plan
 
     def _settle(self, plan: Plan, result: BatchResult) -> None:
-        self._addresses.update(plan.claims)
+        if self.dry_run:
+            # Nothing is committed in a dry run, so the run remembers the addresses
+            # it kept (memory grows with them); a real run finds an earlier batch's
+            # addresses in the database instead ("is taken"), and stays flat.
+            self._addresses.update(plan.claims)
         result.refused = sorted(result.refused + plan.refused)
 
     async def write(self, rows: list[ImportedUser], result: BatchResult) -> BatchResult:
