@@ -11,7 +11,7 @@ import ipaddress
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -171,6 +171,14 @@ class EmailSettings(BaseModel):
     #: Reset requests one account, one address or one IP may make per hour.
     requests_per_hour: int = Field(5, ge=1)
     requests_per_ip_per_hour: int = Field(30, ge=1)
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_send(self) -> EmailSettings:
+        # A send may take its whole timeout; a lease that ends first lets another
+        # instance claim the message mid-send and send it a second time.
+        if self.lease < 2 * self.timeout:
+            raise ValueError("email.lease must be at least twice email.timeout")
+        return self
 
 
 def parse_trusted_proxies(value: str) -> list[str]:

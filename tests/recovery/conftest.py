@@ -89,8 +89,10 @@ def serve_env(smtp: TestSmtp, **extra: str) -> dict[str, str]:
         "AUTHGATE_EMAIL__POLL_INTERVAL": "0.1",
         "AUTHGATE_EMAIL__MAX_BACKOFF": "1",
         # A message claimed when the process died is retried once its lease ends.
-        "AUTHGATE_EMAIL__LEASE": "5",
-        "AUTHGATE_EMAIL__TIMEOUT": "2",
+        "AUTHGATE_EMAIL__LEASE": "12",
+        # Long enough that a slow (loaded) SMTP exchange is not cut off after the
+        # server accepted the message, which would send it again (at-least-once).
+        "AUTHGATE_EMAIL__TIMEOUT": "5",
         "AUTHGATE_EMAIL__REQUESTS_PER_IP_PER_HOUR": "10000",
         "AUTHGATE_THROTTLE__REGISTRATIONS_PER_IP_PER_HOUR": "10000",
         **extra,

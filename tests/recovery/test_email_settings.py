@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from authgate.clock import FrozenClock
 from authgate.server import create_app
-from authgate.settings import Settings
+from authgate.settings import EmailSettings, Settings
 from authgate.testing import test_settings
 from recovery._smtp import free_port
 from recovery.conftest import register
@@ -128,3 +129,11 @@ def test_check_warns_about_unsent_mail_and_refuses_clear_text_smtp_in_production
     assert ("error", "AUTHGATE_EMAIL__SMTP_URL") in found(smtp_url="smtp://mx.example.com")
     for fine in ("smtp://127.0.0.1:25", "smtp+starttls://u:p@mx.example.com", "smtps://mx.test"):
         assert not any(s == "AUTHGATE_EMAIL__SMTP_URL" for _, s in found(smtp_url=fine)), fine
+
+
+def test_a_lease_shorter_than_two_send_timeouts_is_refused() -> None:
+    # Another instance could claim a message whose send is still running, and send it
+    # again: the settings refuse the combination instead.
+    with pytest.raises(ValidationError, match="at least twice"):
+        EmailSettings(lease=20, timeout=15)
+    assert EmailSettings(lease=30, timeout=15).lease == 30

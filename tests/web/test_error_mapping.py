@@ -116,4 +116,7 @@ def test_every_exception_class_has_a_deliberate_answer() -> None:
             "UnsafeKey",
             "StoreUnavailable",
             "JWKSError",
+            # A service could not get its own token for an outgoing call (verifier's
+            # ClientCredentialsAuth): its upstream is unavailable, like the JWKS.
+            "TokenRequestFailed",
         ), name

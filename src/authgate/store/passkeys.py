@@ -128,7 +128,8 @@ class SqlChallenges:
         ``rowcount`` 0 and gets ``(False, None)``.
         """
         c = _challenges.c
-        query = select(c.user_id, c.purpose, c.expires_at).where(c.digest == digest)
+        # A WHERE clause on the indexed digest (SECURITY.md A.2 #9), not a comparison.
+        query = select(c.user_id, c.purpose, c.expires_at).where(_challenges.c.digest == digest)
         found = (await self._conn.execute(query)).first()
         if found is None:
             return False, None
@@ -148,7 +149,7 @@ class SqlChallenges:
             return 0
         query = delete(_challenges).where(
             c.purpose == purpose,
-            c.digest != spare,
+            _challenges.c.digest != spare,
             c.digest.not_in(newest.limit(keep).scalar_subquery()),
         )
         gone = await self._conn.execute(query)
