@@ -128,20 +128,28 @@ class SmtpSender:
 
     async def send(self, message: Message) -> None:
         t = self.target
+        client = aiosmtplib.SMTP(
+            hostname=t.host,
+            port=t.port,
+            username=t.username,
+            password=t.password,
+            use_tls=t.tls == "implicit",
+            start_tls=t.tls == "starttls",
+            tls_context=self.tls_context,
+            timeout=self.timeout,
+        )
         try:
-            await aiosmtplib.send(
-                _mime(message, self.sender),
-                hostname=t.host,
-                port=t.port,
-                username=t.username,
-                password=t.password,
-                use_tls=t.tls == "implicit",
-                start_tls=t.tls == "starttls",
-                tls_context=self.tls_context,
-                timeout=self.timeout,
-            )
+            await client.connect()
+            await client.send_message(_mime(message, self.sender))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            client.close()
             raise SendFailed(f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        # The server accepted the message: a failed QUIT must not make the outbox send
+        # it again (the outbox's "never twice on the normal path").
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()
 
 
 class DevSender:

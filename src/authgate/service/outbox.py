@@ -50,6 +50,7 @@ class OutboxWorker:
         self.batch = max(1, int(settings.lease // (2 * settings.timeout)))
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """A message was committed: run a pass now rather than at the next poll."""
@@ -60,21 +61,32 @@ class OutboxWorker:
             self._task = asyncio.create_task(self._run(), name="authgate-outbox")
 
     async def aclose(self) -> None:
+        """Stop after the pass in progress (a pass cancelled mid-transaction would
+        leave its database connection to be closed after the event loop is gone);
+        cancelled only if it outlasts a send timeout and a margin."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.settings.timeout + 5.0)
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                while await self.run_once() == self.batch:  # more may be due
-                    pass
+                while await self.run_once() == self.batch and not self._stopping:
+                    pass  # more may be due
             except AuthError as exc:  # the database is down: try again next poll
                 _log.warning("outbox pass failed: %s", exc)
             except Exception:  # the worker must outlive any one bad pass
                 _log.exception("outbox pass failed")
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
             self._wake.clear()
