@@ -493,6 +493,23 @@ async def any_throttle(
 
 
 @pytest.mark.anyio
+async def test_a_fixed_window_count_outlives_a_burst_longer_than_its_period(
+    any_throttle: LoginThrottle, clock: FrozenClock
+) -> None:
+    # The slot follows the injected clock, the key's TTL the store's: a burst that
+    # outlasts ``period`` in real time while the clock stays in one slot (a clock
+    # behind the store's, a frozen test clock) must not find its count gone.
+    clock.set(1000 * 3600 + 0.25)
+    for _ in range(2):
+        await any_throttle.hit("burst", IP, limit=2, period=1)
+    await asyncio.sleep(1.3)  # real time past the 1 s period; the clock has not moved
+    with pytest.raises(RateLimited):
+        await any_throttle.hit("burst", IP, limit=2, period=1)
+    clock.advance(1)  # the next slot
+    await any_throttle.hit("burst", IP, limit=2, period=1)
+
+
+@pytest.mark.anyio
 async def test_a_burst_of_reservations_for_one_account_lets_exactly_one_through(
     any_throttle: LoginThrottle,
 ) -> None:

@@ -274,7 +274,7 @@ class LoginThrottle:
             return
         now = self.clock.now()
         hour = math.floor(now / _HOUR)
-        count = await self._store.incr(f"register:{_digest(ip)}:{hour}", _HOUR)
+        count = await self._store.incr(f"register:{_digest(ip)}:{hour}", 2 * _HOUR)
         if count > self._settings.registrations_per_ip_per_hour:
             raise RateLimited(max(1, math.ceil((hour + 1) * _HOUR - now)))
 
@@ -290,7 +290,11 @@ class LoginThrottle:
             return
         now = self.clock.now()
         slot = math.floor(now / period)
-        count = await self._store.incr(f"{name}:{_digest(value)}:{slot}", period)
+        # The key outlives its slot by a whole period: its TTL runs on the store's
+        # clock, the slot on ``self.clock``, and a counter vanishing mid-slot (a burst
+        # longer than ``period`` under a clock behind the store's) would let a second
+        # ``limit`` through.
+        count = await self._store.incr(f"{name}:{_digest(value)}:{slot}", 2 * period)
         if count > limit:
             raise RateLimited(max(1, math.ceil((slot + 1) * period - now)))
 
