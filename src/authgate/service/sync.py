@@ -8,7 +8,7 @@ revocation, revoke beyond the database (RFC 7009 §2.2) or reload keys that the 
 does not name. Nudges are coalesced: at most one read in flight and one queued,
 so a flood of messages costs at most one read at a time.
 
-Two background tasks, started on open and stopped in ``aclose()``:
+Background tasks, started on open and stopped in ``aclose()``:
 
 * the Redis subscriber (when ``redis_url`` is set) nudges on every message and on
   every (re)connect;
@@ -19,6 +19,11 @@ Two background tasks, started on open and stopped in ``aclose()``:
 
 The instance that revokes applies the event locally before it returns, so a
 revocation is never accepted on the instance that made it.
+
+``aclose()`` lets a read in progress finish before it stops the readers: a read
+cancelled mid-transaction leaves its connection to be closed after the event loop
+is gone (aiosqlite logs "Exception closing connection" on every short-lived CLI
+command that happened to close during a poll).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ __all__ = ["NUDGE", "RevocationSync", "SyncCounts"]
 _log = logging.getLogger("authgate.service")
 _GAP_TTL = 10.0
 _MAX_GAPS = 10_000
+#: How long ``aclose()`` waits for a read (or maintenance) in progress to end.
+_STOP_GRACE = 10.0
 
 #: What an instance publishes after a revocation commits. Receivers never read it:
 #: every message, whatever its bytes, is the same nudge (SECURITY.md A.7 #50).
@@ -90,6 +97,8 @@ class RevocationSync:
         self._seq = 0
         self._gaps: dict[int, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._readers: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
         self._pending: set[asyncio.Task[bool]] = set()
         self._poll_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -114,9 +123,11 @@ class RevocationSync:
         ``maintenance`` every ``maintenance_interval`` seconds."""
         self.on_keys = on_keys
         self.maintenance = maintenance
-        self._tasks.append(asyncio.create_task(self._poll_loop(), name="authgate-revocation-poll"))
+        self._readers.append(
+            asyncio.create_task(self._poll_loop(), name="authgate-revocation-poll")
+        )
         if self.fanout is not None:
-            self._tasks.append(
+            self._readers.append(
                 asyncio.create_task(self._nudge_loop(), name="authgate-revocation-nudge")
             )
             self._tasks.append(
@@ -128,7 +139,12 @@ class RevocationSync:
     async def aclose(self) -> None:
         if self._pending:  # let queued publications go out, briefly
             await asyncio.wait(self._pending, timeout=1.0)
-        tasks = [*self._tasks, *self._pending]
+        self._stop.set()
+        self._wake.set()  # the nudge reader wakes, sees the stop and returns
+        readers, self._readers = self._readers, []
+        if readers:  # a read in progress ends with its transaction
+            await asyncio.wait(readers, timeout=_STOP_GRACE)
+        tasks = [*readers, *self._tasks, *self._pending]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -177,6 +193,8 @@ class RevocationSync:
         the running read began)."""
         while True:
             await self._wake.wait()
+            if self._stop.is_set():
+                return
             self._wake.clear()
             self._reading = True
             try:
@@ -184,10 +202,10 @@ class RevocationSync:
             except AuthError as exc:
                 _log.warning("revocation read after a nudge failed: %s", exc)
                 # The database is down: a flood of nudges must not become a tight loop.
-                await asyncio.sleep(self.poll_interval)
+                await self._pause(self.poll_interval)
             except Exception:  # never let the reader die: revocations depend on it
                 _log.exception("revocation read after a nudge crashed; retrying")
-                await asyncio.sleep(self.poll_interval)
+                await self._pause(self.poll_interval)
             finally:
                 self._reading = False
 
@@ -232,7 +250,8 @@ class RevocationSync:
         last_maintenance = time.monotonic()
         while True:
             healthy = self.fanout is not None and self.fanout.healthy
-            await asyncio.sleep(self.backstop_interval if healthy else self.poll_interval)
+            if await self._pause(self.backstop_interval if healthy else self.poll_interval):
+                return
             try:
                 await self.poll_once()
                 if time.monotonic() - last_maintenance >= self.maintenance_interval:
@@ -242,6 +261,12 @@ class RevocationSync:
                 _log.warning("revocation poll failed: %s", exc)
             except Exception:  # never let the poller die: revocations depend on it
                 _log.exception("revocation poll crashed; retrying")
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less when closing; True when closing."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        return self._stop.is_set()
 
 
 async def _nothing() -> None:
