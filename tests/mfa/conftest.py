@@ -97,6 +97,17 @@ def start_mfa_server(tmp_path: Path) -> Iterator[Any]:
         yield start
 
 
+@pytest.fixture(params=["memory", "redis"])
+def throttle_store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Settings keeping the throttle's counters in memory, or in Redis."""
+    if request.param == "memory":
+        return {}
+    return {
+        "redis_url": request.getfixturevalue("redis_url"),
+        "redis_namespace": request.getfixturevalue("redis_namespace"),
+    }
+
+
 @pytest.fixture
 def mfa_server(start_mfa_server: Any) -> MfaServer:
     server: MfaServer = start_mfa_server()
@@ -132,7 +143,13 @@ async def enrolled_user(server: MfaServer, client: httpx.AsyncClient, username: 
     next step, so the confirmation's code is spent and a new one is due."""
     r = await client.post("/users", json={"username": username, "password": PASSWORD})
     assert r.status_code == 201, r.text
-    user_id = r.json()["id"]
+    return await enrol(server, client, username, r.json()["id"])
+
+
+async def enrol(
+    server: MfaServer, client: httpx.AsyncClient, username: str, user_id: str
+) -> MfaUser:
+    """Enrol and confirm TOTP for a registered user (see :func:`enrolled_user`)."""
     r = await password_grant(client, username)
     assert r.status_code == 200, r.text
     access = r.json()["access_token"]

@@ -174,15 +174,9 @@ async def test_new_recovery_codes_need_the_password_and_replace_the_old(
         assert r.status_code == 200, r.text
 
 
-@pytest.fixture(params=["memory", "redis"])
-def throttled(request: pytest.FixtureRequest, start_mfa_server: object) -> MfaServer:
-    extra: dict[str, str] = {}
-    if request.param == "redis":
-        extra = {
-            "redis_url": request.getfixturevalue("redis_url"),
-            "redis_namespace": request.getfixturevalue("redis_namespace"),
-        }
-    server: MfaServer = start_mfa_server(**extra)  # type: ignore[operator]
+@pytest.fixture
+def throttled(start_mfa_server: object, throttle_store: dict[str, str]) -> MfaServer:
+    server: MfaServer = start_mfa_server(**throttle_store)  # type: ignore[operator]
     return server
 
 

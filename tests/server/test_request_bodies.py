@@ -22,7 +22,7 @@ from authgate.web.body_limit import DEFAULT_MAX_BODY_BYTES
 from .conftest import PASSWORD, LiveServer
 
 MEGABYTE = 1024 * 1024
-JSON_ROUTES = ("/users", "/users/me/password", "/auth/cookie/login")
+JSON_ROUTES = ("/users", "/users/me/password", "/auth/cookie/login", "/auth/cookie/mfa")
 ALL_POST_ROUTES = (*JSON_ROUTES, "/auth/token", "/auth/revoke", "/auth/introspect")
 
 

@@ -17,7 +17,14 @@ from starlette.requests import Request
 
 from authgate.errors import InvalidRequest
 
-__all__ = ["MAX_FORM_BYTES", "OAuthForm", "read_body", "read_form", "read_json"]
+__all__ = [
+    "MAX_FORM_BYTES",
+    "OAuthForm",
+    "read_body",
+    "read_form",
+    "read_json",
+    "read_strings",
+]
 
 MAX_FORM_BYTES = 16 * 1024
 _MAX_FIELDS = 32
@@ -111,3 +118,39 @@ async def read_form(request: Request) -> OAuthForm:
         if value != "":
             values[name] = value
     return OAuthForm(values)
+
+
+async def read_strings(
+    request: Request,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    *,
+    max_length: int = 4096,
+) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+    """The named string fields of a bounded JSON object, or of a form (read as above):
+    ``required`` ones non-empty, each at most ``max_length`` characters.
+
+    Raises:
+        InvalidRequest: not a JSON object or a form; a field missing, not a string
+            or too long.
+    """
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        must = tuple(body.get(name) for name in required)
+        if not all(isinstance(v, str) and v for v in must):
+            raise InvalidRequest(f"{' and '.join(required)} are required strings")
+        may = tuple(body.get(name) for name in optional)
+        for name, value in zip(optional, may, strict=True):
+            if value is not None and not isinstance(value, str):
+                raise InvalidRequest(f"{name} must be a string")
+        for name, value in zip((*required, *optional), (*must, *may), strict=True):
+            if isinstance(value, str) and len(value) > max_length:
+                raise InvalidRequest(f"parameter {name} is too long")
+        return tuple(str(v) for v in must), tuple(v if v is None else str(v) for v in may)
+    form = await read_form(request)
+    return (
+        tuple(form.require(name, max_length=max_length) for name in required),
+        tuple(form.get(name, max_length=max_length) for name in optional),
+    )

@@ -1,12 +1,14 @@
-"""The browser cookie transport: login, refresh and logout that keep the tokens in
-``__Host-`` cookies, so page JavaScript never holds them (SECURITY.md #42).
+"""The browser cookie transport: login (and its second step), refresh and logout that
+keep the tokens in ``__Host-`` cookies, so page JavaScript never holds them
+(SECURITY.md #42).
 
 - access cookie: HttpOnly, Secure, SameSite=Lax, Path=/, Max-Age = token lifetime;
 - refresh cookie: HttpOnly, Secure, SameSite=Strict, Path=/ (only our own JS posts it);
 - CSRF cookie: readable by JS, repeated in the ``settings.cookies.csrf_header`` header on
   every unsafe cookie-authenticated request (double submit, constant-time compare).
 
-Login checks ``Origin`` / ``Sec-Fetch-Site`` against login CSRF (OWASP CSRF CS).
+Login and its second step (``/cookie/mfa``, the ``mfa`` grant's completion) check
+``Origin`` / ``Sec-Fetch-Site`` against login CSRF (OWASP CSRF CS).
 Exists only when ``settings.cookies.enabled``.
 """
 
@@ -22,9 +24,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from authgate.endpoints.forms import read_form, read_json
+from authgate.endpoints.forms import read_strings
 from authgate.endpoints.routes_oauth import oauth_endpoint
-from authgate.errors import CSRFRejected, InvalidGrant, InvalidRequest, TokenError
+from authgate.errors import CSRFRejected, InvalidGrant, TokenError
+from authgate.service.second_step import typed_code
 from authgate.service.types import TokenPair
 from authgate.settings import CookieSettings
 from authgate.web.errors import responses
@@ -110,51 +113,49 @@ def _csrf(request: Request, cookies: CookieSettings) -> None:
         raise CSRFRejected(f"the {cookies.csrf_header} header must match the CSRF cookie")
 
 
-async def _credentials(request: Request) -> tuple[str, str, str | None]:
-    if request.headers.get("content-type", "").startswith("application/json"):
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise InvalidRequest("the body must be a JSON object")
-        user, password, scope = body.get("username"), body.get("password"), body.get("scope")
-        if not isinstance(user, str) or not isinstance(password, str) or not user or not password:
-            raise InvalidRequest("username and password are required strings")
-        if scope is not None and not isinstance(scope, str):
-            raise InvalidRequest("scope must be a string")
-        return user, password, scope
-    form = await read_form(request)
-    return form.require("username"), form.require("password"), form.get("scope")
-
-
-_LOGIN_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            ctype: {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "username": {"type": "string"},
-                        "password": {"type": "string", "format": "password"},
-                        "scope": {"type": "string"},
-                    },
-                    "required": ["username", "password"],
-                }
-            }
-            for ctype in ("application/json", "application/x-www-form-urlencoded")
-        },
+def _body(fields: dict[str, dict[str, str]], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI request body of a JSON-or-form endpoint."""
+    schema = {"type": "object", "properties": fields, "required": required}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                ctype: {"schema": schema}
+                for ctype in ("application/json", "application/x-www-form-urlencoded")
+            },
+        }
     }
-}
+
+
+_LOGIN_BODY = _body(
+    {
+        "username": {"type": "string"},
+        "password": {"type": "string", "format": "password"},
+        "scope": {"type": "string"},
+    },
+    ["username", "password"],
+)
+_MFA_BODY = _body(
+    {
+        "mfa_token": {"type": "string", "description": "from the 403 mfa_required answer"},
+        "code": {"type": "string", "description": "a TOTP code, or a recovery code"},
+    },
+    ["mfa_token", "code"],
+)
+#: Like the ``mfa`` grant's ``mfa_token`` (grant_mfa.py); a code is far shorter.
+_MAX_MFA_FIELD = 256
 
 
 def cookie_routes(gate: EndpointContext) -> APIRouter | None:
-    """``/cookie/login``, ``/cookie/refresh`` and ``/cookie/logout``; ``None`` when
-    the cookie transport is off."""
+    """``/cookie/login``, ``/cookie/mfa``, ``/cookie/refresh`` and ``/cookie/logout``;
+    ``None`` when the cookie transport is off."""
     if not gate.settings.cookies.enabled:
         return None
     router = APIRouter(
         prefix=f"{gate.prefix}/cookie", tags=["cookie transport"], route_class=gate.route_class
     )
     _add_login(router, gate)
+    _add_mfa(router, gate)
     _add_refresh(router, gate)
     _add_logout(router, gate)
     return router
@@ -188,9 +189,35 @@ def _add_login(router: APIRouter, gate: EndpointContext) -> None:
     @oauth_endpoint
     async def login(request: Request) -> Response:
         _same_origin(request)
-        username, password, scope = await _credentials(request)
+        (username, password), (scope,) = await read_strings(
+            request, ("username", "password"), ("scope",)
+        )
         pair = await gate.service.login(
             username, password, scope=scope, client=gate.client_info(request)
+        )
+        return _cookie_answer(gate, pair)
+
+
+def _add_mfa(router: APIRouter, gate: EndpointContext) -> None:
+    @router.post(
+        "/mfa",
+        response_model=CookieLoginResponse,
+        responses=responses(400, 403, 429, 503),
+        openapi_extra=_MFA_BODY,
+        summary="Complete a login's second step (TOTP or recovery code), setting the cookies",
+    )
+    @oauth_endpoint
+    async def mfa(request: Request) -> Response:
+        # The mfa grant's completion (service/mfa_login.py: single-use mfa_token,
+        # throttle before the check, SECURITY.md A.7 #47, #58), answered with cookies;
+        # login CSRF refused first, before the token or the throttle is touched.
+        _same_origin(request)
+        (mfa_token, code), _ = await read_strings(
+            request, ("mfa_token", "code"), max_length=_MAX_MFA_FIELD
+        )
+        method, proof = typed_code(code)
+        pair = await gate.service.complete_mfa(
+            mfa_token, method, proof, client=gate.client_info(request)
         )
         return _cookie_answer(gate, pair)
 

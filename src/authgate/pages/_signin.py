@@ -16,6 +16,7 @@ from authgate.errors import (
     UsernameTaken,
 )
 from authgate.pages._base import STATIC_PREFIX, UNAVAILABLE, PageBase, redirect, throttled
+from authgate.service.second_step import typed_code
 
 __all__ = ["SignInPages"]
 
@@ -180,10 +181,10 @@ class SignInPages(PageBase):
             return redirect("/?m=mfa_restart")
         if not code:
             return self.second_step_page(request, mfa_token, status_code=400, error="Enter a code.")
-        method = "otp" if code.isdigit() else "recovery_code"
+        method, proof = typed_code(code)
         client = self.gate.client_info(request)
         try:
-            pair = await self.gate.service.complete_mfa(mfa_token, method, code, client=client)
+            pair = await self.gate.service.complete_mfa(mfa_token, method, proof, client=client)
         except GrantError:
             return self.second_step_page(
                 request,

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from authgate.errors import InvalidRequest
 from authgate.service.totp import matching_step
 from authgate.store.protocols import Transaction
 
@@ -27,6 +28,7 @@ __all__ = [
     "SecondSteps",
     "StepProof",
     "recovery_digest",
+    "typed_code",
 ]
 
 
@@ -138,3 +140,17 @@ class RecoveryCodeStep:
         if digest is None:
             return False
         return await tx.factors.use_recovery_code(attempt.user_id, digest, now=attempt.now)
+
+
+def typed_code(code: str) -> tuple[str, str]:
+    """The ``(method, proof)`` of a code typed into one box (the sign-in page's code
+    form, the cookie transport's ``/cookie/mfa``): blanks around it dropped, digits
+    are a TOTP code (RFC 6238 §5.3), anything else a recovery code.
+
+    Raises:
+        InvalidRequest: nothing but blanks.
+    """
+    clean = code.strip()
+    if not clean:
+        raise InvalidRequest("code: enter a code")
+    return (OtpStep.name if clean.isdigit() else RecoveryCodeStep.name), clean
