@@ -7,6 +7,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from authgate.service import AuthService
+from authgate.settings import CookieSettings
 from recovery._smtp import TestSmtp, token_in
 from recovery.conftest import bearer, email_settings, live_server, recovery_settings, register
 from server.conftest import PASSWORD, LiveServer
@@ -21,6 +23,7 @@ from service._pg import fresh_database
 
 RESEND = "/users/me/email/verify"
 BURST = 50
+_HIDDEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def _resend(c: httpx.Client, access: str) -> httpx.Response:
@@ -192,3 +195,47 @@ def test_a_burst_of_resends_queues_at_most_the_limit_and_leaves_one_live_link(
     with racing.client() as c:
         answers = [_verify(c, token_in(m)).status_code for m in messages]
     assert answers.count(204) == 1, answers
+
+
+def _csrf(c: httpx.Client, path: str) -> str:
+    found = _HIDDEN.search(c.get(path).text)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def pages_live(tmp_path_factory: pytest.TempPathFactory, smtp: TestSmtp) -> Iterator[LiveServer]:
+    cookies = CookieSettings(enabled=True, secure=False)
+    settings = recovery_settings(tmp_path_factory.mktemp("pages"), smtp, cookies=cookies)
+    yield from live_server(settings)
+
+
+def test_the_account_page_sends_the_verification_message_again(
+    pages_live: LiveServer, smtp: TestSmtp
+) -> None:
+    live = pages_live
+    with live.client() as c:
+        register(c, "paige", "paige@example.com")
+        first = token_in(smtp.wait_for("paige@example.com", subject="Confirm")[0])
+        signin = {"username": "paige", "password": PASSWORD, "csrf_token": _csrf(c, "/")}
+        r = c.post("/signin", data=signin)
+        assert r.status_code == 303, r.text
+        page = c.get("/account").text
+        assert '<span class="chip" id="email-state">not verified</span>' in page
+        assert 'action="/account/email/verify"' in page
+        assert "Send the verification message again" in page
+        forged = c.post("/account/email/verify", data={"csrf_token": "forged"})
+        assert forged.status_code == 403
+        r = c.post("/account/email/verify", data={"csrf_token": _csrf(c, "/account")})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/account?m=verification_sent"
+        assert "A new verification message is on its way." in c.get(r.headers["location"]).text
+        second = token_in(smtp.wait_for("paige@example.com", 2, subject="Confirm")[1])
+        assert _verify(c, first).status_code == 400
+        assert _verify(c, second).status_code == 204
+        page = c.get("/account").text
+        assert '<span class="chip" id="email-state">verified</span>' in page
+        assert 'action="/account/email/verify"' not in page
+        r = c.post("/account/email/verify", data={"csrf_token": _csrf(c, "/account")})
+        assert r.headers["location"] == "/account?m=already_verified"
+    assert len(smtp.to("paige@example.com")) == 2

@@ -164,6 +164,11 @@ class AuthServiceProtocol(Protocol):
         """RFC 7662 §2.2 answer: ``{"active": false}`` or ``{"active": true, ...claims}``."""
         ...
 
+    async def password_min_length(self, user_id: str) -> int:
+        """The fewest characters a new password of ``user_id`` may have (lower with a
+        confirmed second factor: NIST SP 800-63B-4 §3.1.1.2)."""
+        ...
+
     async def change_password(
         self,
         user_id: str,

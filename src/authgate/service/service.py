@@ -122,6 +122,7 @@ class AuthService:
         self.list_sessions = o.accounts.list_sessions
         self.end_session = o.accounts.end_session
         self.change_password = o.password_changes.change_password
+        self.password_min_length = o.password_changes.min_length
         self.rotate_keys = o.keys.rotate
         self.retire_key = o.keys.retire
         self.promote_due_keys = o.keys.promote_due
