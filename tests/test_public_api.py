@@ -146,6 +146,7 @@ STABLE_CODES = {
     "TokenRequestFailed": "token_request_failed",
     "StoreUnavailable": "store_unavailable",
     "EmailNotVerified": "email_not_verified",
+    "NothingToVerify": "nothing_to_verify",
 }
 
 #: The one intended repeat: GrantError is the abstract base of the RFC 6749 §5.2

@@ -36,6 +36,7 @@ machine ``code``; the mapping to HTTP lives only in :mod:`authgate.web.errors`.
     ├── RateLimited(retry_after)        "rate_limited"
     ├── PasswordRejected(reason)        "weak_password"
     ├── UsernameTaken                   "username_taken"
+    ├── NothingToVerify                 "nothing_to_verify"   (no unverified address)
     ├── Conflict                        "conflict"
     ├── NotFound                        "not_found"
     ├── UnsafeKey                       "unsafe_key"
@@ -72,6 +73,7 @@ __all__ = [
     "MissingToken",
     "NotFound",
     "NotYetValid",
+    "NothingToVerify",
     "PasswordRejected",
     "RateLimited",
     "RefreshReuse",
@@ -269,6 +271,12 @@ class UsernameTaken(AuthError):
     """Registration with a username that already exists (after normalisation)."""
 
     code = "username_taken"
+
+
+class NothingToVerify(AuthError):
+    """No unverified address to send a verification message to (verified, or none)."""
+
+    code = "nothing_to_verify"
 
 
 class NotFound(AuthError):

@@ -141,3 +141,35 @@ def test_the_verification_page_confirms_the_address_shown_on_the_account_page(
     expect(page.locator("#recovery-status")).to_have_text("Your email address is confirmed.")
     page.goto(base + "/account")
     expect(page.locator("#email-state")).to_have_text("verified")
+
+
+def test_the_account_page_sends_the_verification_message_again_and_only_its_link_works(
+    mail_server: tuple[AuthgateServer, TestSmtp], context: BrowserContext
+) -> None:
+    server, smtp = mail_server
+    base = server.url
+    name = new_username("resender")
+    address = f"{name}@example.com"
+    _register(server, name, address)
+    first = link_in(smtp.wait_for(address, subject="Confirm")[0])
+    page = context.new_page()
+    sign_in(page, base, name, PASSWORD)
+    page.wait_for_url(base + "/account")
+    expect(page.locator("#email-state")).to_have_text("not verified")
+    page.get_by_role("button", name="Send the verification message again").click()
+    page.wait_for_url(base + "/account?m=verification_sent")
+    expect(page.get_by_role("status")).to_contain_text("A new verification message is on its way")
+    second = link_in(smtp.wait_for(address, 2, subject="Confirm")[1])
+    assert second != first
+
+    page.goto(first)  # the lost message's link: dead
+    page.get_by_role("button", name="Confirm this address").click()
+    expect(page.locator("#recovery-status")).to_contain_text("already used")
+    page.goto(base + "/account")  # away first: a fragment change alone reloads nothing
+    expect(page.locator("#email-state")).to_have_text("not verified")
+    page.goto(second)
+    page.get_by_role("button", name="Confirm this address").click()
+    expect(page.locator("#recovery-status")).to_have_text("Your email address is confirmed.")
+    page.goto(base + "/account")
+    expect(page.locator("#email-state")).to_have_text("verified")
+    expect(page.get_by_role("button", name="Send the verification message again")).to_have_count(0)

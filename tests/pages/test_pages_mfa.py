@@ -110,3 +110,35 @@ def test_the_factor_is_removed_with_the_current_password(
     client.cookies.clear()
     r = client.post("/signin", data=form(client, "/", username="ada", password=PASSWORD))
     assert r.status_code == 303
+
+
+_HINT = re.compile(r'minlength="(\d+)"[^>]*>\s*<p class="hint"[^>]*>At least (\d+) characters\.')
+#: 10 characters, neither common nor guessable: enough with a second factor only.
+TEN = "qv7-hemlox"
+
+
+def _password_minimum(client: TestClient) -> int:
+    """The new-password field's ``minlength`` and its hint, which must agree."""
+    found = _HINT.search(client.get("/account").text)
+    assert found, "the account page has no password hint"
+    assert found.group(1) == found.group(2)
+    return int(found.group(1))
+
+
+def test_the_password_hint_states_the_minimum_that_applies_to_the_user(
+    client: TestClient, clock: FrozenClock
+) -> None:
+    """NIST SP 800-63B-4 §3.1.1.2: 15 when the password is the only factor, 8 with a
+    second one; the hint follows the factor in and out, as the change does."""
+    sign_up(client, "hinted")
+    assert _password_minimum(client) == 15
+    enrol(client, clock)
+    assert _password_minimum(client) == 8
+    r = client.post(
+        "/account/password",
+        data=form(client, "/account", current_password=PASSWORD, new_password=TEN),
+    )
+    assert r.status_code == 303, r.text  # the hint's promise holds
+    r = client.post("/account/mfa/totp/remove", data=form(client, "/account", password=TEN))
+    assert r.headers["location"] == "/account?m=mfa_removed"
+    assert _password_minimum(client) == 15

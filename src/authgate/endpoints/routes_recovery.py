@@ -6,6 +6,11 @@
 * ``POST {prefix}/password-reset/confirm`` ``{"token", "new_password"}`` → 204.
 * ``POST {prefix}/email/verify`` ``{"token"}`` → 204.
 * ``POST {users_prefix}/me/email`` ``{"email", "current_password"}`` → 202.
+* ``POST {users_prefix}/me/email/verify`` (no body) → 202: a new verification
+  message for the caller's unverified address; 409 ``nothing_to_verify`` when it is
+  verified or there is none. Under the users prefix with the other calls that act on
+  the caller's own account (bearer, or cookie with the CSRF header); the
+  ``{prefix}/email/verify`` above is the anonymous one that takes a link's token.
 
 The tokens travel in the links' fragments (``/reset#token=…``), which a browser never
 sends; the pages' scripts post them here. Every answer is ``Cache-Control: no-store``.
@@ -138,6 +143,20 @@ def recovery_routes(gate: "EndpointContext") -> APIRouter:
         )
         return JSONResponse(
             {"status": "accepted", "detail": "confirm the change from the new address"},
+            status_code=202,
+            headers=_NO_STORE,
+        )
+
+    @router.post(
+        f"{gate.users_prefix}/me/email/verify",
+        status_code=202,
+        responses=responses(401, *csrf, 404, 409, 429, 503),
+        summary="Send the verification message again; the previous link stops working",
+    )
+    async def resend(caller: Caller, request: Request) -> Response:
+        await gate.service.resend_verification(caller.sub, client=gate.client_info(request))
+        return JSONResponse(
+            {"status": "accepted", "detail": "a new verification message is on its way"},
             status_code=202,
             headers=_NO_STORE,
         )

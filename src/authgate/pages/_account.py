@@ -1,4 +1,10 @@
-"""``/account``: the signed-in user, their sessions, and the actions on them."""
+"""``/account``: the signed-in user, their sessions, and the actions on them.
+
+The password hint states the minimum that applies to this user (NIST SP 800-63B-4
+§3.1.1.2: lower with a confirmed second factor), as the password change judges it.
+An unverified address gets a button that sends the verification message again
+(the service behind ``POST /users/me/email/verify``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from authgate.errors import (
     InvalidCredentials,
     InvalidRequest,
     NotFound,
+    NothingToVerify,
     PasswordRejected,
     RateLimited,
     TokenError,
@@ -46,6 +53,7 @@ class AccountPages(PageBase):
             sessions = await service.list_sessions(user.id)
             passkeys = await service.list_passkeys(user.id)
             mfa = await service.mfa_status(user.id)
+            min_length = await service.password_min_length(user.id)
         except NotFound:
             return self.signed_out()
         # This device first, then the others newest first (the service's order).
@@ -64,7 +72,14 @@ class AccountPages(PageBase):
             errors=errors or {},
             form_error=form_error,
             mfa=mfa,
-            **{"recovery_codes": None, "enrolment": None, "qr": None, **extra},
+            min_length=min_length,
+            **{
+                "recovery_codes": None,
+                "enrolment": None,
+                "qr": None,
+                "email_error": None,
+                **extra,
+            },
         )
 
     async def _authorized(self, request: Request) -> tuple[Fields, PageSession | Response]:
@@ -110,6 +125,26 @@ class AccountPages(PageBase):
             return session
         await self.gate.service.logout_all(session.token.sub, client=self.gate.client_info(request))
         return self.signed_out("signed_out_everywhere")
+
+    async def resend_verification(self, request: Request) -> Response:
+        _, session = await self._authorized(request)
+        if isinstance(session, Response):
+            return session
+        try:
+            await self.gate.service.resend_verification(
+                session.token.sub, client=self.gate.client_info(request)
+            )
+        except NothingToVerify:
+            return self._back("already_verified", session)
+        except RateLimited as exc:
+            response = await self.render_account(
+                request, session, email_error=throttled(exc), status_code=429
+            )
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        except NotFound:
+            return self.signed_out()
+        return self._back("verification_sent", session)
 
     async def change_password(self, request: Request) -> Response:
         form, session = await self._authorized(request)

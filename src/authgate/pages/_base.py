@@ -118,8 +118,9 @@ class PageBase:
             new = False
         else:
             csrf, new = csrf_token_for(request, self.cookies)
+        # A page may override a shared value (the account page: its user's minimum).
         response = self.render.page(
-            template, status_code=status_code, **self.context(request, csrf), **context
+            template, status_code=status_code, **{**self.context(request, csrf), **context}
         )
         response.raw_headers.extend(cookie_headers)
         if new:

@@ -30,6 +30,8 @@ NOTICES: dict[str, str] = {
     "mfa_removed": "Two-step sign-in is off. Your password alone signs you in.",
     "mfa_restart": "That sign-in took too long or was already used. Sign in again.",
     "reset_sent": "If an account matches, a link to choose a new password is on its way.",
+    "verification_sent": "A new verification message is on its way. Only its link works now.",
+    "already_verified": "Your email address is already verified.",
 }
 
 #: A strict policy is possible because the pages use no inline script or style and no CDN.

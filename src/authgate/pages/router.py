@@ -67,6 +67,7 @@ def pages_router(gate: AuthGate) -> APIRouter:
         "/account/signout-everywhere", account.sign_out_everywhere, methods=["POST"]
     )
     router.add_api_route("/account/password", account.change_password, methods=["POST"])
+    router.add_api_route("/account/email/verify", account.resend_verification, methods=["POST"])
     router.add_api_route("/account/mfa/totp", mfa.start_totp, methods=["POST"])
     router.add_api_route("/account/mfa/totp/confirm", mfa.confirm_totp, methods=["POST"])
     router.add_api_route("/account/mfa/totp/remove", mfa.remove_totp, methods=["POST"])

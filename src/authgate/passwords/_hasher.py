@@ -173,6 +173,11 @@ class PasswordHasher:
             password, self._settings, username=username, second_factor=second_factor
         )
 
+    def min_length(self, *, second_factor: bool = False) -> int:
+        """The fewest characters :meth:`check_policy` accepts (NIST SP 800-63B-4
+        §3.1.1.2: lower when the account has a confirmed second factor)."""
+        return policy.min_length_for(self._settings, second_factor=second_factor)
+
     def check_length(self, password: str) -> None:
         """Refuse an oversized password before any hashing (hashing-DoS guard).
 

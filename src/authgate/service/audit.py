@@ -25,6 +25,7 @@ AUDIT_EVENTS = frozenset(
         "client_throttled",
         "email_change_requested",
         "email_changed",
+        "email_verification_resent",
         "email_verified",
         "key_promoted",
         "key_rotated",

@@ -6,6 +6,10 @@
   disguise: the login throttle's attempt, A.7 #47) and sends a ``change`` token to
   the **new** address; the account keeps its old address until that token is used.
   The old address gets a notice with no link (nothing there can take the account).
+* ``resend(user_id)`` queues a new ``verify`` message for the account's current,
+  unverified address (the old message was lost or its link expired). Issuing it
+  deletes the account's earlier ``verify`` token, so only the newest link works.
+  Throttled per account and per IP before anything is looked at (A.7 #47).
 * ``verify(token)`` takes the token (single use, atomic) and marks the address
   verified, or makes the new address the account's, verified.
 
@@ -17,8 +21,14 @@ password change, disable or logout-all) or a newer token of the same kind was is
 from __future__ import annotations
 
 from authgate.clock import Clock
-from authgate.domain import ClientInfo, User
-from authgate.errors import InvalidCredentials, InvalidGrant, InvalidRequest
+from authgate.domain import ClientInfo, User, UserRecord
+from authgate.errors import (
+    InvalidCredentials,
+    InvalidGrant,
+    InvalidRequest,
+    NotFound,
+    NothingToVerify,
+)
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
 from authgate.service.emails import NormalizedEmail, normalize_email
@@ -50,15 +60,23 @@ class EmailVerification:
         self.throttle = throttle
         self.mail = mail
 
-    async def queue_verification(self, tx: Transaction, user: User, mail: NormalizedEmail) -> None:
-        """In the caller's transaction: a ``verify`` token and its message."""
+    async def queue_verification(
+        self,
+        tx: Transaction,
+        user: User | UserRecord,
+        mail: NormalizedEmail,
+        *,
+        credential_version: int = 0,  # a new account's version
+    ) -> None:
+        """In the caller's transaction: a ``verify`` token and its message. The
+        account's earlier ``verify`` token dies (A.7 #57: one outstanding token)."""
         token, digest = new_email_token()
         now = self.clock.now()
         await tx.email_tokens.replace(
             digest,
             user_id=user.id,
             purpose="verify",
-            credential_version=0,  # a new account's version
+            credential_version=credential_version,
             now=now,
             expires_at=now + self.settings.token_ttl,
             email=mail.display,
@@ -76,6 +94,39 @@ class EmailVerification:
 
     def wake(self) -> None:
         """After the registration committed: the outbox worker may send now."""
+        self.mail.wake()
+
+    async def resend(self, user_id: str, *, client: ClientInfo | None = None) -> None:
+        """Queue a new verification message for the account's unverified address.
+
+        The throttle counts the request first, per IP and per account, each with one
+        atomic increment, so a concurrent burst queues at most the limit of messages
+        (A.7 #47); refused requests count too. The new token replaces the old one
+        (A.7 #57), and carries the account's current credential version.
+
+        Raises:
+            NothingToVerify: the address is already verified, or there is none.
+            NotFound: the account is gone or disabled.
+            RateLimited: too many requests for the account or from the IP.
+        """
+        ip = client.ip if client is not None else None
+        s = self.settings
+        if ip is not None:
+            await self.throttle.hit("verify-resend-ip", ip, limit=s.requests_per_ip_per_hour)
+        await self.throttle.hit("verify-resend", user_id, limit=s.requests_per_hour)
+        async with self.db.read() as tx:
+            row = await tx.users.get_record(user_id)
+        if row is None or row.disabled:
+            raise NotFound("no such user")
+        if row.email is None:
+            raise NothingToVerify("the account has no email address")
+        if row.email_verified:
+            raise NothingToVerify("the email address is already verified")
+        mail = normalize_email(row.email)
+        now = self.clock.now()
+        async with self.db.write() as tx:
+            await self.queue_verification(tx, row, mail, credential_version=row.credential_version)
+            await audit(tx, "email_verification_resent", now=now, user_id=row.id, ip=ip)
         self.mail.wake()
 
     async def request_change(

@@ -23,7 +23,7 @@ from authgate.service.issuer import TokenIssuer, new_refresh_token
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id
-from authgate.store.protocols import Store
+from authgate.store.protocols import Store, Transaction
 
 __all__ = ["PasswordChanges"]
 
@@ -49,6 +49,14 @@ class PasswordChanges:
         self.throttle = throttle
         self.endings = endings
         self.sync = sync
+
+    async def min_length(self, user_id: str) -> int:
+        """The fewest characters a new password of ``user_id`` may have: the minimum
+        :meth:`change_password` applies (NIST SP 800-63B-4 §3.1.1.2: 15 for a password
+        that is the only factor, 8 with a confirmed second factor, by default)."""
+        async with self.db.read() as tx:
+            second = await _second_factor(tx, user_id)
+        return self.hasher.min_length(second_factor=second)
 
     async def change_password(
         self,
@@ -90,9 +98,8 @@ class PasswordChanges:
         self.hasher.check_length(new_password)
         async with self.db.read() as tx:
             row = await tx.users.get_record(user_id)
-            factor = await tx.factors.totp(user_id) if row is not None else None
+            second = await _second_factor(tx, user_id) if row is not None else False
         if row is not None:
-            second = factor is not None and factor.confirmed
             self.hasher.check_policy(new_password, username=row.username, second_factor=second)
         account = row.username_key if row is not None else f"user-id:{user_id}"
         ip = client.ip if client is not None else None
@@ -188,3 +195,9 @@ class PasswordChanges:
                 ip=ip,
                 reason=reason,
             )
+
+
+async def _second_factor(tx: Transaction, user_id: str) -> bool:
+    """Whether the account has a confirmed TOTP factor: what lowers its minimum."""
+    factor = await tx.factors.totp(user_id)
+    return factor is not None and factor.confirmed

@@ -16,7 +16,7 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``passkey_reauth_failed``, ``passkey_login`` (with the session's ``login_ok``, whose
 ``amr`` says ``hwk`` or ``swk``), ``passkey_login_failed``, ``passkey_clone_suspected``,
 ``password_reset_requested``, ``password_reset_done``, ``email_verified``,
-``email_change_requested``, ``email_changed``, ``key_promoted``,
+``email_verification_resent``, ``email_change_requested``, ``email_changed``, ``key_promoted``,
 ``passkey_options_throttled`` (all of them: ``AUDIT_EVENTS``). ``refresh_reuse`` (a theft signal,
 RFC 9700 §4.14.2) is logged at WARNING, the others at INFO.
 """
@@ -79,6 +79,10 @@ class AuthServiceProtocol(Protocol):
 
     async def verify_email(self, token: str, *, client: ClientInfo | None = None) -> None:
         """Raises: InvalidGrant (dead token), UsernameTaken (address taken), RateLimited."""
+        ...
+
+    async def resend_verification(self, user_id: str, *, client: ClientInfo | None = None) -> None:
+        """Raises: NothingToVerify (verified, or no address), NotFound, RateLimited."""
         ...
 
     async def request_email_change(
@@ -158,6 +162,11 @@ class AuthServiceProtocol(Protocol):
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662 §2.2 answer: ``{"active": false}`` or ``{"active": true, ...claims}``."""
+        ...
+
+    async def password_min_length(self, user_id: str) -> int:
+        """The fewest characters a new password of ``user_id`` may have (lower with a
+        confirmed second factor: NIST SP 800-63B-4 §3.1.1.2)."""
         ...
 
     async def change_password(

@@ -122,6 +122,7 @@ class AuthService:
         self.list_sessions = o.accounts.list_sessions
         self.end_session = o.accounts.end_session
         self.change_password = o.password_changes.change_password
+        self.password_min_length = o.password_changes.min_length
         self.rotate_keys = o.keys.rotate
         self.retire_key = o.keys.retire
         self.promote_due_keys = o.keys.promote_due
@@ -144,6 +145,7 @@ class AuthService:
         self.request_password_reset = o.password_resets.request
         self.confirm_password_reset = o.password_resets.confirm
         self.verify_email = o.email_verification.verify
+        self.resend_verification = o.email_verification.resend
         self.request_email_change = o.email_verification.request_change
 
     async def register(

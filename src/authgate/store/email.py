@@ -3,6 +3,9 @@
 
 SECURITY.md A.7 #57: a token is found by its SHA-256 digest and **taken** by one
 ``DELETE ... RETURNING``: of any number of concurrent uses exactly one gets the row.
+A new token **replaces** the user's earlier ones of its purpose under a lock per
+(user, purpose) (PostgreSQL: an advisory transaction lock; SQLite: one writer), so of
+a concurrent burst of requests one token survives, not one per request.
 The outbox is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite
 has one writer and ignores the clause) and a lease, so each message is sent by one
 instance; a crash leaves the lease to expire and another pass sends it.
@@ -10,10 +13,11 @@ instance; a crash leaves the lease to expire and another pass sends it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.store.schema import email_outbox, email_tokens
@@ -60,8 +64,17 @@ class SqlEmailTokens:
         email_key: str | None = None,
     ) -> None:
         """Store a token, deleting the user's earlier ones of the same purpose (a
-        newer token invalidates the older, A.7 #57)."""
+        newer token invalidates the older, A.7 #57).
+
+        Concurrent replaces for one user and purpose are serialised until their
+        transactions end: under READ COMMITTED, two that each deleted before the
+        other's insert committed would otherwise both leave their token alive.
+        """
         if user_id is not None:
+            if self._conn.dialect.name == "postgresql":
+                await self._conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(user_id, purpose)}
+                )
             await self._conn.execute(
                 delete(email_tokens).where(
                     email_tokens.c.user_id == user_id, email_tokens.c.purpose == purpose
@@ -109,6 +122,13 @@ class SqlEmailTokens:
     async def purge_expired(self, now: float) -> int:
         stmt = delete(email_tokens).where(email_tokens.c.expires_at < now)
         return int((await self._conn.execute(stmt)).rowcount or 0)
+
+
+def _lock_key(user_id: str, purpose: str) -> int:
+    """A signed 64-bit advisory-lock key for (user, purpose); a rare collision only
+    serialises two unrelated requests."""
+    digest = hashlib.sha256(f"email-token:{purpose}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _token(row: Any) -> EmailToken:

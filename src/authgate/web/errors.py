@@ -60,6 +60,7 @@ from authgate.errors import (
     MfaRequired,
     MissingToken,
     NotFound,
+    NothingToVerify,
     PasswordRejected,
     RateLimited,
     StoreUnavailable,
@@ -308,6 +309,8 @@ _RULES: Mapping[type[Exception], _Rule] = {
     # The message says which: the username or the email address (issue 16).
     UsernameTaken: _Rule(409, "username_taken"),
     NotFound: _Rule(404, "not_found"),
+    # RFC 9110 §15.5.10: the account's state (verified, or no address) conflicts.
+    NothingToVerify: _Rule(409, "nothing_to_verify"),
     StoreUnavailable: _UNAVAILABLE,
     JWKSError: _UNAVAILABLE,
     # A service's outgoing call could not get its token: its caller sees 503.
