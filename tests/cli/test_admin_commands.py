@@ -251,3 +251,35 @@ def test_serve_with_zero_configuration(tmp_path: Path) -> None:
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(e.get("event") == "user_registered" for e in events), err
     assert PASSWORD not in err + out
+
+
+@pytest.mark.parametrize("sid", ["-LdashFirst0123456789A", "--dash-dash-first-012345"])
+def test_sessions_end_takes_a_session_id_that_starts_with_a_dash(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, sid: str
+) -> None:
+    """A session id is base64url (``secrets.token_urlsafe``), so one in 64 starts with
+    "-": ``sessions end`` must take it as the id, not fail with "no such option"."""
+    import asyncio
+
+    from authgate.domain import ClientInfo
+    from authgate.service import logins
+    from authgate.service.compose import open_service
+    from authgate.settings import Settings
+
+    monkeypatch.setattr(logins, "new_id", lambda: sid)
+
+    async def sign_in() -> None:
+        service = await open_service(Settings(_env_file=None, data_dir=env["AUTHGATE_DATA_DIR"]))
+        try:
+            await service.register("alice", PASSWORD)
+            await service.login("alice", PASSWORD, scope=None, client=ClientInfo(ip="127.0.0.1"))
+        finally:
+            await service.aclose()
+
+    asyncio.run(sign_in())
+    code, out, _ = run(env, "sessions", "list", "alice", "--json")
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [sid]
+    code, out, err = run(env, "sessions", "end", "alice", sid)
+    assert (code, out.strip(), err) == (0, f"ended session {sid}", "")
+    code, out, err = run(env, "sessions", "list", "alice")
+    assert (code, err) == (0, "no active sessions\n")

@@ -53,7 +53,8 @@ def list_sessions(username: str, as_json: JsonFlag = False) -> None:
             emit_table(_SESSION_COLUMNS, rows)
 
 
-@app.command("end")
+# A session id is base64url and may start with "-": taken as the argument, not an option.
+@app.command("end", context_settings={"ignore_unknown_options": True})
 def end(username: str, session_id: str) -> None:
     """End one session: its refresh token and access tokens stop working."""
     with cli_errors():
