@@ -252,6 +252,23 @@ def test_a_grant_the_client_may_not_use_is_unauthorized_client(stack: Stack) -> 
     assert (r.status_code, r.json()["error"]) == (400, "unauthorized_client")
 
 
+@pytest.mark.parametrize(
+    "grant",
+    [
+        "urn:authgate:params:oauth:grant-type:mfa",
+        "urn:authgate:params:oauth:grant-type:webauthn",
+    ],
+)
+def test_the_login_steps_are_refused_to_a_registered_client(stack: Stack, grant: str) -> None:
+    """The second step and the passkey login are the first-party login's (RFC 9700
+    §2.4; draft-ietf-oauth-first-party-apps' first-party rule): a registered client,
+    authenticated, gets ``unauthorized_client`` before its form is read."""
+    form = {"grant_type": grant, "mfa_token": "x", "otp": "123456", "assertion": "{}"}
+    with stack.client() as http:
+        r = http.post("/auth/token", data=form, auth=stack.basic("reporter"))
+    assert (r.status_code, r.json()["error"]) == (400, "unauthorized_client")
+
+
 def test_client_credentials_without_client_authentication_is_invalid_client(stack: Stack) -> None:
     with stack.client() as http:
         r = http.post("/auth/token", data={"grant_type": "client_credentials"})
