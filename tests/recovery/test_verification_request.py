@@ -7,6 +7,7 @@ link left alive (A.7 #47), and bad bodies a clear 422."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from authgate.endpoints.routes_recovery import ACCEPTED
 from authgate.service import AuthService
+from authgate.settings import CookieSettings
 from recovery._smtp import TestSmtp, text_of, token_in
 from recovery.conftest import (
     ISSUER,
@@ -29,6 +31,7 @@ from service._pg import fresh_database
 
 REQUEST = "/auth/email/verify/request"
 BURST = 20
+_HIDDEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def _request(c: httpx.Client, **body: str) -> httpx.Response:
@@ -260,3 +263,46 @@ def test_requests_are_throttled_alike_for_known_and_unknown_accounts(tight: Live
         access = tight.login(c, "lagging")["access_token"]
         resend = c.post("/users/me/email/verify", headers=bearer(access))
         assert resend.status_code == 429  # the account's messages this hour are spent
+
+
+@pytest.fixture(scope="module")
+def strict_pages(tmp_path_factory: pytest.TempPathFactory, smtp: TestSmtp) -> Iterator[LiveServer]:
+    cookies = CookieSettings(enabled=True, secure=False)
+    data = tmp_path_factory.mktemp("strict-pages")
+    settings = recovery_settings(data, smtp, cookies=cookies, require_verified_email=True)
+    yield from live_server(settings)
+
+
+def _csrf(c: httpx.Client, path: str) -> str:
+    found = _HIDDEN.search(c.get(path).text)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def test_the_sign_in_page_offers_a_new_link_behind_the_csrf_check(
+    strict_pages: LiveServer, smtp: TestSmtp
+) -> None:
+    live = strict_pages
+    with live.client() as c:
+        register(c, "pia", "pia@example.com")
+        smtp.wait_for("pia@example.com", subject="Confirm")
+        assert 'action="/verify/request"' not in c.get("/").text
+        wrong = {"username": "pia", "password": "not-the-password", "csrf_token": _csrf(c, "/")}
+        assert 'action="/verify/request"' not in c.post("/signin", data=wrong).text
+        signin = {"username": "pia", "password": PASSWORD, "csrf_token": _csrf(c, "/")}
+        refused = c.post("/signin", data=signin)
+        assert refused.status_code == 403
+        assert 'action="/verify/request"' in refused.text
+        assert 'name="username" value="pia"' in refused.text
+        forged = c.post("/verify/request", data={"username": "pia", "csrf_token": "forged"})
+        assert forged.status_code == 403
+        answers = []
+        for name in ("pia", "nobody-here"):
+            form = {"username": name, "csrf_token": _csrf(c, "/")}
+            r = c.post("/verify/request", data=form)
+            answers.append((r.status_code, r.headers["location"]))
+        assert answers == [(303, "/?m=verification_requested")] * 2
+        assert "a new verification link is on its way" in c.get(answers[0][1]).text
+        smtp.wait_for("pia@example.com", 2, subject="Confirm")
+        bad = c.post("/verify/request", data={"username": "x" * 300, "csrf_token": _csrf(c, "/")})
+        assert bad.status_code == 400
