@@ -287,6 +287,8 @@ DOCUMENTED = {
     ("get", "/users/me"): {"200", "401", "503"},
     ("post", "/users/me/password"): {"200", "400", "401", "403", "422", "429", "503"},
     ("post", "/users/me/email/verify"): {"202", "401", "403", "404", "409", "429", "503"},
+    ("post", "/auth/password-reset"): {"202", "422", "429", "503"},
+    ("post", "/auth/email/verify/request"): {"202", "422", "429", "503"},
     ("get", "/users/me/sessions"): {"200", "401", "503"},
     ("delete", "/users/me/sessions/{session_id}"): {"204", "401", "403", "404", "422", "503"},
 }

@@ -5,6 +5,10 @@
   body whether or not the account exists.
 * ``POST {prefix}/password-reset/confirm`` ``{"token", "new_password"}`` → 204.
 * ``POST {prefix}/email/verify`` ``{"token"}`` → 204.
+* ``POST {prefix}/email/verify/request`` ``{"email"}`` or ``{"username"}`` → 202: a new
+  verification message for a signed-out user (login said ``email_not_verified``); the
+  same body as the reset request, and the same work, whether the account exists, is
+  verified or has no address; the previous link stops working.
 * ``POST {users_prefix}/me/email`` ``{"email", "current_password"}`` → 202.
 * ``POST {users_prefix}/me/email/verify`` (no body) → 202: a new verification
   message for the caller's unverified address; 409 ``nothing_to_verify`` when it is
@@ -125,6 +129,24 @@ def recovery_routes(gate: "EndpointContext") -> APIRouter:
     ) -> Response:
         await gate.service.verify_email(body.token, client=gate.client_info(request))
         return Response(status_code=204, headers=_NO_STORE)
+
+    @router.post(
+        f"{p}/email/verify/request",
+        status_code=202,
+        responses=responses(422, 429, 503),
+        openapi_extra=_body(ResetRequest),
+        summary=(
+            "Ask for a new verification message while signed out "
+            "(same answer whether the account exists)"
+        ),
+    )
+    async def verify_request(
+        body: Annotated[ResetRequest, Depends(json_body(ResetRequest, limit))], request: Request
+    ) -> Response:
+        await gate.service.request_email_verification(
+            email=body.email, username=body.username, client=gate.client_info(request)
+        )
+        return JSONResponse(ACCEPTED, status_code=202, headers=_NO_STORE)
 
     @router.post(
         f"{gate.users_prefix}/me/email",

@@ -6,7 +6,10 @@ browser never sends to the server (SECURITY.md A.7 #57): these pages are static,
 their script (``recovery.js``, no inline script under the strict CSP) reads the
 fragment, drops it from the address bar and history, and posts it to the JSON
 endpoints. ``/forgot`` is a plain form (CSRF-checked) whose answer is the same
-whether or not an account matched.
+whether or not an account matched; so is ``POST /verify/request``, the sign-in page's
+"Send a new verification link" (shown when a sign-in was refused for an unverified
+address), which asks the service for what ``POST {prefix}/email/verify/request``
+does.
 """
 
 from __future__ import annotations
@@ -72,6 +75,29 @@ class RecoveryPages(PageBase):
         except StoreUnavailable:
             return self._forgot(request, status_code=503, value=value, form_error=UNAVAILABLE)
         return redirect("/?m=reset_sent")
+
+    async def verify_request(self, request: Request) -> Response:
+        """``POST /verify/request``: a new verification message for ``username``; the
+        same redirect whether or not an account matched (SECURITY.md A.7 #57)."""
+        fields = await self.posted(request)
+        if isinstance(fields, Response):
+            return fields
+        username = fields["username"].strip()
+        if not username:
+            return redirect("/")
+        try:
+            await self.gate.service.request_email_verification(
+                username=username, client=self.gate.client_info(request)
+            )
+        except InvalidRequest as exc:
+            return self.problem(request, 400, "Bad request", exc.message)
+        except RateLimited as exc:
+            response = self.problem(request, 429, "Too many requests", throttled(exc))
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        except StoreUnavailable:
+            return self.problem(request, 503, "Unavailable", UNAVAILABLE)
+        return redirect("/?m=verification_requested")
 
     async def reset_page(self, request: Request) -> Response:
         return self._disabled() or self.page(

@@ -32,6 +32,10 @@ NOTICES: dict[str, str] = {
     "reset_sent": "If an account matches, a link to choose a new password is on its way.",
     "verification_sent": "A new verification message is on its way. Only its link works now.",
     "already_verified": "Your email address is already verified.",
+    "verification_requested": (
+        "If your address still needs confirming, a new verification link is on its way. "
+        "Only the newest link works."
+    ),
 }
 
 #: A strict policy is possible because the pages use no inline script or style and no CDN.

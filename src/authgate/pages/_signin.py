@@ -32,7 +32,10 @@ class SignInPages(PageBase):
         form_error: str | None = None,
         username: str = "",
         retry_after: int | None = None,
+        unverified: bool = False,
     ) -> Response:
+        """The sign-in / sign-up page; ``unverified`` adds the "Send a new
+        verification link" form (``POST /verify/request``) for ``username``."""
         response = self.page(
             request,
             "signin.html",
@@ -41,6 +44,7 @@ class SignInPages(PageBase):
             errors=errors or {},
             form_error=form_error,
             username=username,
+            unverified=unverified,
         )
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
@@ -79,7 +83,9 @@ class SignInPages(PageBase):
             errors["signin-password"] = (
                 "Confirm your email address first: open the link in the message we sent you."
             )
-            return self.form_page(request, status_code=403, errors=errors, username=username)
+            return self.form_page(
+                request, status_code=403, errors=errors, username=username, unverified=True
+            )
         except MfaRequired as exc:  # the password was right: the second step
             return self.second_step_page(request, exc.mfa_token)
         except RateLimited as exc:

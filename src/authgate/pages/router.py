@@ -76,5 +76,6 @@ def pages_router(gate: AuthGate) -> APIRouter:
     router.add_api_route("/forgot", recovery.forgot, methods=["POST"])
     router.add_api_route("/reset", recovery.reset_page, methods=["GET"])
     router.add_api_route("/verify", recovery.verify_page, methods=["GET"])
+    router.add_api_route("/verify/request", recovery.verify_request, methods=["POST"])
     router.add_api_route(STATIC_PREFIX + "{name}", static_file, methods=["GET"])
     return router

@@ -153,6 +153,7 @@ async def _build(
         issuer=issuer,
         steps=SecondSteps((OtpStep(), RecoveryCodeStep(), WebAuthnStep(rp))),
         recovery_notice=RecoveryCodeNotice(mail, clock=clock),
+        require_verified_email=settings.require_verified_email,
     )
     verification = EmailVerification(
         db, settings=settings.email, clock=clock, hasher=hasher, throttle=throttle, mail=mail

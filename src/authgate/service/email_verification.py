@@ -10,6 +10,11 @@
   unverified address (the old message was lost or its link expired). Issuing it
   deletes the account's earlier ``verify`` token, so only the newest link works.
   Throttled per account and per IP before anything is looked at (A.7 #47).
+* ``request(email=... | username=...)`` is the same for a signed-out user (whose
+  login says ``email_not_verified``): anonymous, so it goes through the password
+  reset's anti-enumeration path (:mod:`authgate.service.mail_request`): the same
+  answer and work whether the account exists, is verified or has no address; its
+  per-account count is the resend's.
 * ``verify(token)`` takes the token (single use, atomic) and marks the address
   verified, or makes the new address the account's, verified.
 
@@ -33,6 +38,7 @@ from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
 from authgate.service.emails import NormalizedEmail, normalize_email
 from authgate.service.mail_queue import MailQueue, new_email_token, token_digest
+from authgate.service.mail_request import VERIFICATION, AccountMailRequests
 from authgate.service.throttle import LoginThrottle
 from authgate.settings import EmailSettings
 from authgate.store.protocols import Store, Transaction
@@ -59,6 +65,9 @@ class EmailVerification:
         self.hasher = hasher
         self.throttle = throttle
         self.mail = mail
+        self.requests = AccountMailRequests(
+            db, settings=settings, clock=clock, throttle=throttle, mail=mail
+        )
 
     async def queue_verification(
         self,
@@ -128,6 +137,24 @@ class EmailVerification:
             await self.queue_verification(tx, row, mail, credential_version=row.credential_version)
             await audit(tx, "email_verification_resent", now=now, user_id=row.id, ip=ip)
         self.mail.wake()
+
+    async def request(
+        self,
+        *,
+        email: str | None = None,
+        username: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """A signed-out user's "send me a new verification link" (module docstring):
+        a new ``verify`` message if the account exists, is enabled and its address is
+        unverified; the earlier link dies (A.7 #57). Says nothing about accounts.
+
+        Raises:
+            InvalidRequest: neither or both of ``email``/``username``, or one that no
+                account could have.
+            RateLimited: too many requests from the IP, for the address or account.
+        """
+        await self.requests.request(VERIFICATION, email=email, username=username, client=client)
 
     async def request_change(
         self,

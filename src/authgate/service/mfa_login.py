@@ -16,7 +16,10 @@ Completion (:meth:`MfaLogins.complete`) judges one proof of one registered metho
    until the back-off ends;
 3. one write transaction consumes the token (compare-and-set), verifies and consumes
    the proof (a TOTP step or a recovery code: compare-and-set), and opens the session
-   under the user row lock at the token's credential version. A wrong proof rolls it
+   under the user row lock at the token's credential version, on an enabled account
+   whose address is verified when ``require_verified_email`` is on (the first step's
+   rules, read again on the locked row: the address may have changed meanwhile, and
+   that moves no credential version). A wrong proof rolls it
    all back (the token stays usable, the failure is counted); a burst of the same
    right proof has exactly one winner.
 """
@@ -66,6 +69,7 @@ class MfaLogins:
         issuer: TokenIssuer,
         steps: SecondSteps,
         recovery_notice: RecoveryNotice | None = None,
+        require_verified_email: bool = False,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -75,6 +79,7 @@ class MfaLogins:
         self.issuer = issuer
         self.steps = steps
         self.recovery_notice = recovery_notice
+        self.require_verified_email = require_verified_email
 
     async def challenge(
         self, user: UserRecord, scope: str, client: ClientInfo, now: float
@@ -158,8 +163,12 @@ class MfaLogins:
                         idle_expires_at=min(now + s.idle_ttl, now + s.absolute_ttl),
                         absolute_expires_at=now + s.absolute_ttl,
                         client=client,
+                        require_verified=self.require_verified_email,
                     )
-                    if not opened:  # password change, disable or logout-all came first
+                    # A password change, disable or logout-all came first, or the
+                    # address is no longer verified (the password step's rules hold
+                    # on the row the session is opened on).
+                    if not opened:
                         raise InvalidGrant("the mfa_token is invalid, used or expired")
                     if method.audit_event is not None:
                         await audit(tx, method.audit_event, now=now, user_id=user_id, ip=client.ip)

@@ -261,6 +261,7 @@ class PasskeyLogins:
                 idle_expires_at=min(now + s.idle_ttl, now + s.absolute_ttl),
                 absolute_expires_at=now + s.absolute_ttl,
                 client=client,
+                require_verified=self.require_verified_email,
             )
             if not opened:
                 return None

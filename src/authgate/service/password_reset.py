@@ -19,24 +19,21 @@ stored by compare-and-set on the version, every session and access token is cut 
 from __future__ import annotations
 
 from authgate.clock import Clock
-from authgate.domain import ClientInfo, UserRecord
+from authgate.domain import ClientInfo
 from authgate.errors import InvalidGrant, InvalidRequest
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
-from authgate.service.emails import normalize_email
 from authgate.service.endings import Endings
-from authgate.service.mail_queue import MailQueue, new_email_token, token_digest
+from authgate.service.mail_queue import MailQueue, token_digest
+from authgate.service.mail_request import NOBODY, PASSWORD_RESET, AccountMailRequests
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle
-from authgate.service.users import normalize_username
 from authgate.settings import EmailSettings
 from authgate.store.protocols import Store
 
 __all__ = ["PasswordResets"]
 
 _DEAD_LINK = "the reset link is invalid, used or expired"
-#: Where the unknown account's dead message is addressed (RFC 2606 §2: never routable).
-_NOBODY = "nobody@example.invalid"
 
 
 class PasswordResets:
@@ -60,6 +57,9 @@ class PasswordResets:
         self.endings = endings
         self.sync = sync
         self.mail = mail
+        self.requests = AccountMailRequests(
+            db, settings=settings, clock=clock, throttle=throttle, mail=mail
+        )
 
     async def request(
         self,
@@ -68,64 +68,15 @@ class PasswordResets:
         username: str | None = None,
         client: ClientInfo | None = None,
     ) -> None:
-        """Queue a reset message if the account exists (module docstring).
+        """Queue a reset message if the account exists (module docstring; the shared
+        anti-enumeration path is :mod:`authgate.service.mail_request`).
 
         Raises:
             InvalidRequest: neither or both of ``email``/``username``, or one that no
                 account could have (says nothing about accounts).
             RateLimited: too many requests from the IP, for the address or account.
         """
-        if (email is None) == (username is None):
-            raise InvalidRequest("give either email or username")
-        if email is not None:
-            target = "email:" + normalize_email(email).key
-        else:
-            target = "user:" + normalize_username(username)[1]
-        ip = client.ip if client is not None else None
-        s = self.settings
-        if ip is not None:
-            await self.throttle.hit("reset-ip", ip, limit=s.requests_per_ip_per_hour)
-        await self.throttle.hit("reset-target", target, limit=s.requests_per_hour)
-        user = await self._lookup(target)
-        known = user is not None and not user.disabled and user.email is not None
-        await self.throttle.hit(
-            "reset-account", user.id if user is not None else target, limit=s.requests_per_hour
-        )
-        token, digest = new_email_token()
-        templates = self.mail.templates
-        message = templates.render(
-            "reset",
-            user.email if known and user is not None and user.email else _NOBODY,
-            username=user.username if known and user is not None else "",
-            link=templates.link("/reset", token),
-        )
-        now = self.clock.now()
-        async with self.db.write() as tx:
-            await tx.email_tokens.replace(
-                digest,
-                user_id=user.id if known and user is not None else None,
-                purpose="reset",
-                credential_version=user.credential_version if user is not None else 0,
-                now=now,
-                expires_at=now + s.token_ttl if known else now,
-            )
-            await self.mail.add(tx, message, now=now, void=not known)
-            await audit(
-                tx,
-                "password_reset_requested",
-                now=now,
-                user_id=user.id if user is not None else None,
-                ip=ip,
-                sent=known,
-            )
-        self.mail.wake()
-
-    async def _lookup(self, target: str) -> UserRecord | None:
-        kind, _, key = target.partition(":")
-        if kind == "email":
-            async with self.db.read() as tx:
-                return await tx.users.by_email_key(key)
-        return await self.db.run_read(lambda w: w.user_by_key(key))
+        await self.requests.request(PASSWORD_RESET, email=email, username=username, client=client)
 
     async def confirm(
         self, token: str, new_password: str, *, client: ClientInfo | None = None
@@ -167,7 +118,7 @@ class PasswordResets:
         templates = self.mail.templates
         notice = templates.render(
             "password_changed",
-            row.email or _NOBODY,
+            row.email or NOBODY,
             username=row.username,
             link=templates.link("/"),
         )

@@ -85,6 +85,19 @@ class AuthServiceProtocol(Protocol):
         """Raises: NothingToVerify (verified, or no address), NotFound, RateLimited."""
         ...
 
+    async def request_email_verification(
+        self,
+        *,
+        email: str | None = None,
+        username: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> None:
+        """A signed-out user's new verification message, when the account exists and
+        its address is unverified; the same work either way.
+
+        Raises: InvalidRequest, RateLimited."""
+        ...
+
     async def request_email_change(
         self,
         user_id: str,

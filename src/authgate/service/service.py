@@ -146,6 +146,7 @@ class AuthService:
         self.confirm_password_reset = o.password_resets.confirm
         self.verify_email = o.email_verification.verify
         self.resend_verification = o.email_verification.resend
+        self.request_email_verification = o.email_verification.request
         self.request_email_change = o.email_verification.request_change
 
     async def register(

@@ -14,15 +14,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authgate.domain import ClientInfo, MfaTokenRecord, TotpFactor
 from authgate.errors import ConfigError
 from authgate.store.audit import audit_row
 from authgate.store.kek import KeyEncryptionKey
-from authgate.store.schema import mfa_factors, mfa_tokens, recovery_codes
-from authgate.store.statements import INSERT_AUDIT, INSERT_REFRESH, INSERT_SESSION, LOCK_USER
+from authgate.store.schema import mfa_factors, mfa_tokens, recovery_codes, users
+from authgate.store.statements import INSERT_AUDIT, INSERT_REFRESH, INSERT_SESSION
+
+#: ``LOCK_USER`` with the address state: a second step re-checks every login rule on
+#: the row it locks (FOR SHARE on PostgreSQL; SQLite has one writer).
+_LOCK_USER = (
+    select(users.c.credential_version, users.c.disabled, users.c.email_verified)
+    .where(users.c.id == bindparam("id"))
+    .with_for_update(read=True)
+)
 
 __all__ = ["SqlSecondFactors"]
 
@@ -203,13 +211,20 @@ class SqlSecondFactors:
         idle_expires_at: float,
         absolute_expires_at: float,
         client: ClientInfo,
+        require_verified: bool = False,
     ) -> bool:
         """The session of a completed second step, only if the user's credential
-        version is still ``version`` and the account enabled, under the row lock
-        (SECURITY.md A.7 #48, as :meth:`SqlHotPath.open_session`)."""
+        version is still ``version``, the account enabled and (``require_verified``)
+        its address verified, all read under the row lock (SECURITY.md A.7 #48, as
+        :meth:`SqlHotPath.open_session`)."""
         conn = self._conn
-        current = (await conn.execute(LOCK_USER, {"id": user_id})).first()
-        if current is None or current.disabled or current.credential_version != version:
+        current = (await conn.execute(_LOCK_USER, {"id": user_id})).first()
+        if (
+            current is None
+            or current.disabled
+            or current.credential_version != version
+            or (require_verified and not current.email_verified)
+        ):
             return False
         await conn.execute(
             INSERT_SESSION,

@@ -429,6 +429,7 @@ class SecondFactorRepository(Protocol):
         idle_expires_at: float,
         absolute_expires_at: float,
         client: ClientInfo,
+        require_verified: bool = False,
     ) -> bool: ...
 
 

@@ -1,0 +1,89 @@
+"""Locked out by an unverified address, in Chromium (issue 16): with
+``require_verified_email``, the first message's link goes unused; the sign-in page
+refuses the right password and offers "Send a new verification link"; the new
+message is read from a real SMTP server (aiosmtpd, STARTTLS); only its link works,
+and then the user signs in. No administrator involved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, expect
+
+from recovery._smtp import TestSmtp, link_in
+from resilience._harness import AuthgateServer
+
+from ._flows import new_username, sign_in
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def strict_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[AuthgateServer, TestSmtp]]:
+    smtp = TestSmtp(tmp_path_factory.mktemp("smtp")).start()
+    data: Path = tmp_path_factory.mktemp("verify-request-browser") / "data"
+    server = AuthgateServer(
+        data,
+        {
+            "AUTHGATE_COOKIES__ENABLED": "true",
+            "AUTHGATE_REQUIRE_VERIFIED_EMAIL": "true",
+            "AUTHGATE_EMAIL__SMTP_URL": smtp.url,
+            "AUTHGATE_EMAIL__CA_FILE": str(smtp.cert),
+            "AUTHGATE_EMAIL__POLL_INTERVAL": "0.1",
+        },
+    )
+    server.extra_env["AUTHGATE_PUBLIC_URL"] = server.url  # the links point at these pages
+    server.start()
+    try:
+        yield server, smtp
+    finally:
+        server.stop()
+        smtp.stop()
+
+
+def test_a_user_locked_out_by_an_unverified_address_gets_a_new_link_and_signs_in(
+    strict_server: tuple[AuthgateServer, TestSmtp], context: BrowserContext
+) -> None:
+    server, smtp = strict_server
+    base = server.url
+    name = new_username("locked")
+    address = f"{name}@example.com"
+    r = httpx.post(
+        base + "/users",
+        json={"username": name, "password": PASSWORD, "email": address},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    lost = link_in(smtp.wait_for(address, subject="Confirm")[0])  # never opened
+
+    page = context.new_page()
+    sign_in(page, base, name, PASSWORD)
+    expect(page.locator("#signin-password-error")).to_contain_text("Confirm your email address")
+    button = page.get_by_role("button", name="Send a new verification link")
+    expect(button).to_be_visible()
+    button.click()
+    page.wait_for_url(base + "/?m=verification_requested")
+    expect(page.get_by_role("status")).to_contain_text("a new verification link is on its way")
+    expect(page.get_by_role("button", name="Send a new verification link")).to_have_count(0)
+
+    fresh = link_in(smtp.wait_for(address, 2, subject="Confirm")[1])
+    assert fresh != lost
+    assert fresh.startswith(base + "/verify#token=")
+    page.goto(lost)  # the first message's link died with the new request
+    page.get_by_role("button", name="Confirm this address").click()
+    expect(page.locator("#recovery-status")).to_contain_text("already used")
+    page.goto(base + "/")  # away first: a fragment change alone reloads nothing
+    page.goto(fresh)
+    page.get_by_role("button", name="Confirm this address").click()
+    expect(page.locator("#recovery-status")).to_have_text("Your email address is confirmed.")
+
+    sign_in(page, base, name, PASSWORD)
+    page.wait_for_url(base + "/account")
+    expect(page.locator("#email-state")).to_have_text("verified")
+    assert len(smtp.to(address)) == 2
