@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,13 @@ import httpx
 import pyotp
 import pytest
 
-from authgate.clock import FrozenClock
-from authgate.server import create_app
 from authgate.settings import CookieSettings, ThrottleSettings
-from authgate.testing import test_settings
+from recovery import conftest as recovery_conftest
 from recovery._smtp import TestSmtp, token_in
-from recovery.conftest import email_settings
-from server.conftest import PASSWORD, LiveServer, serve
-from service._pg import fresh_database
+from server.conftest import PASSWORD, LiveServer
 
 from ._authenticator import SoftAuthenticator
-from .conftest import ISSUER, bearer, enrol, login_options
+from .conftest import ISSUER, bearer, delete_passkey, enrol, login_options, serve_on
 
 #: 10 characters, not common nor guessable: enough with a second factor only.
 TEN = "qv7-hemlox"
@@ -36,38 +31,19 @@ FIFTEEN = "qv7-hemlock-zqx"
 BURST = 10
 #: The account page's password hint (pages/templates/account.html).
 _HINT = re.compile(r'minlength="(\d+)"[^>]*>\s*<p class="hint"[^>]*>At least (\d+) characters\.')
-
-
-@pytest.fixture(scope="module")
-def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestSmtp]:
-    server = TestSmtp(tmp_path_factory.mktemp("smtp")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+#: The recovery tests' SMTP server (aiosmtpd, STARTTLS and AUTH), one per module.
+smtp = recovery_conftest.smtp
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def live(request: pytest.FixtureRequest, tmp_path: Path, smtp: TestSmtp) -> Iterator[LiveServer]:
-    def start(database_url: str | None) -> Iterator[LiveServer]:
-        clock = FrozenClock(time.time())
-        settings = test_settings(
-            tmp_path / "data",
-            issuer=ISSUER,
-            database_url=database_url,
-            email=email_settings(smtp),
-            cookies=CookieSettings(enabled=True, secure=False),
-            throttle=ThrottleSettings(registrations_per_ip_per_hour=10_000, max_failures=50),
-        )
-        app = create_app(settings, clock=clock)
-        with serve(app) as (url, loop):
-            yield LiveServer(url, app, clock, loop, settings)
-
-    if request.param == "sqlite":
-        yield from start(None)
-        return
-    with fresh_database() as url:
-        yield from start(url)
+    yield from serve_on(
+        request.param,
+        tmp_path / "data",
+        email=recovery_conftest.email_settings(smtp),
+        cookies=CookieSettings(enabled=True, secure=False),
+        throttle=ThrottleSettings(registrations_per_ip_per_hour=10_000, max_failures=50),
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -115,15 +91,6 @@ def passkey(c: httpx.Client, token: str, auth: SoftAuthenticator) -> str:
     assert r.status_code == 201, r.text
     credential_id: str = r.json()["id"]
     return credential_id
-
-
-def delete_passkey(
-    c: httpx.Client, token: str, credential_id: str, password: str | None = None
-) -> httpx.Response:
-    body: dict[str, Any] | None = None if password is None else {"current_password": password}
-    return c.request(
-        "DELETE", f"/users/me/passkeys/{credential_id}", json=body, headers=bearer(token)
-    )
 
 
 def remove_totp(c: httpx.Client, token: str, password: str) -> httpx.Response:
@@ -257,7 +224,10 @@ def test_the_last_totp_factor_goes_only_with_a_password_that_can_stand_alone(
 # -- bursts: the rule holds under the row lock -------------------------------------------
 
 
-async def _burst(url: str, requests: list[tuple[str, str, dict[str, Any] | None]]) -> list[int]:
+_Request = tuple[str, str, dict[str, Any] | None, dict[str, str]]
+
+
+async def _burst(url: str, requests: list[_Request]) -> list[int]:
     limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=len(requests))
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
         answers = await asyncio.gather(
@@ -278,7 +248,7 @@ def test_a_passkey_delete_racing_a_totp_removal_leaves_a_short_password_a_factor
         credential = passkey(c, token, auth)
         token = changed(c, token, PASSWORD, TEN)
     h = bearer(token)
-    requests: list[Any] = []
+    requests: list[_Request] = []
     for _ in range(BURST):
         requests.append(("DELETE", f"/users/me/passkeys/{credential}", None, h))
         requests.append(("POST", "/users/me/mfa/totp/remove", {"password": TEN}, h))
@@ -298,7 +268,7 @@ def test_two_passkeys_deleted_at_once_leave_a_short_password_one(live: LiveServe
         ids = [passkey(c, token, first), passkey(c, token, second)]
         token = changed(c, token, PASSWORD, TEN)
     h = bearer(token)
-    requests: list[Any] = [
+    requests: list[_Request] = [
         ("DELETE", f"/users/me/passkeys/{ids[i % 2]}", None, h) for i in range(2 * BURST)
     ]
     codes = asyncio.run(_burst(live.url, requests))
