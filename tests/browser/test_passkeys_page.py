@@ -133,6 +133,11 @@ def test_rename_and_delete_a_passkey_on_the_account_page(
     row.get_by_role("button", name="Rename").click()
     page.wait_for_url(base + "/account")
     expect(page.locator("li.passkey").first.locator("input")).to_have_value("New name")
+    # The only second factor: not without the password (SECURITY.md A.7 #58).
+    page.get_by_role("button", name="Delete passkey New name").click()
+    expect(page.locator("#passkey-status")).to_contain_text("current_password is required")
+    expect(page.locator("li.passkey")).to_have_count(1)
+    page.locator("#passkey-password").fill(PASSWORD)
     page.get_by_role("button", name="Delete passkey New name").click()
     expect(page.locator("li.passkey")).to_have_count(0)
     expect(page.locator("#passkeys-title")).to_contain_text("(0)")

@@ -139,6 +139,17 @@ def test_the_password_hint_states_the_minimum_that_applies_to_the_user(
         data=form(client, "/account", current_password=PASSWORD, new_password=TEN),
     )
     assert r.status_code == 303, r.text  # the hint's promise holds
+    # SECURITY.md A.7 #58: the last second factor does not go while the password is
+    # too short to stand alone; the page says how to go on.
     r = client.post("/account/mfa/totp/remove", data=form(client, "/account", password=TEN))
+    assert r.status_code == 422
+    assert "change the password first" in r.text
+    assert _password_minimum(client) == 8
+    r = client.post(
+        "/account/password",
+        data=form(client, "/account", current_password=TEN, new_password=PASSWORD),
+    )
+    assert r.status_code == 303, r.text
+    r = client.post("/account/mfa/totp/remove", data=form(client, "/account", password=PASSWORD))
     assert r.headers["location"] == "/account?m=mfa_removed"
     assert _password_minimum(client) == 15

@@ -8,6 +8,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from authgate.server import create_app
 from authgate.settings import ThrottleSettings
 from authgate.testing import test_settings
 from server.conftest import PASSWORD, LiveServer, serve
+from service._pg import fresh_database
 
 from ._authenticator import SoftAuthenticator
 
@@ -39,6 +41,25 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     app = create_app(settings, clock=clock)
     with serve(app) as (url, loop):
         yield LiveServer(url, app, clock, loop, settings)
+
+
+def serve_on(database: str, data_dir: Path, **overrides: Any) -> Iterator[LiveServer]:
+    """A live server with :data:`ISSUER` on SQLite (``database`` ``"sqlite"``) or on a
+    fresh PostgreSQL database (``"postgres"``): the body of a fixture parametrized by
+    both."""
+
+    def start(database_url: str | None) -> Iterator[LiveServer]:
+        clock = FrozenClock(time.time())
+        settings = test_settings(data_dir, issuer=ISSUER, database_url=database_url, **overrides)
+        app = create_app(settings, clock=clock)
+        with serve(app) as (url, loop):
+            yield LiveServer(url, app, clock, loop, settings)
+
+    if database == "sqlite":
+        yield from start(None)
+        return
+    with fresh_database() as url:
+        yield from start(url)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -65,6 +86,16 @@ def enrol(
         "/users/me/passkeys",
         json={"credential": credential, "name": "laptop"},
         headers=bearer(token),
+    )
+
+
+def delete_passkey(
+    c: httpx.Client, token: str, credential_id: str, password: str | None = None
+) -> httpx.Response:
+    """``DELETE /users/me/passkeys/{id}``, with ``{"current_password"}`` when given."""
+    body = None if password is None else {"current_password": password}
+    return c.request(
+        "DELETE", f"/users/me/passkeys/{credential_id}", json=body, headers=bearer(token)
     )
 
 

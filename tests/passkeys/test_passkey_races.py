@@ -16,33 +16,18 @@ from authgate.server import create_app
 from authgate.settings import ThrottleSettings
 from authgate.testing import test_settings
 from server.conftest import LiveServer, serve
-from service._pg import fresh_database
 
 from ._authenticator import SoftAuthenticator
-from .conftest import ISSUER, enrol, login_options, passkey_grant, signed_up
+from .conftest import ISSUER, enrol, login_options, passkey_grant, serve_on, signed_up
 
 BURST = 10
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def racing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
-    def start(database_url: str | None) -> Iterator[LiveServer]:
-        clock = FrozenClock(time.time())
-        settings = test_settings(
-            tmp_path / "data",
-            issuer=ISSUER,
-            database_url=database_url,
-            throttle=ThrottleSettings(max_failures=50),
-        )
-        app = create_app(settings, clock=clock)
-        with serve(app) as (url, loop):
-            yield LiveServer(url, app, clock, loop, settings)
-
-    if request.param == "sqlite":
-        yield from start(None)
-        return
-    with fresh_database() as url:
-        yield from start(url)
+    yield from serve_on(
+        request.param, tmp_path / "data", throttle=ThrottleSettings(max_failures=50)
+    )
 
 
 async def _burst(url: str, forms: list[dict[str, str]]) -> list[int]:

@@ -18,6 +18,7 @@ from .conftest import (
     ISSUER,
     RP_ID,
     bearer,
+    delete_passkey,
     enrol,
     login_options,
     passkey_grant,
@@ -93,8 +94,12 @@ def test_register_list_rename_delete_a_passkey(live: LiveServer) -> None:
         )
         assert r.status_code == 200, r.text
         assert r.json()["name"] == "work key"
-        r = c.delete(f"/users/me/passkeys/{created['id']}", headers=bearer(token))
-        assert r.status_code == 204
+        # The account's last second factor: deleted with the current password only
+        # (SECURITY.md A.7 #58).
+        r = delete_passkey(c, token, created["id"])
+        assert r.status_code == 422
+        assert "current_password is required" in r.json()["error_description"]
+        assert delete_passkey(c, token, created["id"], PASSWORD).status_code == 204
         assert c.get("/users/me/passkeys", headers=bearer(token)).json() == []
         uid = user_id(c, token)
     assert [e["credential"] for e in events(live, uid, "passkey_registered")] == [created["id"]]
@@ -299,10 +304,7 @@ def test_a_deleted_credential_is_refused(live: LiveServer) -> None:
     with live.client() as c:
         token = signed_up(live, c, "deleted-cred")
         created = enrol(c, token, auth).json()
-        assert (
-            c.delete(f"/users/me/passkeys/{created['id']}", headers=bearer(token)).status_code
-            == 204
-        )
+        assert delete_passkey(c, token, created["id"], PASSWORD).status_code == 204
         r = sign_in(c, auth)
         assert r.status_code == 400
         assert r.json()["error"] == "invalid_grant"

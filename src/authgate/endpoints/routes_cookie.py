@@ -7,8 +7,12 @@ keep the tokens in ``__Host-`` cookies, so page JavaScript never holds them
 - CSRF cookie: readable by JS, repeated in the ``settings.cookies.csrf_header`` header on
   every unsafe cookie-authenticated request (double submit, constant-time compare).
 
-Login and its second step (``/cookie/mfa``, the ``mfa`` grant's completion) check
-``Origin`` / ``Sec-Fetch-Site`` against login CSRF (OWASP CSRF CS).
+Every endpoint that answers with these cookies is declared by :func:`cookie_login_route`:
+login, its second step (``/cookie/mfa``, the ``mfa`` grant's completion), refresh and
+the passkey sign-in (``/cookie/passkey``, routes_passkeys.py). It refuses login CSRF
+first (:func:`refuse_cross_site`: ``Sec-Fetch-Site``, and ``Origin`` against ``Host``
+for browsers that send no ``Sec-Fetch-Site``; OWASP CSRF CS), before a body is read or
+a credential, token or challenge is touched, and answers with :func:`cookie_answer`.
 Exists only when ``settings.cookies.enabled``.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -36,7 +41,14 @@ from authgate.web.transports import cookie_name, request_cookie
 if TYPE_CHECKING:
     from authgate.endpoints.context import EndpointContext
 
-__all__ = ["CookieLoginResponse", "cookie_routes", "set_token_cookies"]
+__all__ = [
+    "CookieLoginResponse",
+    "cookie_answer",
+    "cookie_login_route",
+    "cookie_routes",
+    "refuse_cross_site",
+    "set_token_cookies",
+]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -97,13 +109,73 @@ def clear_token_cookies(response: Response, cookies: CookieSettings) -> None:
         )
 
 
-def _same_origin(request: Request) -> None:
-    """Refuse a cross-site login or refresh (login CSRF)."""
+def refuse_cross_site(request: Request) -> None:
+    """Refuse a cross-site login or refresh (login CSRF, OWASP CSRF CS): a
+    ``Sec-Fetch-Site`` other than same-origin / none, or an ``Origin`` whose host is
+    not ``Host`` (browsers without Fetch Metadata still send ``Origin`` on a POST).
+
+    Raises:
+        CSRFRejected: 403.
+    """
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise CSRFRejected("cross-site request refused")
     origin = request.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
         raise CSRFRejected("cross-origin request refused")
+
+
+def cookie_answer(gate: EndpointContext, pair: TokenPair) -> JSONResponse:
+    """The body ``{expires_in, scope, csrf_token}`` (no tokens in it) with the three
+    cookies set for ``pair`` (SECURITY.md #42)."""
+    csrf = secrets.token_urlsafe(32)
+    body = CookieLoginResponse(
+        expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
+    )
+    response = JSONResponse(body.model_dump(), headers=_NO_STORE)
+    set_token_cookies(
+        response,
+        gate.settings.cookies,
+        pair,
+        refresh_max_age=gate.settings.sessions.absolute_ttl,
+        csrf=csrf,
+    )
+    return response
+
+
+_Handler = Callable[[Request], Awaitable[TokenPair]]
+
+
+def cookie_login_route(
+    router: APIRouter,
+    gate: EndpointContext,
+    path: str,
+    *,
+    summary: str,
+    codes: tuple[int, ...],
+    openapi_extra: dict[str, Any] | None = None,
+) -> Callable[[_Handler], _Handler]:
+    """Declare ``POST path`` whose ``handler(request)`` signs the browser in: login
+    CSRF refused first (:func:`refuse_cross_site`, 403), then the handler's pair
+    answered with the cookies (:func:`cookie_answer`); RFC 6749 §5.2 error bodies."""
+
+    def register(handler: _Handler) -> _Handler:
+        async def endpoint(request: Request) -> Response:
+            refuse_cross_site(request)
+            return cookie_answer(gate, await handler(request))
+
+        router.add_api_route(
+            path,
+            oauth_endpoint(endpoint),
+            methods=["POST"],
+            name=handler.__name__,
+            response_model=CookieLoginResponse,
+            responses=responses(*codes),
+            openapi_extra=openapi_extra,
+            summary=summary,
+        )
+        return handler
+
+    return register
 
 
 def _csrf(request: Request, cookies: CookieSettings) -> None:
@@ -161,85 +233,62 @@ def cookie_routes(gate: EndpointContext) -> APIRouter | None:
     return router
 
 
-def _cookie_answer(gate: EndpointContext, pair: TokenPair) -> JSONResponse:
-    """The login/refresh body (no tokens in it) with the three cookies set for ``pair``."""
-    csrf = secrets.token_urlsafe(32)
-    body = CookieLoginResponse(
-        expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
-    )
-    response = JSONResponse(body.model_dump(), headers=_NO_STORE)
-    set_token_cookies(
-        response,
-        gate.settings.cookies,
-        pair,
-        refresh_max_age=gate.settings.sessions.absolute_ttl,
-        csrf=csrf,
-    )
-    return response
-
-
 def _add_login(router: APIRouter, gate: EndpointContext) -> None:
-    @router.post(
+    @cookie_login_route(
+        router,
+        gate,
         "/login",
-        response_model=CookieLoginResponse,
-        responses=responses(400, 403, 429, 503),
-        openapi_extra=_LOGIN_BODY,
         summary="Password login that sets the token cookies",
+        codes=(400, 403, 429, 503),
+        openapi_extra=_LOGIN_BODY,
     )
-    @oauth_endpoint
-    async def login(request: Request) -> Response:
-        _same_origin(request)
+    async def login(request: Request) -> TokenPair:
         (username, password), (scope,) = await read_strings(
             request, ("username", "password"), ("scope",)
         )
-        pair = await gate.service.login(
+        return await gate.service.login(
             username, password, scope=scope, client=gate.client_info(request)
         )
-        return _cookie_answer(gate, pair)
 
 
 def _add_mfa(router: APIRouter, gate: EndpointContext) -> None:
-    @router.post(
+    @cookie_login_route(
+        router,
+        gate,
         "/mfa",
-        response_model=CookieLoginResponse,
-        responses=responses(400, 403, 429, 503),
-        openapi_extra=_MFA_BODY,
         summary="Complete a login's second step (TOTP or recovery code), setting the cookies",
+        codes=(400, 403, 429, 503),
+        openapi_extra=_MFA_BODY,
     )
-    @oauth_endpoint
-    async def mfa(request: Request) -> Response:
+    async def mfa(request: Request) -> TokenPair:
         # The mfa grant's completion (service/mfa_login.py: single-use mfa_token,
         # throttle before the check, SECURITY.md A.7 #47, #58), answered with cookies;
-        # login CSRF refused first, before the token or the throttle is touched.
-        _same_origin(request)
+        # login CSRF was refused first, before the token or the throttle is touched.
         (mfa_token, code), _ = await read_strings(
             request, ("mfa_token", "code"), max_length=_MAX_MFA_FIELD
         )
         method, proof = typed_code(code)
-        pair = await gate.service.complete_mfa(
+        return await gate.service.complete_mfa(
             mfa_token, method, proof, client=gate.client_info(request)
         )
-        return _cookie_answer(gate, pair)
 
 
 def _add_refresh(router: APIRouter, gate: EndpointContext) -> None:
     cookies = gate.settings.cookies
 
-    @router.post(
+    @cookie_login_route(
+        router,
+        gate,
         "/refresh",
-        response_model=CookieLoginResponse,
-        responses=responses(400, 403, 503),
         summary="Rotate the refresh cookie (needs the CSRF header)",
+        codes=(400, 403, 503),
     )
-    @oauth_endpoint
-    async def refresh(request: Request) -> Response:
-        _same_origin(request)
+    async def refresh(request: Request) -> TokenPair:
         _csrf(request, cookies)
         token = request_cookie(request.scope, cookie_name(cookies.refresh_name, cookies))
         if not token:
             raise InvalidGrant("no refresh cookie")
-        pair = await gate.service.refresh(token, scope=None, client=gate.client_info(request))
-        return _cookie_answer(gate, pair)
+        return await gate.service.refresh(token, scope=None, client=gate.client_info(request))
 
 
 def _add_logout(router: APIRouter, gate: EndpointContext) -> None:

@@ -9,7 +9,6 @@ assertion is one ``invalid_grant`` (RFC 6749 §5.2). Every answer is
 ``Cache-Control: no-store``.
 """
 
-import secrets
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -19,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authgate.endpoints.forms import read_body
 from authgate.endpoints.passkey_grant import MAX_CREDENTIAL_JSON
-from authgate.endpoints.routes_cookie import CookieLoginResponse, set_token_cookies
+from authgate.endpoints.routes_cookie import cookie_login_route
 from authgate.endpoints.routes_oauth import oauth_endpoint
-from authgate.endpoints.routes_users import json_body
-from authgate.errors import CSRFRejected, InvalidRequest
+from authgate.endpoints.routes_users import json_body, request_body
+from authgate.errors import InvalidRequest
 from authgate.service.passkey_step import WEBAUTHN_STEP
 from authgate.service.types import TokenPair
 from authgate.tokens import VerifiedToken
@@ -42,6 +41,14 @@ class OptionsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: Not needed within ``webauthn.reauth_window`` seconds of the session's login.
+    current_password: str | None = Field(None, min_length=1, max_length=4096)
+
+
+class DeleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Needed only when the passkey is the account's last second factor (SECURITY.md
+    #: A.7 #58); no body otherwise.
     current_password: str | None = Field(None, min_length=1, max_length=4096)
 
 
@@ -99,6 +106,7 @@ def passkey_routes(gate: "EndpointContext") -> APIRouter:
     Options = Annotated[OptionsRequest, Depends(json_body(OptionsRequest, limit))]
     New = Annotated[NewPasskey, Depends(json_body(NewPasskey, limit))]
     Name = Annotated[Rename, Depends(json_body(Rename, limit))]
+    Deletion = Annotated[DeleteRequest, Depends(json_body(DeleteRequest, limit, optional=True))]
     base = f"{gate.users_prefix}/me/passkeys"
     csrf = (403,) if gate.settings.cookies.enabled else ()
 
@@ -152,14 +160,23 @@ def passkey_routes(gate: "EndpointContext") -> APIRouter:
     @router.delete(
         f"{base}/{{credential_id}}",
         status_code=204,
-        responses=responses(401, *csrf, 404, 422, 503),
-        summary="Delete a passkey",
+        responses=responses(400, 401, *csrf, 404, 422, 429, 503),
+        summary="Delete a passkey (the last second factor: with the current password)",
+        description=(
+            'No body, or `{"current_password": ...}`: the account\'s last second factor '
+            "needs the current password, and one that may stand alone (at least "
+            "`passwords.min_length_single_factor` characters), else 422 `weak_password`: "
+            "change the password first."
+        ),
     )
     async def delete(
-        caller: Caller, credential_id: Annotated[str, _ID], request: Request
+        caller: Caller, credential_id: Annotated[str, _ID], body: Deletion, request: Request
     ) -> Response:
         await gate.service.delete_passkey(
-            caller.sub, credential_id, client=gate.client_info(request)
+            caller.sub,
+            credential_id,
+            client=gate.client_info(request),
+            current_password=body.current_password,
         )
         return Response(status_code=204, headers=_NO_STORE)
 
@@ -195,41 +212,24 @@ def passkey_routes(gate: "EndpointContext") -> APIRouter:
 
 
 def _cookie_login(router: APIRouter, gate: "EndpointContext", limit: int) -> None:
-    Body = Annotated[CookiePasskeyLogin, Depends(json_body(CookiePasskeyLogin, limit))]
+    read = json_body(CookiePasskeyLogin, limit)
 
-    @router.post(
+    @cookie_login_route(
+        router,
+        gate,
         f"{gate.prefix}/cookie/passkey",
-        response_model=CookieLoginResponse,
-        responses=responses(400, 403, 429, 503),
         summary="Sign in with a passkey (alone, or as a login's second step), setting cookies",
+        codes=(400, 403, 429, 503),
+        openapi_extra=request_body(CookiePasskeyLogin),
     )
-    @oauth_endpoint
-    async def cookie_passkey(body: Body, request: Request) -> Response:
-        # Login CSRF (OWASP CSRF CS); the assertion is bound to our origin anyway.
-        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-            raise CSRFRejected("cross-site request refused")
+    async def cookie_passkey(request: Request) -> TokenPair:
+        # Login CSRF was refused first (Sec-Fetch-Site and Origin), before the body is
+        # read or a challenge taken; the assertion is bound to our origin anyway.
+        body = await read(request)
         client = gate.client_info(request)
         if body.mfa_token is not None:
             proof = orjson.dumps(body.credential).decode()
-            pair = await gate.service.complete_mfa(
+            return await gate.service.complete_mfa(
                 body.mfa_token, WEBAUTHN_STEP, proof, client=client
             )
-        else:
-            pair = await gate.service.passkey_login(body.credential, scope=None, client=client)
-        return _cookie_answer(gate, pair)
-
-
-def _cookie_answer(gate: "EndpointContext", pair: TokenPair) -> Response:
-    csrf = secrets.token_urlsafe(32)
-    body = CookieLoginResponse(
-        expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
-    )
-    response = _json(body.model_dump())
-    set_token_cookies(
-        response,
-        gate.settings.cookies,
-        pair,
-        refresh_max_age=gate.settings.sessions.absolute_ttl,
-        csrf=csrf,
-    )
-    return response
+        return await gate.service.passkey_login(body.credential, scope=None, client=client)

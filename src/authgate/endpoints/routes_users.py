@@ -10,28 +10,26 @@ carries user data or tokens, so every answer is ``Cache-Control: no-store``
 """
 
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response, Security
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from authgate.endpoints.forms import read_body
-from authgate.endpoints.routes_cookie import CookieLoginResponse, set_token_cookies
+from authgate.endpoints.routes_cookie import CookieLoginResponse, cookie_answer
 from authgate.endpoints.routes_oauth import TokenResponse, token_response
 from authgate.errors import InvalidRequest, Revoked
-from authgate.service.types import SessionInfo, TokenPair, User
+from authgate.service.types import SessionInfo, User
 from authgate.tokens import VerifiedToken
 from authgate.web.errors import describe_validation, responses
 
 if TYPE_CHECKING:
     from authgate.endpoints.context import EndpointContext
 
-__all__ = ["json_body", "user_routes"]
+__all__ = ["json_body", "request_body", "user_routes"]
 
 _M = TypeVar("_M", bound=BaseModel)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -109,9 +107,12 @@ class SessionOut(BaseModel):
         )
 
 
-def json_body(model: type[_M], limit: int) -> Callable[[Request], Awaitable[_M]]:
+def json_body(
+    model: type[_M], limit: int, *, optional: bool = False
+) -> Callable[[Request], Awaitable[_M]]:
     """A dependency that reads the body as JSON (RFC 8259, UTF-8, at most ``limit``
-    bytes; orjson, so nesting is bounded without recursion) into ``model``.
+    bytes; orjson, so nesting is bounded without recursion) into ``model``; with
+    ``optional``, no body at all is ``{}``.
 
     Raises:
         InvalidRequest: not JSON, not an object, or a field is missing or invalid;
@@ -123,6 +124,8 @@ def json_body(model: type[_M], limit: int) -> Callable[[Request], Awaitable[_M]]
         if ctype and ctype != "application/json" and not ctype.endswith("+json"):
             raise InvalidRequest("body: must be a JSON object (Content-Type: application/json)")
         raw = await read_body(request, limit)
+        if optional and not raw:
+            return model.model_validate({})
         if not raw.strip():
             raise InvalidRequest("body: must be a JSON object")
         try:
@@ -139,7 +142,7 @@ def json_body(model: type[_M], limit: int) -> Callable[[Request], Awaitable[_M]]
     return read
 
 
-def _request_body(model: type[BaseModel]) -> dict[str, Any]:
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI ``requestBody`` of a :func:`json_body` route."""
     schema = model.model_json_schema()
     return {
@@ -206,7 +209,7 @@ def _register_route(router: APIRouter, gate: "EndpointContext", limit: int) -> N
         status_code=201,
         response_model=UserOut,
         responses=responses(409, 422, 429, 503),
-        openapi_extra=_request_body(Registration),
+        openapi_extra=request_body(Registration),
         summary="Register a user",
     )
     async def register(body: Body, request: Request, response: Response) -> UserOut:
@@ -227,7 +230,7 @@ def _password_route(
         "/me/password",
         response_model=TokenResponse | CookieLoginResponse,
         responses=responses(400, 401, *csrf, 422, 429, 503),
-        openapi_extra=_request_body(PasswordChange),
+        openapi_extra=request_body(PasswordChange),
         summary="Change the password; ends every session, returns the caller's new tokens",
         description=(
             "Every session and access token ends, the caller's included, and the caller "
@@ -250,20 +253,5 @@ def _password_route(
         )
         assert pair is not None  # a current_session always gets its new pair
         if (await gate.guard.authenticate(request.scope)).transport == "cookie":
-            return _cookie_answer(gate, pair)
+            return cookie_answer(gate, pair)
         return token_response(pair)
-
-
-def _cookie_answer(gate: "EndpointContext", pair: TokenPair) -> Response:
-    """The cookie transport's answer (as ``/auth/cookie/refresh``): the tokens only in
-    HttpOnly cookies, never in the body (SECURITY.md #42)."""
-    csrf = secrets.token_urlsafe(32)
-    body = CookieLoginResponse(
-        expires_in=pair.expires_in, scope=" ".join(sorted(pair.scope)), csrf_token=csrf
-    )
-    response = JSONResponse(body.model_dump(), headers=_NO_STORE)
-    refresh_max_age = gate.settings.sessions.absolute_ttl
-    set_token_cookies(
-        response, gate.settings.cookies, pair, refresh_max_age=refresh_max_age, csrf=csrf
-    )
-    return response

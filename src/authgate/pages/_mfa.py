@@ -6,7 +6,14 @@ from __future__ import annotations
 from fastapi import Request, Response
 from markupsafe import Markup
 
-from authgate.errors import InvalidCode, InvalidCredentials, InvalidRequest, NotFound, RateLimited
+from authgate.errors import (
+    InvalidCode,
+    InvalidCredentials,
+    InvalidRequest,
+    NotFound,
+    PasswordRejected,
+    RateLimited,
+)
 from authgate.pages._account import AccountPages
 from authgate.pages._base import redirect, throttled
 
@@ -76,6 +83,9 @@ class MfaPages(AccountPages):
         except (InvalidCredentials, InvalidRequest):
             errors = {"mfa-remove-password": "That is not your current password."}
             return await self.render_account(request, session, errors=errors, status_code=400)
+        except PasswordRejected as exc:  # the last factor, and a short password (A.7 #58)
+            errors = {"mfa-remove-password": exc.reason}
+            return await self.render_account(request, session, errors=errors, status_code=422)
         except NotFound:
             return redirect("/account")
         except RateLimited as exc:

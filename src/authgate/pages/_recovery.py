@@ -100,11 +100,16 @@ class RecoveryPages(PageBase):
         return redirect("/?m=verification_requested")
 
     async def reset_page(self, request: Request) -> Response:
+        passwords = self.settings.passwords
         return self._disabled() or self.page(
             request,
             "reset.html",
             errors={},
             confirm_url=f"{self.gate.prefix}/password-reset/confirm",
+            # The page cannot know the account: the browser lets the lower minimum of an
+            # account with a second factor through, the service judges (A.7 #58).
+            min_length=max(passwords.min_length, passwords.min_length_with_mfa),
+            alone_min_length=max(passwords.min_length, passwords.min_length_single_factor),
         )
 
     async def verify_page(self, request: Request) -> Response:

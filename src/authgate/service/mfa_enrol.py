@@ -8,7 +8,9 @@
   returns ``mfa.recovery_codes`` new recovery codes: shown this once, stored as
   SHA-256 digests (random codes need no slow hash).
 * **Remove** and **new recovery codes** need the current password again
-  (re-authentication, checked as a login attempt of the login throttle).
+  (re-authentication, checked as a login attempt of the login throttle). Removing the
+  account's last second factor also needs a password fit to stand alone
+  (:mod:`authgate.service.factor_rules`, SECURITY.md A.7 #58), judged under the row lock.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import base64
 import secrets
 
 from authgate.clock import Clock
-from authgate.domain import ClientInfo, MfaStatus, TotpEnrolment
+from authgate.domain import ClientInfo, MfaStatus, TotpEnrolment, UserRecord
 from authgate.errors import InvalidCode, InvalidCredentials, InvalidRequest, NotFound
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
+from authgate.service.factor_rules import fits_alone, lock_at, refuse_if_left_alone
 from authgate.service.second_step import recovery_digest
 from authgate.service.throttle import LoginThrottle
 from authgate.service.totp import matching_step, new_secret, provisioning_uri, qr_svg
@@ -105,12 +108,25 @@ class MfaEnrolments:
         return codes
 
     async def remove_totp(self, user_id: str, password: str, *, client: ClientInfo) -> None:
-        """Raises: InvalidCredentials (wrong password), RateLimited, NotFound."""
-        await self._reauthenticate(user_id, password, client)
+        """Remove the TOTP factor and the recovery codes. When no passkey remains, the
+        password must be fit to stand alone (module docstring).
+
+        Raises:
+            InvalidCredentials: a wrong password, or the credentials changed meanwhile.
+            RateLimited: the login throttle.
+            NotFound: no TOTP factor.
+            PasswordRejected: the last second factor, and the password is too weak to
+                be the only one: change it first.
+        """
+        row = await self._reauthenticate(user_id, password, client)
+        alone = fits_alone(self.hasher, row, password)
+        minimum = self.hasher.min_length(second_factor=False)
         now = self.clock.now()
         async with self.db.write() as tx:
+            await lock_at(tx, user_id, row.credential_version)
             if not await tx.factors.remove(user_id):
                 raise NotFound("no second factor is enrolled")
+            await refuse_if_left_alone(tx, user_id, password_fits_alone=alone, minimum=minimum)
             await audit(tx, "mfa_removed", now=now, user_id=user_id, ip=client.ip)
 
     async def regenerate_recovery_codes(
@@ -136,8 +152,9 @@ class MfaEnrolments:
         )
         return codes
 
-    async def _reauthenticate(self, user_id: str, password: str, client: ClientInfo) -> None:
-        """The current password, as a login attempt (login throttle, before the hash)."""
+    async def _reauthenticate(self, user_id: str, password: str, client: ClientInfo) -> UserRecord:
+        """The current password, as a login attempt (login throttle, before the hash);
+        returns the record it was checked against."""
         if not isinstance(password, str):
             raise InvalidRequest("password is required")
         self.hasher.check_length(password)
@@ -155,3 +172,5 @@ class MfaEnrolments:
                 await attempt.failed()
                 raise InvalidCredentials("the password is not correct")
             await attempt.succeeded()
+        assert row is not None
+        return row

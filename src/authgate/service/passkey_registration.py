@@ -5,6 +5,10 @@ Adding a passkey adds a way into the account, so it needs a re-authentication
 attempt of the login throttle, or a session opened less than
 ``webauthn.reauth_window`` seconds ago. The options and the credential are bound
 by a single-use challenge of purpose ``register`` bound to the user (§13.4.3).
+
+Deleting a passkey needs nothing more, unless it is the account's last second factor:
+then the current password is required and must be fit to stand alone
+(:mod:`authgate.service.factor_rules`, SECURITY.md A.7 #58), judged under the row lock.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import secrets
 from typing import Any
 
 from authgate.clock import Clock
-from authgate.domain import ClientInfo, Passkey
+from authgate.domain import ClientInfo, Passkey, UserRecord
 from authgate.errors import InvalidCredentials, InvalidRequest, NotFound
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
+from authgate.service.factor_rules import fits_alone, lock_at, refuse_if_left_alone
 from authgate.service.throttle import LoginThrottle
 from authgate.service.webauthn_ceremony import (
     RelyingParty,
@@ -147,12 +152,37 @@ class PasskeyRegistrations:
         assert found is not None
         return found
 
-    async def delete(self, user_id: str, credential_id: str, *, client: ClientInfo) -> None:
-        """Raises NotFound (not this user's)."""
+    async def delete(
+        self,
+        user_id: str,
+        credential_id: str,
+        *,
+        client: ClientInfo,
+        current_password: str | None = None,
+    ) -> None:
+        """Delete a passkey; the last second factor needs ``current_password`` (module
+        docstring).
+
+        Raises:
+            NotFound: not this user's passkey.
+            InvalidCredentials: a wrong password, or the credentials changed meanwhile.
+            InvalidRequest: no password, and the passkey is the last second factor.
+            RateLimited: the login throttle (when a password is given).
+            PasswordRejected: the last second factor, and the password is too weak to
+                be the only one: change it first.
+        """
+        version: int | None = None
+        alone: bool | None = None
+        if current_password is not None:
+            row = await self._check_password(user_id, current_password, client)
+            version, alone = row.credential_version, fits_alone(self.hasher, row, current_password)
+        minimum = self.hasher.min_length(second_factor=False)
         now = self.clock.now()
         async with self.db.write() as tx:
+            await lock_at(tx, user_id, version)
             if not await tx.passkeys.delete(user_id, credential_id):
                 raise NotFound("no such passkey")
+            await refuse_if_left_alone(tx, user_id, password_fits_alone=alone, minimum=minimum)
             await audit(
                 tx,
                 "passkey_deleted",
@@ -177,6 +207,12 @@ class PasskeyRegistrations:
             if fresh and now - fresh[0].created_at <= self.settings.reauth_window:
                 return
             raise InvalidCredentials("current_password is required (re-authentication)")
+        await self._check_password(user_id, password, client)
+
+    async def _check_password(self, user_id: str, password: str, client: ClientInfo) -> UserRecord:
+        """The current password as a login attempt (login throttle, before the hash);
+        returns the record it was checked against."""
+        now = self.clock.now()
         self.hasher.check_length(password)
         async with self.db.read() as tx:
             row = await tx.users.get_record(user_id)
@@ -194,3 +230,5 @@ class PasskeyRegistrations:
                     await audit(tx, "passkey_reauth_failed", now=now, user_id=user_id, ip=client.ip)
                 raise InvalidCredentials("the password is not correct")
             await attempt.succeeded()
+        assert row is not None
+        return row

@@ -19,11 +19,12 @@ from authgate.errors import InvalidCredentials, InvalidRequest, RateLimited, Rev
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
 from authgate.service.endings import Endings
+from authgate.service.factor_rules import fits_alone, refuse_short_without_factor
 from authgate.service.issuer import TokenIssuer, new_refresh_token
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id
-from authgate.store.protocols import Store, Transaction
+from authgate.store.protocols import Store
 
 __all__ = ["PasswordChanges"]
 
@@ -53,10 +54,11 @@ class PasswordChanges:
     async def min_length(self, user_id: str) -> int:
         """The fewest characters a new password of ``user_id`` may have: the minimum
         :meth:`change_password` applies (NIST SP 800-63B-4 §3.1.1.2: 15 for a password
-        that is the only factor, 8 with a confirmed second factor, by default)."""
+        that is the only factor, 8 with a second factor, by default: a confirmed TOTP
+        factor or a passkey, the store's one definition, SECURITY.md A.7 #58)."""
         async with self.db.read() as tx:
-            second = await _second_factor(tx, user_id)
-        return self.hasher.min_length(second_factor=second)
+            row = await tx.users.get_record(user_id)
+        return self.hasher.min_length(second_factor=row is not None and row.second_factor)
 
     async def change_password(
         self,
@@ -98,9 +100,12 @@ class PasswordChanges:
         self.hasher.check_length(new_password)
         async with self.db.read() as tx:
             row = await tx.users.get_record(user_id)
-            second = await _second_factor(tx, user_id) if row is not None else False
+        needs_factor = False
         if row is not None:
-            self.hasher.check_policy(new_password, username=row.username, second_factor=second)
+            self.hasher.check_policy(
+                new_password, username=row.username, second_factor=row.second_factor
+            )
+            needs_factor = row.second_factor and not fits_alone(self.hasher, row, new_password)
         account = row.username_key if row is not None else f"user-id:{user_id}"
         ip = client.ip if client is not None else None
         now = self.clock.now()
@@ -125,7 +130,14 @@ class PasswordChanges:
             now = self.clock.now()
             refresh, digest = new_refresh_token()
             stored = await self._store_new_password(
-                user_id, row.credential_version, new_hash, current_session, digest, now, ip
+                user_id,
+                row.credential_version,
+                new_hash,
+                current_session,
+                digest,
+                now,
+                ip,
+                needs_factor=needs_factor,
             )
             if stored is None:  # another change, a disable or a logout-all came first
                 await attempt.failed()
@@ -151,14 +163,19 @@ class PasswordChanges:
         digest: bytes,
         now: float,
         ip: str | None,
+        *,
+        needs_factor: bool,
     ) -> tuple[list[RevocationEvent], tuple[str, frozenset[str], tuple[str, ...]] | None] | None:
         """One transaction: the new hash and version (row locked first), the
         cut-off, the caller's new session (id, scope, amr) with the refresh token
         ``digest``, every other session ended. None when the version or status moved
-        since the current password was checked.
+        since the current password was checked. A password that ``needs_factor`` is
+        stored only if the account still has one, read under the row lock (SECURITY.md
+        A.7 #58).
 
         Raises:
             Revoked: ``current_session`` is not active; the transaction rolls back.
+            PasswordRejected: the second factor went meanwhile; the transaction rolls back.
         """
         async with self.db.write() as tx:
             stored = await tx.users.set_password(
@@ -166,6 +183,9 @@ class PasswordChanges:
             )
             if not stored:
                 return None
+            if needs_factor:
+                minimum = self.hasher.min_length(second_factor=False)
+                await refuse_short_without_factor(tx, user_id, minimum=minimum)
             cut = await self.endings.cut_off(tx, user_id, version + 1, now)
             kept = None
             if current_session is not None:
@@ -195,9 +215,3 @@ class PasswordChanges:
                 ip=ip,
                 reason=reason,
             )
-
-
-async def _second_factor(tx: Transaction, user_id: str) -> bool:
-    """Whether the account has a confirmed TOTP factor: what lowers its minimum."""
-    factor = await tx.factors.totp(user_id)
-    return factor is not None and factor.confirmed

@@ -10,7 +10,8 @@ tokens.
 **Confirm.** The token (256 bits, stored as its SHA-256) must exist, be younger than
 ``email.token_ttl`` (≤ 30 min, injected clock), and belong to an account whose
 credential version has not moved since (a password change, disable or logout-all
-kills it). The new password is judged by the same policy; then, in one transaction,
+kills it). The new password is judged by the same policy, with the account's own
+minimum (lower with a second factor, A.7 #58); then, in one transaction,
 the token is taken (``DELETE ... RETURNING``: of a burst, one wins), the password is
 stored by compare-and-set on the version, every session and access token is cut off
 (as a password change does, A.7 #48) and a notice is queued.
@@ -24,6 +25,7 @@ from authgate.errors import InvalidGrant, InvalidRequest
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
 from authgate.service.endings import Endings
+from authgate.service.factor_rules import fits_alone, refuse_short_without_factor
 from authgate.service.mail_queue import MailQueue, token_digest
 from authgate.service.mail_request import NOBODY, PASSWORD_RESET, AccountMailRequests
 from authgate.service.sync import RevocationSync
@@ -113,7 +115,11 @@ class PasswordResets:
             or found.credential_version != row.credential_version
         ):
             raise InvalidGrant(_DEAD_LINK)
-        self.hasher.check_policy(new_password, username=row.username)
+        # The account's own minimum (SECURITY.md A.7 #58): lower with a second factor.
+        self.hasher.check_policy(
+            new_password, username=row.username, second_factor=row.second_factor
+        )
+        needs_factor = row.second_factor and not fits_alone(self.hasher, row, new_password)
         new_hash = await self.hasher.hash(new_password)
         templates = self.mail.templates
         notice = templates.render(
@@ -132,6 +138,9 @@ class PasswordResets:
                 row.id, version=version, password_hash=new_hash, now=now
             ):
                 raise InvalidGrant(_DEAD_LINK)  # the credentials changed meanwhile
+            if needs_factor:  # the factor went meanwhile: the token stays (rolled back)
+                minimum = self.hasher.min_length(second_factor=False)
+                await refuse_short_without_factor(tx, row.id, minimum=minimum)
             events = await self.endings.cut_off(tx, row.id, version + 1, now)
             events += await self.endings.end_sessions(tx, user_id=row.id, reason="password_reset")
             if row.email:

@@ -224,7 +224,9 @@ class AuthServiceProtocol(Protocol):
         ...
 
     async def remove_totp(self, user_id: str, password: str, *, client: ClientInfo) -> None:
-        """Raises: InvalidCredentials (re-authentication), RateLimited, NotFound."""
+        """Raises: InvalidCredentials (re-authentication), RateLimited, NotFound,
+        PasswordRejected (the last second factor, and a password that cannot stand
+        alone; SECURITY.md A.7 #58)."""
         ...
 
     async def regenerate_recovery_codes(
@@ -303,8 +305,17 @@ class AuthServiceProtocol(Protocol):
         """Raises NotFound, InvalidRequest."""
         ...
 
-    async def delete_passkey(self, user_id: str, credential_id: str, *, client: ClientInfo) -> None:
-        """Raises NotFound."""
+    async def delete_passkey(
+        self,
+        user_id: str,
+        credential_id: str,
+        *,
+        client: ClientInfo,
+        current_password: str | None = None,
+    ) -> None:
+        """Raises NotFound; the account's last second factor needs the current
+        password, fit to stand alone (InvalidRequest, InvalidCredentials,
+        PasswordRejected; SECURITY.md A.7 #58)."""
         ...
 
     async def passkey_login_options(

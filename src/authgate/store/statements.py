@@ -37,20 +37,25 @@ __all__ = [
     "LOCK_USER",
     "PG_CONSUME_REFRESH",
     "PG_ROTATE",
+    "SECOND_FACTOR",
     "TOKEN_BY_HASH",
     "TOUCH_SESSION",
     "USER_BY_KEY",
 ]
 
-#: Whether the user has a confirmed second factor (one statement with the lookup): a
-#: TOTP factor, or a passkey (``webauthn`` second step).
-_SECOND_FACTOR = or_(
+#: THE definition of "the account has a second factor", a column correlated with
+#: ``users``: a confirmed TOTP factor, or a passkey (the ``webauthn`` second step).
+#: The login asks it (a password alone is then ``mfa_required``) and so does every
+#: password minimum (NIST SP 800-63B-4 §3.1.1.2: 15 characters for a password that is
+#: the only factor, 8 with a second factor) and the removal of a factor (SECURITY.md
+#: A.7 #58); a pending TOTP enrolment is not one.
+SECOND_FACTOR = or_(
     exists().where(mfa_factors.c.user_id == users.c.id, mfa_factors.c.confirmed_at.is_not(None)),
     exists().where(webauthn_credentials.c.user_id == users.c.id),
 ).label("second_factor")
 
 #: Parameters: key.
-USER_BY_KEY = select(users, _SECOND_FACTOR).where(users.c.username_key == bindparam("key"))
+USER_BY_KEY = select(users, SECOND_FACTOR).where(users.c.username_key == bindparam("key"))
 
 #: The user's credential version and status, locked until the transaction ends
 #: (PostgreSQL ``FOR SHARE``: a concurrent password change, disable or logout-all

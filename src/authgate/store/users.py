@@ -1,7 +1,10 @@
 """The ``users`` aggregate (implements :class:`authgate.store.protocols.UserRepository`).
 
 SECURITY.md A.7 #48: every cut-off bumps ``credential_version`` with the row locked
-(an ``UPDATE``), before the sessions to end are selected.
+(an ``UPDATE``), before the sessions to end are selected. A record carries
+``second_factor`` (:data:`authgate.store.statements.SECOND_FACTOR`, the one
+definition); :meth:`SqlUsers.lock` takes the row for a change of the account's
+factors (SECURITY.md A.7 #58).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from authgate.domain import User, UserRecord
 from authgate.errors import UsernameTaken
 from authgate.store.schema import users
+from authgate.store.statements import SECOND_FACTOR
 
 __all__ = ["SqlUsers", "to_record", "to_user"]
 
@@ -41,7 +45,7 @@ def to_record(row: Any) -> UserRecord:
         scopes=row.scopes,
         disabled=bool(row.disabled),
         credential_version=int(row.credential_version),
-        second_factor=bool(getattr(row, "second_factor", False)),
+        second_factor=bool(row.second_factor),
         email_verified=bool(row.email_verified),
         email=row.email,
     )
@@ -54,7 +58,7 @@ class SqlUsers:
         self._conn = conn
 
     async def _one(self, where: Any) -> Any:
-        return (await self._conn.execute(select(users).where(where))).first()
+        return (await self._conn.execute(select(users, SECOND_FACTOR).where(where))).first()
 
     async def get(self, user_id: str) -> User | None:
         row = await self._one(users.c.id == user_id)
@@ -63,6 +67,20 @@ class SqlUsers:
     async def get_record(self, user_id: str) -> UserRecord | None:
         row = await self._one(users.c.id == user_id)
         return None if row is None else to_record(row)
+
+    async def lock(self, user_id: str) -> UserRecord | None:
+        """The record with the row locked until the transaction ends (PostgreSQL
+        ``FOR UPDATE``, so two changes of one account's factors, or one and a password
+        change, run one after the other; SQLite has one writer at a time anyway)."""
+        stmt = select(users, SECOND_FACTOR).where(users.c.id == user_id).with_for_update(of=users)
+        row = (await self._conn.execute(stmt)).first()
+        return None if row is None else to_record(row)
+
+    async def second_factor(self, user_id: str) -> bool:
+        """Whether the account has a second factor now (SECOND_FACTOR), read in this
+        transaction: after its own changes."""
+        stmt = select(SECOND_FACTOR).select_from(users).where(users.c.id == user_id)
+        return bool((await self._conn.execute(stmt)).scalar())
 
     async def by_key(self, username_key: str) -> User | None:
         row = await self._one(users.c.username_key == username_key)

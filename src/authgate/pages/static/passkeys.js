@@ -128,7 +128,9 @@
       var input = row.querySelector("input[name=passkey-rename]");
       done = call("PATCH", url, { name: input ? input.value : "" });
     } else {
-      done = call("DELETE", url);
+      // The account's last second factor goes only with the password (SECURITY.md #58).
+      var password = document.getElementById("passkey-password");
+      done = call("DELETE", url, password && password.value ? { current_password: password.value } : undefined);
     }
     done.then(function () { window.location.assign("/account"); })
       .catch(function (error) { say("passkey-status", error.message); });
