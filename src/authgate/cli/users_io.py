@@ -139,8 +139,8 @@ UpdateFlag = Annotated[
     typer.Option(
         "--update",
         help=(
-            "Update accounts that exist (default: skip them); one whose password hash, "
-            "disabled state or scopes lose something is signed out everywhere."
+            "Update accounts that exist (default: skip them). An account given another "
+            "password hash, disabled, or left with fewer scopes is signed out everywhere."
         ),
     ),
 ]
