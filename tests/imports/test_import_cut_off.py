@@ -298,8 +298,8 @@ async def test_with_redis_the_import_nudges_the_instances_to_read_the_log(
     old = own_hash(server)
     first = write_jsonl(tmp_path / "first.jsonl", [record("nudged", old)])
     assert authgate(env, "users", "import", str(first)).returncode == 0
-    listener = aioredis.from_url(redis_url)
-    pubsub = listener.pubsub()
+    listener: Any = aioredis.from_url(redis_url)  # the installed stubs predate aclose()
+    pubsub: Any = listener.pubsub()
     await pubsub.subscribe(channel_for(redis_namespace))
     try:
         async with server.client() as client:
