@@ -2,6 +2,7 @@
 
     nice .venv/bin/python benchmarks/user_import.py                 # SQLite, 1,000,000
     nice .venv/bin/python benchmarks/user_import.py --records 200000 --postgres
+    nice .venv/bin/python benchmarks/user_import.py --records 20000 --update   # and a re-run
 
 Writes a JSON Lines file of ``--records`` accounts (bcrypt, Argon2id, Django, Werkzeug
 and passlib hashes, made once and reused, with e-mail addresses and scopes), then runs
@@ -10,7 +11,10 @@ every 100,000 records. The child's resident memory (VmRSS) is sampled every 50 m
 peak so far is printed at each count, so a flat column means the import streams.
 PostgreSQL gets a database of its own (created, then dropped), at
 ``AUTHGATE_BENCH_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/test``:
-only the server and credentials are used).
+only the server and credentials are used). With ``--update``, the same file is
+imported a second time with ``--update``: every account exists and none changed, so
+the re-run writes every row and cuts nothing off (the cost of comparing each batch
+with the stored rows).
 """
 
 from __future__ import annotations
@@ -76,11 +80,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def run_import(path: Path, env: dict[str, str], batch: int) -> None:
+def run_import(path: Path, env: dict[str, str], batch: int, *, update: bool = False) -> None:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
+    flags = ["--update"] if update else []
     child = subprocess.Popen(
-        ["nice", str(AUTHGATE), "users", "import", str(path), "--batch-size", str(batch)],
+        ["nice", str(AUTHGATE), "users", "import", str(path), "--batch-size", str(batch), *flags],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -109,7 +114,11 @@ def run_import(path: Path, env: dict[str, str], batch: int) -> None:
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    records = int(out.split()[1].rstrip(",")) if out.startswith("imported") else 0
+    words = out.split()
+    # "imported N, updated M, ...": every record written, inserted or updated.
+    records = (
+        int(words[1].rstrip(",")) + int(words[3].rstrip(",")) if words[:1] == ["imported"] else 0
+    )
     print(f"  {out.strip()}")
     print(f"  total {elapsed:.1f} s wall ({records / elapsed:,.0f}/s), exit {child.returncode}")
     # The import's own CPU time: its rate on one free core, whatever else the
@@ -138,6 +147,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL too")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--update", action="store_true", help="then re-run with --update")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="authgate-import-bench-") as tmp:
         path = Path(tmp) / "users.jsonl"
@@ -148,6 +158,9 @@ def main() -> None:
         if not args.no_sqlite:
             print("SQLite:")
             run_import(path, base_env(Path(tmp) / "sqlite"), args.batch_size)
+            if args.update:
+                print("SQLite, again with --update:")
+                run_import(path, base_env(Path(tmp) / "sqlite"), args.batch_size, update=True)
         if args.postgres:
             url = make_url(
                 os.environ.get(
@@ -164,6 +177,9 @@ def main() -> None:
                 )
                 print(f"PostgreSQL (database {name}):")
                 run_import(path, env, args.batch_size)
+                if args.update:
+                    print("PostgreSQL, again with --update:")
+                    run_import(path, env, args.batch_size, update=True)
             finally:
                 asyncio.run(_pg(admin, f'DROP DATABASE "{name}"'))
 

@@ -19,6 +19,7 @@ __all__ = [
     "RegisteredClient",
     "RevocationEvent",
     "SessionInfo",
+    "StoredAccount",
     "TokenPair",
     "TotpEnrolment",
     "TotpFactor",
@@ -236,4 +237,17 @@ class ImportedUser:
     disabled: bool
     scopes: str
     created_at: float
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAccount:
+    """An existing account as ``authgate users import --update`` finds it before
+    overwriting it: what it compares the record with."""
+
+    id: str
+    username_key: str
+    email_key: str | None
+    disabled: bool
+    scopes: str
     password_hash: str

@@ -141,7 +141,9 @@ class RegisteringImport(UserImport):
     registration of one of the batch's addresses over HTTP (the race's window)."""
 
     def __init__(self, server: RaceServer, address: str, **kwargs: bool) -> None:
-        super().__init__(server.service.db, **kwargs)
+        service = server.service
+        endings, sync = service.ops.accounts.endings, service.sync
+        super().__init__(service.db, endings=endings, sync=sync, **kwargs)
         self.server, self.address, self.checks = server, address, 0
 
     async def _plan(self, tx: Transaction, rows: list[ImportedUser], result: BatchResult) -> Plan:

@@ -18,9 +18,14 @@ import typer
 
 from authgate.cli._common import cli_errors, fail, load_settings, os_error_message
 from authgate.cli._records import Progress, Record, batches, read_csv, read_jsonl
+from authgate.clock import SystemClock
+from authgate.service.endings import endings_for
 from authgate.service.imports import BatchResult, UserImport
+from authgate.service.revocation import RevocationState
+from authgate.service.sync import RevocationSync
 from authgate.settings import Settings
 from authgate.store.database import Database
+from authgate.store.fanout import RedisFanout, channel_for
 
 __all__ = ["register", "run_import"]
 
@@ -38,6 +43,36 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.aclose()
+
+
+@asynccontextmanager
+async def _importer(
+    settings: Settings, *, update: bool, dry_run: bool
+) -> AsyncIterator[UserImport]:
+    """The importer, with what ``--update`` needs to cut accounts off as ``users
+    disable`` does: the endings (rows in the revocation log, which every instance
+    replays) and a sync whose ``emit`` nudges the instances over Redis when one is
+    configured, so they read the log at once (SECURITY.md A.7 #50)."""
+    clock = SystemClock()
+    fanout = None
+    if settings.redis_url and update and not dry_run:
+        fanout = RedisFanout(settings.redis_url, channel=channel_for(settings.redis_namespace))
+    try:
+        async with _database(settings) as db:
+            sync = RevocationSync(db, RevocationState(), clock=clock, fanout=fanout)
+            try:
+                yield UserImport(
+                    db,
+                    update=update,
+                    dry_run=dry_run,
+                    endings=endings_for(settings, clock),
+                    sync=sync,
+                )
+            finally:
+                await sync.aclose()  # the last nudges go out (briefly waited for)
+    finally:
+        if fanout is not None:
+            await fanout.aclose()
 
 
 def run_import(
@@ -59,11 +94,11 @@ def run_import(
         total.inserted += result.inserted
         total.updated += result.updated
         total.skipped += result.skipped
+        total.cut_off += result.cut_off
         total.refused.extend(result.refused)
 
     async def run() -> None:
-        async with _database(settings) as db:
-            importer = UserImport(db, update=update, dry_run=dry_run)
+        async with _importer(settings, update=update, dry_run=dry_run) as importer:
             # The next batch is validated while the previous one is written (the
             # database works in its own thread or server): one batch in flight.
             writing: asyncio.Task[BatchResult] | None = None
@@ -81,9 +116,11 @@ def run_import(
     finally:
         progress.close()
     verb = "dry run: would import" if dry_run else "imported"
+    # With --update: the accounts whose sessions and tokens were (would be) ended.
+    cut = f", cut off {total.cut_off}" if update else ""
     typer.echo(
         f"{verb} {total.inserted}, updated {total.updated}, "
-        f"skipped {total.skipped} existing, refused {len(total.refused)}"
+        f"skipped {total.skipped} existing, refused {len(total.refused)}{cut}"
     )
     if total.refused:
         raise typer.Exit(1)
@@ -98,7 +135,14 @@ def _open(path: Path) -> IO[bytes]:
 
 
 UpdateFlag = Annotated[
-    bool, typer.Option("--update", help="Update accounts that exist (default: skip them).")
+    bool,
+    typer.Option(
+        "--update",
+        help=(
+            "Update accounts that exist (default: skip them). An account given another "
+            "password hash, disabled, or left with fewer scopes is signed out everywhere."
+        ),
+    ),
 ]
 DryRunFlag = Annotated[bool, typer.Option("--dry-run", help="Validate and count; write nothing.")]
 BatchOption = Annotated[

@@ -174,26 +174,11 @@ class Accounts:
     ) -> None:
         now = self.clock.now()
         async with self.db.write() as tx:
-            version = await self._bump(tx, user_id, now, disable=disable)
-            events = await self.endings.cut_off(tx, user_id, version, now)
-            events += await self.endings.end_sessions(tx, user_id=user_id, reason=reason)
+            events = await self.endings.cut_off_user(
+                tx, user_id, reason=reason, disable=disable, now=now
+            )
             await audit(tx, event, now=now, user_id=user_id, ip=ip)
         await self.sync.emit(events)
-
-    @staticmethod
-    async def _bump(tx: Transaction, user_id: str, now: float, *, disable: bool) -> int:
-        """Bump the credential version, locking the user row before the sessions to
-        end are selected (A.7 #48: a racing login either committed before, and its
-        session is ended, or it waits for this commit and fails its version check).
-        Returns the new version.
-
-        Raises:
-            NotFound: no such user.
-        """
-        version = await tx.users.bump_version(user_id, now, disable=disable)
-        if version is None:
-            raise NotFound("no such user")
-        return version
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         async with self.db.read() as tx:

@@ -59,6 +59,7 @@ AUDIT_EVENTS = frozenset(
         "revoke",
         "session_ended",
         "user_disabled",
+        "user_imported_update",
         "user_registered",
     }
 )

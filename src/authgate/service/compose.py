@@ -17,7 +17,7 @@ from authgate.service.client_auth import ClientAuthenticator
 from authgate.service.client_grants import ClientGrants
 from authgate.service.client_jwks import JwksFetcher
 from authgate.service.email_verification import EmailVerification
-from authgate.service.endings import Endings
+from authgate.service.endings import endings_for
 from authgate.service.issuer import TokenIssuer
 from authgate.service.keys import Keys
 from authgate.service.keystore import KeyStore, load_kek
@@ -38,13 +38,13 @@ from authgate.service.recovery_notice import RecoveryCodeNotice
 from authgate.service.refreshes import Refreshes
 from authgate.service.registry import Registry
 from authgate.service.resources import Resources
-from authgate.service.revocation import RevocationState, cutoff_horizon
+from authgate.service.revocation import RevocationState
 from authgate.service.second_step import OtpStep, RecoveryCodeStep, SecondSteps
 from authgate.service.service import AuthService, Operations
 from authgate.service.sync import RevocationSync
 from authgate.service.throttle import LoginThrottle, key_prefix_for
 from authgate.service.webauthn_ceremony import RelyingParty
-from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings, ThrottleSettings
+from authgate.settings import Settings, ThrottleSettings
 from authgate.store.database import Database
 from authgate.store.fanout import RedisFanout, channel_for
 from authgate.store.protocols import ReplayStore
@@ -129,8 +129,8 @@ async def _build(
     )
     failure_audit = FailureAudit(settings.audit, db.write)
     # Cut-offs and ended sessions must outlive every token issued before them.
-    horizon = cutoff_horizon(max(MAX_ACCESS_TOKEN_TTL, settings.access_token_ttl))
-    endings = Endings(clock, horizon)
+    endings = endings_for(settings, clock)
+    horizon = endings.horizon
     issuer = TokenIssuer(settings, codec)
     keys = Keys(keystore, codec=codec, clock=clock, sync=sync)
     replay: ReplayStore = SqlReplay(db)

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from authgate.clock import Clock
 from authgate.domain import RevocationEvent
-from authgate.service.revocation import KIND_GEN, KIND_SID, KIND_SUB
+from authgate.errors import NotFound
+from authgate.service.revocation import KIND_GEN, KIND_SID, KIND_SUB, cutoff_horizon
+from authgate.settings import MAX_ACCESS_TOKEN_TTL, Settings
 from authgate.store.protocols import Transaction
 
-__all__ = ["Endings"]
+__all__ = ["Endings", "endings_for"]
+
+
+def endings_for(settings: Settings, clock: Clock) -> Endings:
+    """The endings of a deployment: cut-offs and ended sessions are remembered until
+    every token issued before them has expired (the longest access-token lifetime)."""
+    return Endings(clock, cutoff_horizon(max(MAX_ACCESS_TOKEN_TTL, settings.access_token_ttl)))
 
 
 class Endings:
@@ -45,6 +53,28 @@ class Endings:
             return []
         events = [RevocationEvent(KIND_SID, sid, now, now + self.horizon) for sid in ids]
         await tx.log.append(events, now)
+        return events
+
+    async def cut_off_user(
+        self, tx: Transaction, user_id: str, *, reason: str, disable: bool, now: float
+    ) -> list[RevocationEvent]:
+        """Global invalidation of one user (A.4 #33, A.7 #48): bump the credential
+        version and set ``tokens_valid_after`` (and ``disabled`` when ``disable``),
+        log the cut-off, end every session. The one path behind ``logout_all``,
+        ``users disable`` and ``users import --update``.
+
+        The version is bumped first, locking the user row before the sessions to end
+        are selected: a racing login either committed before, and its session is
+        ended, or it waits for this commit and fails its version check.
+
+        Raises:
+            NotFound: no such user.
+        """
+        version = await tx.users.bump_version(user_id, now, disable=disable)
+        if version is None:
+            raise NotFound("no such user")
+        events = await self.cut_off(tx, user_id, version, now)
+        events += await self.end_sessions(tx, user_id=user_id, reason=reason)
         return events
 
     async def cut_off(

@@ -9,6 +9,11 @@ transaction (all or nothing), the refused ones reported by record with their rea
 The hash is kept as it is and upgraded to Argon2id at the user's next login
 (:mod:`authgate.passwords`); an unknown format or an absurd cost is refused here
 (SECURITY.md A.7 #54).
+
+With ``update``, an existing account is overwritten by its record, and one whose
+password hash, disabled state or scopes the record changes is cut off in the batch's
+transaction, as ``users disable`` would (:mod:`authgate.service.import_changes`;
+SECURITY.md A.4 #33); the revocations are emitted once the batch has committed.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from authgate.domain import ImportedUser
+from authgate.domain import ImportedUser, RevocationEvent
 from authgate.errors import AuthError, UsernameTaken
 from authgate.passwords import MalformedHash, describe_hash
+from authgate.service.endings import Endings
+from authgate.service.import_changes import apply_changes, changes
 from authgate.service.import_emails import check_email
+from authgate.service.sync import RevocationSync
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
 from authgate.store.protocols import Store, Transaction
 
@@ -125,6 +133,8 @@ class BatchResult:
     inserted: int = 0
     updated: int = 0
     skipped: int = 0
+    #: Existing accounts whose sessions and tokens the update ended (or would end).
+    cut_off: int = 0
     refused: list[tuple[int, str]] = field(default_factory=list)
     #: The file's line of each valid row (by row id), for a refusal at write time.
     lines: dict[str, int] = field(default_factory=dict)
@@ -150,12 +160,27 @@ class UserImport:
     An address belongs to one account, as at registration (``users.email_key``): a
     record is refused whose address repeats an earlier record of the run for another
     username, or belongs in the database to another account (also with ``--update``).
+
+    Args:
+        endings: how an updated account is cut off (the admin commands' own).
+        sync: emits the batch's revocations once it has committed (to this
+            instance's state and, with Redis, a nudge to the others).
     """
 
-    def __init__(self, db: Store, *, update: bool, dry_run: bool) -> None:
+    def __init__(
+        self,
+        db: Store,
+        *,
+        update: bool,
+        dry_run: bool,
+        endings: Endings,
+        sync: RevocationSync,
+    ) -> None:
         self.db = db
         self.update = update
         self.dry_run = dry_run
+        self.endings = endings
+        self.sync = sync
         #: Dry runs only: email key -> (line, username key) of the first kept record of
         #: the run with it (a real run's earlier batches are in the database).
         self._addresses: dict[str, tuple[int, str]] = {}
@@ -219,6 +244,20 @@ class UserImport:
             self._addresses.update(plan.claims)
         result.refused = sorted(result.refused + plan.refused)
 
+    async def _upsert(
+        self, tx: Transaction, kept: list[ImportedUser]
+    ) -> tuple[tuple[int, int], int, list[RevocationEvent]]:
+        """Write the batch: (inserted, updated), accounts cut off, their events."""
+        if not self.update:
+            return await tx.bulk_users.insert_many(kept, update=False), 0, []
+        # What the upsert overwrites, read (and locked) in its transaction.
+        stored = await tx.bulk_users.stored(row.username_key for row in kept)
+        written = await tx.bulk_users.insert_many(kept, update=True)
+        found = changes(kept, stored)
+        now = self.endings.clock.now()
+        events = await apply_changes(tx, found, endings=self.endings, now=now)
+        return written, sum(change.cut_off for change in found), events
+
     async def write(self, rows: list[ImportedUser], result: BatchResult) -> BatchResult:
         """Write the valid rows of a batch in one transaction (or count, in a dry run).
         Batches are written one after the other, in the file's order.
@@ -230,7 +269,12 @@ class UserImport:
             async with self.db.read() as tx:
                 plan = await self._plan(tx, rows, result)
                 keys = (row.username_key for row in plan.kept)
-                existing = len(await tx.bulk_users.existing_keys(keys))
+                if self.update:
+                    stored = await tx.bulk_users.stored(keys)
+                    existing = len(stored)
+                    result.cut_off = sum(c.cut_off for c in changes(plan.kept, stored))
+                else:
+                    existing = len(await tx.bulk_users.existing_keys(keys))
             self._settle(plan, result)
             result.inserted = len(plan.kept) - existing
             result.updated, result.skipped = (existing, 0) if self.update else (0, existing)
@@ -239,7 +283,7 @@ class UserImport:
             try:
                 async with self.db.write() as tx:
                     plan = await self._plan(tx, rows, result)
-                    written = await tx.bulk_users.insert_many(plan.kept, update=self.update)
+                    written, cut, events = await self._upsert(tx, plan.kept)
             except UsernameTaken:
                 # A registration took an address between the check and the insert (the
                 # unique index refused it, the batch rolled back): check again.
@@ -247,9 +291,11 @@ class UserImport:
                     raise
                 continue
             break
+        await self.sync.emit(events)  # committed: every instance may refuse them now
         self._settle(plan, result)
         result.inserted, result.updated = written
         result.skipped = len(plan.kept) - result.inserted - result.updated
+        result.cut_off = cut
         return result
 
     async def batch(

@@ -4,6 +4,8 @@
 One multi-row ``INSERT ... ON CONFLICT (username_key) DO NOTHING`` (or ``DO UPDATE``
 with ``--update``) per batch, in the caller's transaction, ``RETURNING`` the rows it
 wrote: so a re-run skips what exists, and a batch commits whole or not at all.
+``stored`` reads what ``--update`` is about to overwrite, in the same transaction (its
+rows locked on PostgreSQL), so the service compares the records with what they replace.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authgate.domain import ImportedUser
+from authgate.domain import ImportedUser, StoredAccount
 from authgate.errors import UsernameTaken
 from authgate.store.schema import users
 
@@ -31,6 +33,14 @@ _UPDATED = (
     "disabled",
     "scopes",
     "password_hash",
+)
+_STORED = (
+    users.c.id,
+    users.c.username_key,
+    users.c.email_key,
+    users.c.disabled,
+    users.c.scopes,
+    users.c.password_hash,
 )
 _EXPORTED = (
     users.c.username,
@@ -105,6 +115,29 @@ class SqlBulkUsers:
         """Which of ``keys`` are taken (for ``--dry-run``)."""
         stmt = select(users.c.username_key).where(users.c.username_key.in_(list(keys)))
         return set((await self._conn.execute(stmt)).scalars().all())
+
+    async def stored(self, keys: Iterable[str]) -> dict[str, StoredAccount]:
+        """username key -> the stored account, for those of ``keys`` that exist. On
+        PostgreSQL the rows stay locked (``FOR UPDATE``, in key order, so two imports
+        never deadlock) until the transaction ends: what is compared is what the
+        upsert overwrites, whatever a password change or a disable does meanwhile."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        stmt = select(*_STORED).where(users.c.username_key.in_(wanted))
+        if self._conn.dialect.name == "postgresql":
+            stmt = stmt.order_by(users.c.username_key).with_for_update()
+        return {
+            row.username_key: StoredAccount(
+                id=row.id,
+                username_key=row.username_key,
+                email_key=row.email_key,
+                disabled=bool(row.disabled),
+                scopes=row.scopes,
+                password_hash=row.password_hash,
+            )
+            for row in await self._conn.execute(stmt)
+        }
 
     async def foreign_hashes(self, own_prefix: str, *, batch: int = 1000) -> AsyncIterator[str]:
         """Every stored hash not written by authgate's current parameters (imported

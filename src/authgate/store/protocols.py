@@ -24,6 +24,7 @@ from authgate.domain import (
     RegisteredClient,
     RevocationEvent,
     SessionInfo,
+    StoredAccount,
     TotpFactor,
     User,
     UserRecord,
@@ -172,6 +173,11 @@ class BulkUsers(Protocol):
         ...
 
     async def existing_keys(self, keys: Iterable[str]) -> set[str]: ...
+
+    async def stored(self, keys: Iterable[str]) -> dict[str, StoredAccount]:
+        """username key -> the account as stored, for those of ``keys`` that exist;
+        on PostgreSQL their rows are locked until the transaction ends."""
+        ...
 
     async def email_owners(self, email_keys: Iterable[str]) -> dict[str, str]:
         """email key -> username key of the accounts that have one of ``email_keys``."""

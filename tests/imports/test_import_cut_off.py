@@ -1,0 +1,326 @@
+"""``authgate users import --update`` cuts off what it changes (SECURITY.md A.4 #33,
+A.7 #48, #57), over HTTP against a real server, the real CLI in a process of its
+own, on SQLite and PostgreSQL: a record with a new password hash, ``disabled`` or
+narrowed scopes ends the account's sessions (refresh → ``invalid_grant``) and its
+access tokens (``/users/me`` → 401), exactly as ``users disable`` does; an unchanged
+record ends nothing, so a re-run is harmless; refreshes racing the import keep no
+token from before it; a new address kills a reset link sent to the old one; with
+Redis, the CLI nudges the instances to read the revocation log at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import select
+
+from authgate.service import AuthService
+from authgate.store.fanout import channel_for
+from authgate.store.schema import audit_events, users
+from imports.conftest import authgate, server_env, write_jsonl
+from passwords.legacy_hashes import MAKERS
+from races.conftest import PASSWORD, RaceServer, ServerFactory, bearer, login
+from recovery._smtp import TestSmtp, token_in
+from recovery.conftest import email_settings
+
+#: The password the user set in the old system during the migration window.
+MOVED_PASSWORD = "copper-meadow-lantern-41"
+NEW_HASH = MAKERS["werkzeug-pbkdf2:sha256"](MOVED_PASSWORD)
+
+
+def own_hash(server: RaceServer) -> str:
+    """A hash made with the server's own Argon2id parameters: a sign-in keeps it as
+    it is (a foreign hash is replaced at the first sign-in, and an update with the
+    same file then rightly sees a hash that is not the stored one)."""
+
+    async def job(service: AuthService) -> str:
+        return await service.hasher.hash(PASSWORD)
+
+    return server.call(job)
+
+
+def record(username: str, password_hash: str, **extra: object) -> dict[str, object]:
+    return {
+        "username": username,
+        "email": f"{username}@example.org",
+        "email_verified": True,
+        "scopes": ["read", "write"],
+        "password_hash": password_hash,
+        **extra,
+    }
+
+
+async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": token}
+    )
+
+
+async def assert_dead(client: httpx.AsyncClient, pair: dict[str, Any]) -> None:
+    me = await client.get("/users/me", headers=bearer(pair["access_token"]))
+    assert me.status_code == 401, me.text
+    refreshed = await refresh(client, pair["refresh_token"])
+    assert refreshed.status_code == 400, refreshed.text
+    assert refreshed.json()["error"] == "invalid_grant"
+
+
+async def heard_of(client: httpx.AsyncClient, pair: dict[str, Any]) -> None:
+    """The server hears of another process's revocations from the database log:
+    wait, bounded, until ``pair``'s access token is refused."""
+    for _ in range(600):
+        me = await client.get("/users/me", headers=bearer(pair["access_token"]))
+        if me.status_code == 401:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the import's cut-off never reached the server")
+
+
+def imported_updates(server: RaceServer) -> dict[str, Any]:
+    """username -> the detail of its ``user_imported_update`` audit events."""
+
+    async def job(service: AuthService) -> dict[str, Any]:
+        async with service.db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(users.c.username, audit_events.c.detail)
+                .join(users, users.c.id == audit_events.c.user_id)
+                .where(audit_events.c.event == "user_imported_update")
+            )
+            found: dict[str, Any] = {}
+            for row in rows:
+                detail = row.detail if isinstance(row.detail, dict) else json.loads(row.detail)
+                found.setdefault(row.username, []).append(detail)
+            return found
+
+    return server.call(job)
+
+
+@pytest.mark.anyio
+async def test_an_update_with_a_new_hash_a_disable_or_narrowed_scopes_ends_sessions_and_tokens(
+    start_server: ServerFactory, database_url: str, tmp_path: Path
+) -> None:
+    server = start_server(database_url=database_url)
+    env = server_env(server)
+    names = ("moved", "banned", "narrowed", "widened", "same")
+    old = own_hash(server)
+    first = write_jsonl(tmp_path / "first.jsonl", [record(name, old) for name in names])
+    assert authgate(env, "users", "import", str(first)).returncode == 0
+    async with server.client() as client:
+        pairs = {}
+        for name in names:
+            answer = await login(client, name, PASSWORD, scope="read write")
+            assert answer.status_code == 200, answer.text
+            pairs[name] = answer.json()
+        changed = [
+            record("moved", NEW_HASH),
+            record("banned", old, disabled=True),
+            record("narrowed", old, scopes=["read"]),
+            record("widened", old, scopes=["read", "write", "admin"]),
+            record("same", old),
+        ]
+        path = write_jsonl(tmp_path / "changed.jsonl", changed)
+        dry = authgate(env, "users", "import", str(path), "--update", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "dry run: would import 0, updated 5, skipped 0 existing, refused 0, cut off 3" in (
+            dry.stdout
+        )
+        for pair in pairs.values():  # a dry run ends nothing
+            assert (await refresh(client, pair["refresh_token"])).status_code == 200
+
+        # Fresh pairs: the dry run's refreshes rotated the old ones.
+        for name in names:
+            pairs[name] = (await login(client, name, PASSWORD, scope="read write")).json()
+        done = authgate(env, "users", "import", str(path), "--update")
+        assert done.returncode == 0, done.stderr
+        assert "imported 0, updated 5, skipped 0 existing, refused 0, cut off 3" in done.stdout
+
+        await heard_of(client, pairs["moved"])
+        for name in ("moved", "banned", "narrowed"):
+            await assert_dead(client, pairs[name])
+        # The accounts left unchanged, or only given more, keep their sessions.
+        for name in ("widened", "same"):
+            me = await client.get("/users/me", headers=bearer(pairs[name]["access_token"]))
+            assert me.status_code == 200, (name, me.text)
+            again = await refresh(client, pairs[name]["refresh_token"])
+            assert again.status_code == 200, (name, again.text)
+            pairs[name] = again.json()
+
+        # What the record says now holds: the new password, not the old one; no login
+        # for the disabled account; the narrowed scope is gone.
+        assert (await login(client, "moved", PASSWORD)).status_code == 400
+        assert (await login(client, "moved", MOVED_PASSWORD)).status_code == 200
+        assert (await login(client, "banned", PASSWORD)).status_code == 400
+        narrowed = await login(client, "narrowed", PASSWORD, scope="read write")
+        assert narrowed.status_code == 200, narrowed.text
+        assert narrowed.json()["scope"].split() == ["read"]
+        fresh = {
+            "moved": (await login(client, "moved", MOVED_PASSWORD)).json(),
+            "narrowed": (await login(client, "narrowed", PASSWORD, scope="read")).json(),
+        }
+
+        # The same file again: "moved" signed in since, so authgate replaced its
+        # imported hash with an Argon2id one, which the record's hash is not; the
+        # import cannot tell that from a new password, and cuts it off (fail closed).
+        rerun = authgate(env, "users", "import", str(path), "--update")
+        assert rerun.returncode == 0, rerun.stderr
+        assert "imported 0, updated 5, skipped 0 existing, refused 0, cut off 1" in rerun.stdout
+        await heard_of(client, fresh["moved"])
+        await assert_dead(client, fresh["moved"])
+        # And again, with nothing changed since: nothing is ended.
+        rerun = authgate(env, "users", "import", str(path), "--update")
+        assert rerun.returncode == 0, rerun.stderr
+        assert "imported 0, updated 5, skipped 0 existing, refused 0, cut off 0" in rerun.stdout
+        await asyncio.sleep(1.0)  # more than the poll interval: a cut-off would have landed
+        for pair in [fresh["narrowed"], pairs["widened"], pairs["same"]]:
+            me = await client.get("/users/me", headers=bearer(pair["access_token"]))
+            assert me.status_code == 200, me.text
+            assert (await refresh(client, pair["refresh_token"])).status_code == 200
+
+    # One event per account changed, naming what changed; none for the last run.
+    assert imported_updates(server) == {
+        "moved": [{"changed": ["password_hash"], "cut_off": True}] * 2,
+        "banned": [{"changed": ["disabled"], "cut_off": True}],
+        "narrowed": [{"changed": ["scopes"], "cut_off": True}],
+    }
+
+
+@pytest.mark.anyio
+async def test_refreshes_racing_an_update_import_keep_no_token_from_before(
+    start_server: ServerFactory, database_url: str, tmp_path: Path
+) -> None:
+    """20 sessions rotate their refresh tokens in bursts (``asyncio.gather``) while
+    the import narrowing the account's scopes runs in another process: once it has
+    returned, no token from before it works, and none carries the old scope."""
+    server = start_server(database_url=database_url)
+    env = server_env(server)
+    old = own_hash(server)
+    first = write_jsonl(tmp_path / "first.jsonl", [record("racer", old)])
+    assert authgate(env, "users", "import", str(first)).returncode == 0
+    path = write_jsonl(tmp_path / "narrowed.jsonl", [record("racer", old, scopes=["read"])])
+    async with server.client() as client:
+        canary = (await login(client, "racer", PASSWORD, scope="read write")).json()
+        chains = [(await login(client, "racer", PASSWORD, scope="read write")).json()]
+        for _ in range(19):
+            chains.append((await login(client, "racer", PASSWORD, scope="read write")).json())
+        issued: list[dict[str, Any]] = [*chains]
+        done = False
+        first_round = asyncio.Event()
+
+        async def one(i: int) -> None:
+            answer = await refresh(client, chains[i]["refresh_token"])
+            if answer.status_code == 200:
+                chains[i] = answer.json()
+                issued.append(answer.json())
+            else:  # the import ended the session
+                assert answer.status_code == 400, answer.text
+                assert answer.json()["error"] == "invalid_grant"
+
+        async def bursts() -> None:
+            while not done:
+                await asyncio.gather(*(one(i) for i in range(len(chains))))
+                first_round.set()
+
+        async def run_import() -> subprocess.CompletedProcess[str]:
+            nonlocal done
+            try:
+                await first_round.wait()  # the bursts are under way
+                return await asyncio.to_thread(
+                    authgate, env, "users", "import", str(path), "--update"
+                )
+            finally:
+                done = True
+
+        imported, _ = await asyncio.gather(run_import(), bursts())
+        assert imported.returncode == 0, imported.stderr
+        assert "cut off 1" in imported.stdout
+        assert len(issued) > len(chains)  # refreshes did succeed during the race
+
+        await heard_of(client, canary)
+        for pair in [canary, *issued]:
+            await assert_dead(client, pair)
+            assert "write" in pair["scope"].split()  # every one of them had the old scope
+        fresh = (await login(client, "racer", PASSWORD)).json()
+        assert fresh["scope"].split() == ["read"]
+        me = await client.get("/users/me", headers=bearer(fresh["access_token"]))
+        assert me.status_code == 200, me.text
+        again = await refresh(client, fresh["refresh_token"])
+        assert again.status_code == 200, again.text
+        assert again.json()["scope"].split() == ["read"]
+
+
+@pytest.mark.anyio
+async def test_a_new_address_kills_a_reset_link_sent_to_the_old_one(
+    start_server: ServerFactory, smtp: TestSmtp, tmp_path: Path
+) -> None:
+    server = start_server(email=email_settings(smtp))
+    env = server_env(server)
+    old = own_hash(server)
+    first = write_jsonl(tmp_path / "first.jsonl", [record("mover", old)])
+    assert authgate(env, "users", "import", str(first)).returncode == 0
+    async with server.client() as client:
+        r = await client.post("/auth/password-reset", json={"email": "mover@example.org"})
+        assert r.status_code == 202, r.text
+        token = token_in(smtp.wait_for("mover@example.org", subject="Reset")[-1])
+        moved = [record("mover", old, email="mover@new.example.org", email_verified=False)]
+        path = write_jsonl(tmp_path / "moved.jsonl", moved)
+        done = authgate(env, "users", "import", str(path), "--update")
+        assert done.returncode == 0, done.stderr
+        assert "cut off 0" in done.stdout  # an address change alone signs no one out
+        body = {"token": token, "new_password": MOVED_PASSWORD}
+        r = await client.post("/auth/password-reset/confirm", json=body)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_grant"
+        assert (await login(client, "mover", MOVED_PASSWORD)).status_code == 400
+        ok = await login(client, "mover", PASSWORD)
+        assert ok.status_code == 200, ok.text
+        me = (await client.get("/users/me", headers=bearer(ok.json()["access_token"]))).json()
+        assert (me["email"], me["email_verified"]) == ("mover@new.example.org", False)
+
+
+@pytest.mark.anyio
+async def test_with_redis_the_import_nudges_the_instances_to_read_the_log(
+    start_server: ServerFactory, redis_url: str, redis_namespace: str, tmp_path: Path
+) -> None:
+    """The CLI publishes on the deployment's revocation channel after a batch that cut
+    an account off (the body is only a nudge, SECURITY.md A.7 #50), and not after one
+    that cut nothing off."""
+    server = start_server(redis_url=redis_url, redis_namespace=redis_namespace)
+    env = {
+        **server_env(server),
+        "AUTHGATE_REDIS_URL": redis_url,
+        "AUTHGATE_REDIS_NAMESPACE": redis_namespace,
+    }
+    old = own_hash(server)
+    first = write_jsonl(tmp_path / "first.jsonl", [record("nudged", old)])
+    assert authgate(env, "users", "import", str(first)).returncode == 0
+    listener: Any = aioredis.from_url(redis_url)  # the installed stubs predate aclose()
+    pubsub: Any = listener.pubsub()
+    await pubsub.subscribe(channel_for(redis_namespace))
+    try:
+        async with server.client() as client:
+            pair = (await login(client, "nudged", PASSWORD)).json()
+
+            async def messages() -> int:
+                count = 0
+                while (found := await pubsub.get_message(True, timeout=0.5)) is not None:
+                    count += found["type"] == "message"
+                return count
+
+            await messages()  # nothing before
+            same = authgate(env, "users", "import", str(first), "--update")
+            assert "cut off 0" in same.stdout, same.stderr
+            assert await messages() == 0
+            path = write_jsonl(tmp_path / "off.jsonl", [record("nudged", old, disabled=True)])
+            done = authgate(env, "users", "import", str(path), "--update")
+            assert "cut off 1" in done.stdout, done.stderr
+            assert await messages() == 1
+            await heard_of(client, pair)
+            await assert_dead(client, pair)
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
