@@ -277,3 +277,35 @@ def test_two_passkeys_deleted_at_once_leave_a_short_password_one(live: LiveServe
     with live.client() as c:
         assert len(c.get("/users/me/passkeys", headers=h).json()) == 1
         assert login_status(c, "two-keys", TEN) == (403, "mfa_required")
+
+
+def test_a_short_new_password_racing_the_last_factors_removal_never_stands_alone(
+    live: LiveServer,
+) -> None:
+    """Each request alone is allowed: a 10-character new password while TOTP is on, and
+    removing TOTP with the current 15-character password. Sent together, one of them
+    must be refused: a short password never ends up as the account's only factor
+    (the change re-checks the factor in its own transaction, the removal the
+    credential version under the row lock)."""
+    tokens: dict[str, str] = {}
+    with live.client() as c:
+        for i in range(BURST):
+            name = f"change-race-{i}"
+            token = register(c, name)
+            enrol_totp(live, c, token)
+            tokens[name] = changed(c, token, PASSWORD, FIFTEEN)
+    requests: list[_Request] = []
+    for token in tokens.values():
+        h = bearer(token)
+        requests.append(
+            ("POST", "/users/me/password", {"current_password": FIFTEEN, "new_password": TEN}, h)
+        )
+        requests.append(("POST", "/users/me/mfa/totp/remove", {"password": FIFTEEN}, h))
+    codes = asyncio.run(_burst(live.url, requests))
+    assert set(codes) <= {200, 204, 401, 422, 429}, codes
+    with live.client() as c:
+        for name in tokens:
+            short = login_status(c, name, TEN)
+            assert short != (200, None), f"{name}: a 10-character password stands alone"
+            if short[0] != 403:  # the change lost: the 15-character password is the one
+                assert login_status(c, name, FIFTEEN)[0] in (200, 403), name
