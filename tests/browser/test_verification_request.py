@@ -87,3 +87,41 @@ def test_a_user_locked_out_by_an_unverified_address_gets_a_new_link_and_signs_in
     page.wait_for_url(base + "/account")
     expect(page.locator("#email-state")).to_have_text("verified")
     assert len(smtp.to(address)) == 2
+
+
+def test_sign_up_with_an_address_confirm_it_from_the_message_and_sign_in(
+    strict_server: tuple[AuthgateServer, TestSmtp], context: BrowserContext
+) -> None:
+    """The sign-up form under ``require_verified_email`` (issue 16): the address is
+    required, the page says to check the inbox instead of signing in, and the link in
+    the message read from the SMTP server confirms it; then the password signs in."""
+    server, smtp = strict_server
+    base = server.url
+    name = new_username("newcomer")
+    address = f"{name}@example.com"
+
+    page = context.new_page()
+    page.goto(base + "/")
+    email = page.locator("#signup-email")
+    expect(email).to_have_attribute("type", "email")
+    expect(email).to_have_attribute("autocomplete", "email")
+    page.locator("#signup-username").fill(name)
+    page.locator("#signup-password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    assert page.url == base + "/"  # the browser holds the form: the address is required
+    assert email.evaluate("e => e.validity.valueMissing") is True
+    email.fill(address)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(base + "/?m=check_inbox")
+    expect(page.get_by_role("status")).to_contain_text("Check your inbox")
+
+    link = link_in(smtp.wait_for(address, subject="Confirm")[0])
+    assert link.startswith(base + "/verify#token=")
+    page.goto(link)
+    page.get_by_role("button", name="Confirm this address").click()
+    expect(page.locator("#recovery-status")).to_have_text("Your email address is confirmed.")
+
+    sign_in(page, base, name, PASSWORD)
+    page.wait_for_url(base + "/account")
+    expect(page.locator("#email-state")).to_have_text("verified")
+    assert len(smtp.to(address)) == 1

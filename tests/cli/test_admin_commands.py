@@ -76,6 +76,33 @@ def test_users_create_prompts_for_a_hidden_password(env: dict[str, str]) -> None
     assert "created bob" in out
 
 
+def test_users_create_needs_an_address_when_addresses_must_be_verified(
+    env: dict[str, str],
+) -> None:
+    """The service's registration rule holds for the CLI too (issue 16): an account
+    without an address could never sign in under ``require_verified_email``."""
+    strict = {**env, "AUTHGATE_REQUIRE_VERIFIED_EMAIL": "true"}
+    code, _, err = run(strict, "users", "create", "carol", "--password-stdin", stdin=PASSWORD)
+    assert (code, err) == (
+        1,
+        "error: invalid_request: email: required when addresses must be verified\n",
+    )
+    code, out, _ = run(strict, "users", "list")
+    assert (code, table(out)[1:]) == (0, [])  # nothing was written
+    code, out, _ = run(
+        strict,
+        "users",
+        "create",
+        "carol",
+        "--email",
+        "carol@example.com",
+        "--password-stdin",
+        stdin=PASSWORD,
+    )
+    assert code == 0, out
+    assert "created carol" in out
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [

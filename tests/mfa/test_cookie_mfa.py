@@ -279,7 +279,7 @@ async def test_require_verified_email_holds_for_the_cookie_second_step(
     def verified(user_id: str, flag: bool) -> None:
         async def job(service: AuthService) -> None:
             async with service.db.write() as tx:
-                email = "alice@example.test"
+                email = "alice@example.com"
                 assert await tx.users.set_email(
                     user_id, email=email, email_key=email, verified=flag
                 )
@@ -287,7 +287,8 @@ async def test_require_verified_email_holds_for_the_cookie_second_step(
         server.call(job)
 
     async with server.client() as client:
-        r = await client.post("/users", json={"username": "alice", "password": PASSWORD})
+        body = {"username": "alice", "password": PASSWORD, "email": "alice@example.com"}
+        r = await client.post("/users", json=body)  # an address: required under the setting
         assert r.status_code == 201, r.text
         user_id = r.json()["id"]
         await asyncio.to_thread(verified, user_id, True)

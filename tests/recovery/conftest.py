@@ -13,6 +13,7 @@ import pytest
 
 from authgate.clock import FrozenClock
 from authgate.server import create_app
+from authgate.service import AuthService, AuthServiceProtocol
 from authgate.settings import EmailSettings, Settings, ThrottleSettings
 from authgate.testing import test_settings
 from recovery._smtp import TestSmtp
@@ -75,6 +76,22 @@ def register(
         body["email"] = email
     r = client.post("/users", json=body)
     assert r.status_code == 201, r.text
+
+
+def register_without_address(live: LiveServer, username: str) -> None:
+    """An account with no address on a server with ``require_verified_email``, as one
+    registered before the setting was turned on (registration now refuses it)."""
+
+    async def job(service: AuthServiceProtocol) -> None:
+        assert isinstance(service, AuthService)
+        accounts = service.ops.accounts
+        accounts.require_email = False
+        try:
+            await service.register(username, PASSWORD)
+        finally:
+            accounts.require_email = True
+
+    live.call(job)
 
 
 def bearer(token: str) -> dict[str, str]:

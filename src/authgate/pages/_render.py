@@ -19,6 +19,11 @@ _HERE = Path(__file__).parent
 #: so nothing a third party puts in a link is reflected into the page.
 NOTICES: dict[str, str] = {
     "welcome": "Your account is ready. You are signed in.",
+    "created_signin": "Your account is ready. Sign in.",
+    "check_inbox": (
+        "Your account is ready. Check your inbox: open the link in the message we sent "
+        "to confirm your address, then sign in."
+    ),
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
     "session_ended": "That session is ended. The device is signed out on its next request.",

@@ -31,11 +31,13 @@ class SignInPages(PageBase):
         errors: dict[str, str] | None = None,
         form_error: str | None = None,
         username: str = "",
+        email: str = "",
         retry_after: int | None = None,
         unverified: bool = False,
     ) -> Response:
         """The sign-in / sign-up page; ``unverified`` adds the "Send a new
-        verification link" form (``POST /verify/request``) for ``username``."""
+        verification link" form (``POST /verify/request``) for ``username``. The
+        sign-up form's address is required under ``require_verified_email``."""
         response = self.page(
             request,
             "signin.html",
@@ -44,6 +46,8 @@ class SignInPages(PageBase):
             errors=errors or {},
             form_error=form_error,
             username=username,
+            email=email,
+            email_required=self.settings.require_verified_email,
             unverified=unverified,
         )
         if retry_after is not None:
@@ -108,51 +112,81 @@ class SignInPages(PageBase):
         return response
 
     async def signup(self, request: Request) -> Response:
+        """``POST /signup``: the service's registration, as ``POST /users`` calls it.
+
+        Under ``require_verified_email`` the address is required (the service refuses
+        an account that could never be verified, SECURITY.md A.7 #57) and the page
+        says to open the verification message instead of signing in, which would be
+        refused. Every refusal is this page with the message beside its field.
+        """
         if not self.settings.allow_registration:
             return Response(status_code=404)
         fields = await self.posted(request)
         if isinstance(fields, Response):
             return fields
         username, password = fields["username"].strip(), fields["password"]
+        email = fields["email"].strip()
+        strict = self.settings.require_verified_email
         errors: dict[str, str] = {}
         if not username:
             errors["signup-username"] = "Choose a username."
+        if not email and strict:
+            errors["signup-email"] = "Enter your email address: you confirm it before signing in."
         if not password:
             errors["signup-password"] = "Choose a password."
-        if not errors:
-            service, client = self.gate.service, self.gate.client_info(request)
-            try:
-                await service.register(username, password, client=client)
-                pair = await service.login(username, password, scope=None, client=client)
-            except UsernameTaken:
-                errors["signup-username"] = "That username is taken. Choose another, or sign in."
-            except PasswordRejected as exc:
-                errors["signup-password"] = exc.reason
-            except InvalidRequest as exc:
-                errors["signup-username"] = exc.message
-            except RateLimited as exc:
-                return self.form_page(
-                    request,
-                    status_code=429,
-                    mode="signup",
-                    form_error=throttled(exc),
-                    username=username,
-                    retry_after=exc.retry_after,
-                )
-            except StoreUnavailable:
-                return self.form_page(
-                    request,
-                    status_code=503,
-                    mode="signup",
-                    form_error=UNAVAILABLE,
-                    username=username,
-                )
+        if errors:
+            return self._signup_refused(request, 400, username, email, errors=errors)
+        service, client = self.gate.service, self.gate.client_info(request)
+        try:
+            await service.register(username, password, email=email or None, client=client)
+        except UsernameTaken as exc:
+            if "email" in exc.message:
+                errors["signup-email"] = "That address has an account: sign in, or reset it."
             else:
-                response = redirect("/account?m=welcome")
-                self.signed_in(response, pair)
-                return response
+                errors["signup-username"] = "That username is taken. Choose another, or sign in."
+        except PasswordRejected as exc:
+            errors["signup-password"] = exc.reason
+        except InvalidRequest as exc:
+            field = "signup-email" if exc.message.startswith("email") else "signup-username"
+            errors[field] = exc.message
+        except RateLimited as exc:
+            response = self._signup_refused(
+                request, 429, username, email, form_error=throttled(exc)
+            )
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        except StoreUnavailable:
+            return self._signup_refused(request, 503, username, email, form_error=UNAVAILABLE)
+        if errors:
+            return self._signup_refused(request, 400, username, email, errors=errors)
+        if strict:  # the verification message is queued with the account
+            return redirect("/?m=check_inbox")
+        try:
+            pair = await service.login(username, password, scope=None, client=client)
+        except (GrantError, InvalidCredentials, RateLimited, StoreUnavailable):
+            return redirect("/?m=created_signin")  # the account exists: sign in by hand
+        response = redirect("/account?m=welcome")
+        self.signed_in(response, pair)
+        return response
+
+    def _signup_refused(
+        self,
+        request: Request,
+        status_code: int,
+        username: str,
+        email: str,
+        *,
+        errors: dict[str, str] | None = None,
+        form_error: str | None = None,
+    ) -> Response:
         return self.form_page(
-            request, status_code=400, mode="signup", errors=errors, username=username
+            request,
+            status_code=status_code,
+            mode="signup",
+            errors=errors,
+            form_error=form_error,
+            username=username,
+            email=email,
         )
 
     def second_step_page(

@@ -26,7 +26,11 @@ from authgate.service.throttle import LoginThrottle
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
 from authgate.store.protocols import Store, Transaction
 
-__all__ = ["Accounts", "EmailHooks"]
+__all__ = ["EMAIL_REQUIRED", "Accounts", "EmailHooks"]
+
+#: The refusal of a registration without an address under ``require_verified_email``
+#: (the field-named style of the endpoints' 422 ``invalid_request`` bodies).
+EMAIL_REQUIRED = "email: required when addresses must be verified"
 
 
 class EmailHooks(Protocol):
@@ -49,6 +53,7 @@ class Accounts:
         endings: Endings,
         sync: RevocationSync,
         failure_audit: FailureAudit,
+        require_email: bool = False,
     ) -> None:
         self.db = db
         self.default_scopes = default_scopes
@@ -58,6 +63,9 @@ class Accounts:
         self.endings = endings
         self.sync = sync
         self.failure_audit = failure_audit
+        #: ``require_verified_email``: an account without an address could never be
+        #: verified, so never sign in (SECURITY.md A.7 #57); registration refuses it.
+        self.require_email = require_email
         #: Queues the verification message in the registration's transaction
         #: (:class:`authgate.service.email_verification.EmailVerification`).
         self.email_hooks: EmailHooks | None = None
@@ -73,11 +81,16 @@ class Accounts:
     ) -> User:
         """Create a user. With a ``client`` IP, sign-ups per address are limited
         (``throttle.registrations_per_ip_per_hour``): each costs an Argon2 hash.
+        When addresses must be verified (``require_email``), an ``email`` is required:
+        checked with the other input, before the throttle and before any row is written.
 
         Raises:
-            UsernameTaken, PasswordRejected, InvalidRequest, RateLimited.
+            UsernameTaken, PasswordRejected, RateLimited.
+            InvalidRequest: a bad username or address, or no address when one is required.
         """
         display, key = normalize_username(username)
+        if email is None and self.require_email:
+            raise InvalidRequest(EMAIL_REQUIRED)
         if not isinstance(password, str):
             raise InvalidRequest("password is required")
         self.hasher.check_length(password)

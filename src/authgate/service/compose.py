@@ -213,6 +213,7 @@ async def _build(
             endings=endings,
             sync=sync,
             failure_audit=failure_audit,
+            require_email=settings.require_verified_email,
         ),
         password_changes=PasswordChanges(
             db,
