@@ -46,7 +46,7 @@ def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes
     env.update(
         {
             "AUTHGATE_DATA_DIR": str(data_dir),
-            "AUTHGATE_ISSUER": f"http://127.0.0.1:{port}",
+            "AUTHGATE_ISSUER": f"http://localhost:{port}",
             "AUTHGATE_COOKIES__ENABLED": "true",
             "AUTHGATE_DEFAULT_SCOPES": '["profile", "items:read"]',
         }
@@ -139,7 +139,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         proc = start_server(Path(tmp) / "data", port, Path(tmp) / "serve.log")
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://localhost:{port}"
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -181,3 +181,26 @@ def test_a_passkey_is_the_second_step_after_the_password(
     page.wait_for_url(base + "/account")
     expect(page.locator("#username")).to_have_text(name)
     assert stored_credentials(cdp, authenticator)[0]["signCount"] >= 2
+
+
+def test_a_page_opened_by_ip_address_offers_no_passkey_and_says_why(
+    live_server: LiveServer, context: BrowserContext
+) -> None:
+    """``authgate serve``'s default address is http://127.0.0.1:8000, and an IP address
+    cannot be a relying party id: the sign-in page must not greet every visitor with a
+    failed autofill, and the account page says what to open instead."""
+    base = live_server.url
+    assert base.startswith("http://127.0.0.1:")
+    page = context.new_page()
+    virtual_authenticator(page)  # WebAuthn is available: only the address stands in the way
+    page.goto(base + "/")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#passkey-signin")).to_be_hidden()
+    expect(page.locator("#passkey-signin-status")).to_have_text("")
+    expect(page.locator("#passkey-signin-status")).to_be_hidden()
+    sign_up(page, base, new_username("pkip"), PASSWORD)
+    expect(page.locator("#passkey-add")).to_be_hidden()
+    status = page.locator("#passkey-status")
+    expect(status).to_contain_text("Passkeys need the site's name, not an IP address")
+    expect(status).to_contain_text(f"http://localhost:{live_server.port}")
+    expect(status).not_to_have_class("error")

@@ -5,6 +5,19 @@
   "use strict";
   var data = document.body.dataset;
   if (!window.PublicKeyCredential) return;
+  // A relying party id is a domain (W3C WebAuthn L3 §5.1.4.1 step 8): a page opened by
+  // IP address (http://127.0.0.1:8000, serve's default) cannot use passkeys at all, so
+  // say so once on the account page instead of failing at every sign-in page load.
+  var host = window.location.hostname;
+  if (/^[0-9.]+$/.test(host) || host.indexOf(":") !== -1 || host.charAt(0) === "[") {
+    var note = document.getElementById("passkey-status");
+    if (note) {
+      note.className = "hint";
+      note.textContent = "Passkeys need the site's name, not an IP address: open this page " +
+        "at http://localhost:" + (window.location.port || "80") + " or at its https:// address.";
+    }
+    return;
+  }
 
   function cookie(name) {
     var parts = document.cookie ? document.cookie.split("; ") : [];
@@ -56,6 +69,8 @@
         .then(function () { window.location.assign("/account"); });
     }).catch(function (error) {
       if (error && error.name === "AbortError") return;
+      // Autofill runs unasked in the background: its failure is not the user's to read.
+      if (mediation === "conditional") return;
       say("passkey-signin-status", "Passkey sign-in failed: " + error.message);
     });
   }
