@@ -20,8 +20,11 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
+from authgate.domain import ImportedUser, RevocationEvent
 from authgate.service import AuthService
+from authgate.service.imports import UserImport
 from authgate.store.fanout import channel_for
+from authgate.store.protocols import Transaction
 from authgate.store.schema import audit_events, users
 from imports.conftest import authgate, server_env, write_jsonl
 from passwords.legacy_hashes import MAKERS
@@ -324,3 +327,62 @@ async def test_with_redis_the_import_nudges_the_instances_to_read_the_log(
     finally:
         await pubsub.aclose()
         await listener.aclose()
+
+
+class ResetDuringImport(UserImport):
+    """An ``--update`` batch that, after moving the address and killing the links sent
+    to the old one but before it commits, lets a real reset request for the OLD
+    address in over HTTP: the request reads the account as it was (the move is not
+    committed) and writes its token after the batch commits."""
+
+    def __init__(self, server: RaceServer, old_address: str) -> None:
+        service = server.service
+        endings, sync = service.ops.accounts.endings, service.sync
+        super().__init__(service.db, endings=endings, sync=sync, update=True, dry_run=False)
+        self.server, self.old_address = server, old_address
+        self.request: asyncio.Task[httpx.Response] | None = None
+
+    async def _upsert(
+        self, tx: Transaction, kept: list[ImportedUser]
+    ) -> tuple[tuple[int, int], int, list[RevocationEvent]]:
+        done = await super()._upsert(tx, kept)
+
+        async def reset() -> httpx.Response:
+            async with self.server.client() as client:
+                return await client.post("/auth/password-reset", json={"email": self.old_address})
+
+        self.request = asyncio.create_task(reset())
+        await asyncio.sleep(0.5)  # the request's lookup runs; its write waits for ours
+        return done
+
+
+@pytest.mark.anyio
+async def test_a_reset_request_that_read_the_old_address_mails_a_dead_link(
+    start_server: ServerFactory, database_url: str, smtp: TestSmtp, tmp_path: Path
+) -> None:
+    """SECURITY.md A.7 #57: a reset link works only while the account still has the
+    address it was sent to, whatever the order of the request's read, the move and
+    the request's write (found by review: the link used to reset the password)."""
+    server = start_server(database_url=database_url, email=email_settings(smtp))
+    env = server_env(server)
+    old = own_hash(server)
+    first = write_jsonl(tmp_path / "first.jsonl", [record("stale", old)])
+    assert authgate(env, "users", "import", str(first)).returncode == 0
+    moved = record("stale", old, email="stale@new.example.org")
+
+    async def job(service: AuthService) -> httpx.Response:
+        importer = ResetDuringImport(server, "stale@example.org")
+        result = await importer.batch([(1, moved)], now=0.0)
+        assert (result.updated, result.refused) == (1, [])
+        assert importer.request is not None
+        return await importer.request
+
+    answer = server.call(job)
+    assert answer.status_code == 202, answer.text
+    token = token_in(smtp.wait_for("stale@example.org", subject="Reset")[-1])
+    async with server.client() as client:
+        body = {"token": token, "new_password": MOVED_PASSWORD}
+        r = await client.post("/auth/password-reset/confirm", json=body)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_grant"
+        assert (await login(client, "stale", PASSWORD)).status_code == 200

@@ -120,7 +120,13 @@ def refuse_cross_site(request: Request) -> None:
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise CSRFRejected("cross-site request refused")
     origin = request.headers.get("origin")
-    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+    if origin is None:
+        return
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # e.g. "http://[::1": no browser sends it; refused, never a 500
+        raise CSRFRejected("cross-origin request refused") from None
+    if netloc != request.headers.get("host"):
         raise CSRFRejected("cross-origin request refused")
 
 

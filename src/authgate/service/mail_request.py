@@ -77,6 +77,10 @@ PASSWORD_RESET = RequestKind(
     page="/reset",
     audit_event="password_reset_requested",
     wants=lambda user: not user.disabled and user.email is not None,
+    # The link works only while the account still has the address it went to: a
+    # lookup read before an address change (import --update, a confirmed change)
+    # must not leave the old mailbox a live link (SECURITY.md A.7 #57).
+    binds_address=True,
 )
 
 #: The signed-out "send me a new verification link": its per-account bucket is the

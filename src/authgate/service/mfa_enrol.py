@@ -124,9 +124,12 @@ class MfaEnrolments:
         now = self.clock.now()
         async with self.db.write() as tx:
             await lock_at(tx, user_id, row.credential_version)
+            # A pending (unconfirmed) enrolment is no factor: cancelling it is always fine.
+            confirmed = await tx.users.second_factor(user_id)
             if not await tx.factors.remove(user_id):
                 raise NotFound("no second factor is enrolled")
-            await refuse_if_left_alone(tx, user_id, password_fits_alone=alone, minimum=minimum)
+            if confirmed:
+                await refuse_if_left_alone(tx, user_id, password_fits_alone=alone, minimum=minimum)
             await audit(tx, "mfa_removed", now=now, user_id=user_id, ip=client.ip)
 
     async def regenerate_recovery_codes(

@@ -24,6 +24,7 @@ from authgate.domain import ClientInfo
 from authgate.errors import InvalidGrant, InvalidRequest
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
+from authgate.service.emails import normalize_email
 from authgate.service.endings import Endings
 from authgate.service.factor_rules import fits_alone, refuse_short_without_factor
 from authgate.service.mail_queue import MailQueue, token_digest
@@ -113,6 +114,7 @@ class PasswordResets:
             or row.disabled
             or found.expires_at <= now
             or found.credential_version != row.credential_version
+            or found.email_key != _address_key(row.email)
         ):
             raise InvalidGrant(_DEAD_LINK)
         # The account's own minimum (SECURITY.md A.7 #58): lower with a second factor.
@@ -148,3 +150,9 @@ class PasswordResets:
             await audit(tx, "password_reset_done", now=now, user_id=row.id, ip=ip)
         await self.sync.emit(events)
         self.mail.wake()
+
+
+def _address_key(email: str | None) -> str | None:
+    """The uniqueness key of the account's address now: a reset link is bound to the
+    address it was sent to (SECURITY.md A.7 #57)."""
+    return None if email is None else normalize_email(email).key
