@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import BrowserContext, Page
+
+from recovery._smtp import TestSmtp
+from resilience._harness import AuthgateServer
 
 _counter = itertools.count()
 
@@ -39,3 +45,27 @@ def cookie(context: BrowserContext, name: str) -> dict[str, object] | None:
         if found.get("name") == name:
             return dict(found)
     return None
+
+
+def serve_with_mail(
+    tmp_path_factory: pytest.TempPathFactory, label: str, **env: str
+) -> Iterator[tuple[AuthgateServer, TestSmtp]]:
+    """``authgate serve`` (cookies on, ``env`` added) whose messages go to a real SMTP
+    server (aiosmtpd, STARTTLS) and whose links point at its own pages."""
+    smtp = TestSmtp(tmp_path_factory.mktemp("smtp")).start()
+    data: Path = tmp_path_factory.mktemp(label) / "data"
+    settings = {
+        "AUTHGATE_COOKIES__ENABLED": "true",
+        "AUTHGATE_EMAIL__SMTP_URL": smtp.url,
+        "AUTHGATE_EMAIL__CA_FILE": str(smtp.cert),
+        "AUTHGATE_EMAIL__POLL_INTERVAL": "0.1",
+        **env,
+    }
+    server = AuthgateServer(data, settings)
+    server.extra_env["AUTHGATE_PUBLIC_URL"] = server.url  # the links point at these pages
+    server.start()
+    try:
+        yield server, smtp
+    finally:
+        server.stop()
+        smtp.stop()

@@ -7,7 +7,6 @@ and then the user signs in. No administrator involved."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from playwright.sync_api import BrowserContext, expect
 from recovery._smtp import TestSmtp, link_in
 from resilience._harness import AuthgateServer
 
-from ._flows import new_username, sign_in
+from ._flows import new_username, serve_with_mail, sign_in
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -26,25 +25,9 @@ pytestmark = pytest.mark.browser
 def strict_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[AuthgateServer, TestSmtp]]:
-    smtp = TestSmtp(tmp_path_factory.mktemp("smtp")).start()
-    data: Path = tmp_path_factory.mktemp("verify-request-browser") / "data"
-    server = AuthgateServer(
-        data,
-        {
-            "AUTHGATE_COOKIES__ENABLED": "true",
-            "AUTHGATE_REQUIRE_VERIFIED_EMAIL": "true",
-            "AUTHGATE_EMAIL__SMTP_URL": smtp.url,
-            "AUTHGATE_EMAIL__CA_FILE": str(smtp.cert),
-            "AUTHGATE_EMAIL__POLL_INTERVAL": "0.1",
-        },
+    yield from serve_with_mail(
+        tmp_path_factory, "verify-request-browser", AUTHGATE_REQUIRE_VERIFIED_EMAIL="true"
     )
-    server.extra_env["AUTHGATE_PUBLIC_URL"] = server.url  # the links point at these pages
-    server.start()
-    try:
-        yield server, smtp
-    finally:
-        server.stop()
-        smtp.stop()
 
 
 def test_a_user_locked_out_by_an_unverified_address_gets_a_new_link_and_signs_in(
