@@ -18,6 +18,7 @@ from authgate.settings import EmailSettings, Settings, ThrottleSettings
 from authgate.testing import test_settings
 from recovery._smtp import TestSmtp
 from server.conftest import PASSWORD, LiveServer, serve
+from service._pg import fresh_database
 
 ISSUER = "http://auth.test"
 
@@ -114,3 +115,15 @@ def serve_env(smtp: TestSmtp, **extra: str) -> dict[str, str]:
         "AUTHGATE_THROTTLE__REGISTRATIONS_PER_IP_PER_HOUR": "10000",
         **extra,
     }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def racing(request: pytest.FixtureRequest, tmp_path: Path, smtp: TestSmtp) -> Iterator[LiveServer]:
+    """Three messages per account (or address) per hour, for the burst tests; SQLite,
+    or a fresh PostgreSQL database."""
+    mail = email_settings(smtp, requests_per_hour=3)
+    if request.param == "sqlite":
+        yield from live_server(recovery_settings(tmp_path, smtp, email=mail))
+        return
+    with fresh_database() as url:
+        yield from live_server(recovery_settings(tmp_path, smtp, email=mail, database_url=url))

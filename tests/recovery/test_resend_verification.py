@@ -19,7 +19,6 @@ from authgate.settings import CookieSettings
 from recovery._smtp import TestSmtp, token_in
 from recovery.conftest import bearer, email_settings, live_server, recovery_settings, register
 from server.conftest import PASSWORD, LiveServer
-from service._pg import fresh_database
 
 RESEND = "/users/me/email/verify"
 BURST = 50
@@ -153,17 +152,6 @@ def test_resends_are_throttled_per_account_and_per_ip(tight: LiveServer) -> None
         tight.clock.advance(3600)  # a new hour; the access tokens expired meanwhile
         neighbour = tight.login(c, "neighbour")["access_token"]
         assert _resend(c, neighbour).status_code == 202
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def racing(request: pytest.FixtureRequest, tmp_path: Path, smtp: TestSmtp) -> Iterator[LiveServer]:
-    """Three resends per account per hour; SQLite, or a fresh PostgreSQL database."""
-    mail = email_settings(smtp, requests_per_hour=3)
-    if request.param == "sqlite":
-        yield from live_server(recovery_settings(tmp_path, smtp, email=mail))
-        return
-    with fresh_database() as url:
-        yield from live_server(recovery_settings(tmp_path, smtp, email=mail, database_url=url))
 
 
 def test_a_burst_of_resends_queues_at_most_the_limit_and_leaves_one_live_link(

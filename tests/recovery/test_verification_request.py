@@ -194,17 +194,6 @@ def test_bad_bodies_are_a_clear_422_never_a_500(strict: LiveServer) -> None:
             assert r.json()["error"] == "invalid_request"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def racing(request: pytest.FixtureRequest, tmp_path: Path, smtp: TestSmtp) -> Iterator[LiveServer]:
-    """Three requests per account or address per hour; SQLite, or fresh PostgreSQL."""
-    mail = email_settings(smtp, requests_per_hour=3)
-    if request.param == "sqlite":
-        yield from live_server(recovery_settings(tmp_path, smtp, email=mail))
-        return
-    with fresh_database() as url:
-        yield from live_server(recovery_settings(tmp_path, smtp, email=mail, database_url=url))
-
-
 def test_a_burst_of_requests_queues_at_most_the_limit_and_leaves_one_live_link(
     racing: LiveServer, smtp: TestSmtp, request: pytest.FixtureRequest
 ) -> None:
