@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Table, func, select
 
 from authgate.clock import FrozenClock
 from authgate.server import create_app
@@ -127,3 +128,18 @@ def racing(request: pytest.FixtureRequest, tmp_path: Path, smtp: TestSmtp) -> It
         return
     with fresh_database() as url:
         yield from live_server(recovery_settings(tmp_path, smtp, email=mail, database_url=url))
+
+
+def row_counts(live: LiveServer, *tables: Table) -> tuple[int, ...]:
+    """How many rows each of ``tables`` holds in the server's database now."""
+
+    async def job(service: AuthServiceProtocol) -> tuple[int, ...]:
+        assert isinstance(service, AuthService)
+        async with service.db.engine.connect() as conn:
+            counts = [
+                int((await conn.execute(select(func.count()).select_from(t))).scalar() or 0)
+                for t in tables
+            ]
+        return tuple(counts)
+
+    return live.call(job)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from authgate.endpoints.routes_recovery import ACCEPTED
-from authgate.service import AuthService
+from authgate.store.schema import audit_events, email_outbox, email_tokens
 from recovery._smtp import TestSmtp, html_of, link_in, text_of, token_in
 from recovery.conftest import (
     ISSUER,
@@ -20,6 +20,7 @@ from recovery.conftest import (
     live_server,
     recovery_settings,
     register,
+    row_counts,
 )
 from server.conftest import NEW_PASSWORD, PASSWORD, LiveServer
 
@@ -162,21 +163,8 @@ def test_a_weak_new_password_is_refused_and_the_token_survives(
         assert _confirm(c, token).status_code == 204
 
 
-def _counts(live: LiveServer) -> tuple[int, int, int]:
-    async def job(service: object) -> tuple[int, int, int]:
-        assert isinstance(service, AuthService)
-        from sqlalchemy import func, select
-
-        from authgate.store.schema import audit_events, email_outbox, email_tokens
-
-        counts = []
-        async with service.db.engine.connect() as conn:
-            for table in (email_tokens, email_outbox, audit_events):
-                found = await conn.execute(select(func.count()).select_from(table))
-                counts.append(int(found.scalar() or 0))
-        return counts[0], counts[1], counts[2]
-
-    return live.call(job)
+def _counts(live: LiveServer) -> tuple[int, ...]:
+    return row_counts(live, email_tokens, email_outbox, audit_events)
 
 
 @pytest.mark.parametrize("field", ["email", "username"])

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from authgate.service import AuthService, AuthServiceProtocol
 from authgate.settings import CookieSettings
+from authgate.store.schema import email_outbox, email_tokens, users
 from recovery._smtp import TestSmtp, token_in
-from recovery.conftest import live_server, recovery_settings
+from recovery.conftest import live_server, recovery_settings, row_counts
 from server.conftest import PASSWORD, LiveServer
 from service._pg import fresh_database
 
@@ -28,23 +28,9 @@ BURST = 20
 _HIDDEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _counts(live: LiveServer) -> tuple[int, int, int]:
+def _counts(live: LiveServer) -> tuple[int, ...]:
     """(users, outbox rows, email tokens) in the server's database."""
-
-    async def job(service: AuthServiceProtocol) -> tuple[int, int, int]:
-        assert isinstance(service, AuthService)
-        from sqlalchemy import func, select
-
-        from authgate.store.schema import email_outbox, email_tokens, users
-
-        counts = []
-        async with service.db.engine.connect() as conn:
-            for table in (users, email_outbox, email_tokens):
-                found = await conn.execute(select(func.count()).select_from(table))
-                counts.append(int(found.scalar() or 0))
-        return counts[0], counts[1], counts[2]
-
-    return live.call(job)
+    return row_counts(live, users, email_outbox, email_tokens)
 
 
 def _server(

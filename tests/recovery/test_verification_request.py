@@ -13,10 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from authgate.endpoints.routes_recovery import ACCEPTED
-from authgate.service import AuthService
+from authgate.service import AuthService, AuthServiceProtocol
 from authgate.settings import CookieSettings
+from authgate.store.schema import audit_events, email_outbox, email_tokens, users
 from recovery._smtp import TestSmtp, text_of, token_in
 from recovery.conftest import (
     ISSUER,
@@ -26,6 +28,7 @@ from recovery.conftest import (
     recovery_settings,
     register,
     register_without_address,
+    row_counts,
 )
 from server.conftest import PASSWORD, LiveServer
 from service._pg import fresh_database
@@ -47,30 +50,18 @@ def _login(c: httpx.Client, username: str) -> httpx.Response:
     return c.post("/auth/token", data={"username": username, "password": PASSWORD})
 
 
-def _counts(live: LiveServer, recipient: str) -> tuple[int, int, int, int]:
+def _counts(live: LiveServer, recipient: str) -> tuple[int, ...]:
     """(email tokens, outbox rows, audit rows; live ``verify`` tokens of ``recipient``)."""
 
-    async def job(service: object) -> tuple[int, int, int, int]:
+    async def job(service: AuthServiceProtocol) -> int:
         assert isinstance(service, AuthService)
-        from sqlalchemy import func, select
-
-        from authgate.store.schema import audit_events, email_outbox, email_tokens, users
-
-        counts = []
+        owner = select(users.c.id).where(users.c.email == recipient).scalar_subquery()
+        mine = email_tokens.c.user_id == owner, email_tokens.c.purpose == "verify"
         async with service.db.engine.connect() as conn:
-            for table in (email_tokens, email_outbox, audit_events):
-                found = await conn.execute(select(func.count()).select_from(table))
-                counts.append(int(found.scalar() or 0))
-            owner = select(users.c.id).where(users.c.email == recipient).scalar_subquery()
-            found = await conn.execute(
-                select(func.count())
-                .select_from(email_tokens)
-                .where(email_tokens.c.user_id == owner, email_tokens.c.purpose == "verify")
-            )
-            counts.append(int(found.scalar() or 0))
-        return counts[0], counts[1], counts[2], counts[3]
+            found = await conn.execute(select(func.count()).select_from(email_tokens).where(*mine))
+            return int(found.scalar() or 0)
 
-    return live.call(job)
+    return (*row_counts(live, email_tokens, email_outbox, audit_events), live.call(job))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
