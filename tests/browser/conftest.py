@@ -75,6 +75,9 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
             "AUTHGATE_DEFAULT_SCOPES": '["profile"]',
             # A long back-off, so the throttled answer does not race the wall clock.
             "AUTHGATE_THROTTLE__BACKOFF_BASE": "60",
+            # One server signs up every browser test's users: the default 20 sign-ups
+            # per IP and hour would refuse the later tests (none tests that limit).
+            "AUTHGATE_THROTTLE__REGISTRATIONS_PER_IP_PER_HOUR": "1000",
         }
     )
     return env

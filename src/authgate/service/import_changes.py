@@ -24,6 +24,7 @@ event naming what changed.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -54,7 +55,8 @@ class AccountChange:
 
 def _changed(row: ImportedUser, old: StoredAccount) -> tuple[str, ...]:
     fields: list[str] = []
-    if row.password_hash != old.password_hash:
+    # Hashes are compared in constant time, like every digest (SECURITY.md #9).
+    if not hmac.compare_digest(row.password_hash.encode(), old.password_hash.encode()):
         fields.append("password_hash")
     if row.disabled and not old.disabled:
         fields.append("disabled")
