@@ -60,13 +60,18 @@ def test_users_lifecycle(env: dict[str, str]) -> None:
     assert header == ["ID", "USERNAME", "SCOPES", "STATE", "CREATED"]
     assert row[1:4] == ["alice", "a", "active"]
     code, out, _ = run(env, "users", "set-scopes", "alice", "b", "c")
-    assert (code, out.strip()) == (0, "alice: b c")
+    assert (code, out.splitlines()) == (
+        0,
+        ["alice: b c", "removed a: alice's sessions and tokens were ended"],
+    )
+    code, out, _ = run(env, "users", "set-scopes", "alice", "b", "c", "d")
+    assert (code, out.strip()) == (0, "alice: b c d")  # only added: nothing ended
     code, out, err = run(env, "sessions", "list", "alice")
     assert (code, out, err) == (0, "", "no active sessions\n")
     code, out, _ = run(env, "users", "disable", "alice")
     assert code == 0
     code, out, _ = run(env, "users", "list")
-    assert table(out)[1][1:4] == ["alice", "b,c", "disabled"]
+    assert table(out)[1][1:4] == ["alice", "b,c,d", "disabled"]
 
 
 def test_users_create_prompts_for_a_hidden_password(env: dict[str, str]) -> None:

@@ -28,7 +28,16 @@ from authgate.store.protocols import Transaction
 from authgate.store.schema import audit_events, users
 from imports.conftest import authgate, server_env, write_jsonl
 from passwords.legacy_hashes import MAKERS
-from races.conftest import PASSWORD, RaceServer, ServerFactory, bearer, login
+from races.conftest import (
+    PASSWORD,
+    RaceServer,
+    ServerFactory,
+    assert_all_dead,
+    bearer,
+    heard_of,
+    login,
+    refresh,
+)
 from recovery._smtp import TestSmtp, token_in
 from recovery.conftest import email_settings
 
@@ -57,31 +66,6 @@ def record(username: str, password_hash: str, **extra: object) -> dict[str, obje
         "password_hash": password_hash,
         **extra,
     }
-
-
-async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await client.post(
-        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": token}
-    )
-
-
-async def assert_dead(client: httpx.AsyncClient, pair: dict[str, Any]) -> None:
-    me = await client.get("/users/me", headers=bearer(pair["access_token"]))
-    assert me.status_code == 401, me.text
-    refreshed = await refresh(client, pair["refresh_token"])
-    assert refreshed.status_code == 400, refreshed.text
-    assert refreshed.json()["error"] == "invalid_grant"
-
-
-async def heard_of(client: httpx.AsyncClient, pair: dict[str, Any]) -> None:
-    """The server hears of another process's revocations from the database log:
-    wait, bounded, until ``pair``'s access token is refused."""
-    for _ in range(600):
-        me = await client.get("/users/me", headers=bearer(pair["access_token"]))
-        if me.status_code == 401:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the import's cut-off never reached the server")
 
 
 def imported_updates(server: RaceServer) -> dict[str, Any]:
@@ -144,7 +128,7 @@ async def test_an_update_with_a_new_hash_a_disable_or_narrowed_scopes_ends_sessi
 
         await heard_of(client, pairs["moved"])
         for name in ("moved", "banned", "narrowed"):
-            await assert_dead(client, pairs[name])
+            await assert_all_dead(client, [pairs[name]])
         # The accounts left unchanged, or only given more, keep their sessions.
         for name in ("widened", "same"):
             me = await client.get("/users/me", headers=bearer(pairs[name]["access_token"]))
@@ -173,7 +157,7 @@ async def test_an_update_with_a_new_hash_a_disable_or_narrowed_scopes_ends_sessi
         assert rerun.returncode == 0, rerun.stderr
         assert "imported 0, updated 5, skipped 0 existing, refused 0, cut off 1" in rerun.stdout
         await heard_of(client, fresh["moved"])
-        await assert_dead(client, fresh["moved"])
+        await assert_all_dead(client, [fresh["moved"]])
         # And again, with nothing changed since: nothing is ended.
         rerun = authgate(env, "users", "import", str(path), "--update")
         assert rerun.returncode == 0, rerun.stderr
@@ -245,7 +229,7 @@ async def test_refreshes_racing_an_update_import_keep_no_token_from_before(
 
         await heard_of(client, canary)
         for pair in [canary, *issued]:
-            await assert_dead(client, pair)
+            await assert_all_dead(client, [pair])
             assert "write" in pair["scope"].split()  # every one of them had the old scope
         fresh = (await login(client, "racer", PASSWORD)).json()
         assert fresh["scope"].split() == ["read"]
@@ -323,7 +307,7 @@ async def test_with_redis_the_import_nudges_the_instances_to_read_the_log(
             assert "cut off 1" in done.stdout, done.stderr
             assert await messages() == 1
             await heard_of(client, pair)
-            await assert_dead(client, pair)
+            await assert_all_dead(client, [pair])
     finally:
         await pubsub.aclose()
         await listener.aclose()

@@ -195,3 +195,31 @@ async def login(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": token}
+    )
+
+
+async def assert_all_dead(client: httpx.AsyncClient, pairs: list[dict[str, Any]]) -> None:
+    """Every pair's access token is refused (401) and its refresh token is
+    ``invalid_grant``: its session is over."""
+    for pair in pairs:
+        me = await client.get("/users/me", headers=bearer(pair["access_token"]))
+        assert me.status_code == 401, me.text
+        refreshed = await refresh(client, pair["refresh_token"])
+        assert refreshed.status_code == 400, refreshed.text
+        assert refreshed.json()["error"] == "invalid_grant"
+
+
+async def heard_of(client: httpx.AsyncClient, canary: dict[str, Any]) -> None:
+    """The server hears of another process's revocations from the database log (its
+    poller): wait, bounded, until a token from before the change is refused."""
+    for _ in range(600):
+        me = await client.get("/users/me", headers=bearer(canary["access_token"]))
+        if me.status_code == 401:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the other process's cut-off never reached the server")

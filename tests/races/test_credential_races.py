@@ -21,7 +21,9 @@ from races.conftest import (
     PASSWORD,
     RaceServer,
     ServerFactory,
+    assert_all_dead,
     bearer,
+    heard_of,
     login,
     register,
 )
@@ -84,16 +86,6 @@ async def held_login(
     finally:
         server.hasher.release.set()
     return await task
-
-
-async def assert_all_dead(client: httpx.AsyncClient, pairs: list[dict[str, Any]]) -> None:
-    for pair in pairs:
-        me = await client.get("/users/me", headers=bearer(pair["access_token"]))
-        assert me.status_code == 401, me.text
-        form = {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
-        refreshed = await client.post("/auth/token", data=form)
-        assert refreshed.status_code == 400, refreshed.text
-        assert refreshed.json()["error"] == "invalid_grant"
 
 
 async def until_done(
@@ -200,17 +192,6 @@ async def disable_in_another_process(server: RaceServer, username: str) -> None:
         capture_output=True,
         timeout=120,
     )
-
-
-async def heard_of(client: httpx.AsyncClient, canary: dict[str, Any]) -> None:
-    """The server hears of another process's revocations from the database log (its
-    poller): wait, bounded, until a token from before the race is refused."""
-    for _ in range(600):
-        me = await client.get("/users/me", headers=bearer(canary["access_token"]))
-        if me.status_code == 401:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the disable never reached the server")
 
 
 @pytest.mark.anyio

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from authgate.errors import InvalidRequest, InvalidScope, NotFound
+from authgate.errors import InvalidGrant, InvalidRequest, InvalidScope, NotFound
 from authgate.service import AuthService, ClientInfo
 from authgate.settings import Settings
 from service.conftest import PASSWORD
@@ -55,15 +55,22 @@ async def test_new_users_get_default_scopes_and_malformed_scopes_are_refused(
 
 
 @pytest.mark.anyio
-async def test_removed_scopes_leave_existing_sessions_at_their_next_refresh(
+async def test_removing_a_scope_ends_the_sessions_and_adding_one_ends_nothing(
     service: AuthService,
 ) -> None:
     eve = await service.register("eve", PASSWORD, scopes=["read", "write"])
     pair = await service.login("eve", PASSWORD, scope=None, client=CLIENT)
     assert pair.scope == frozenset({"read", "write"})
-    updated = await service.set_scopes(eve.id, ["read"])
-    assert updated.scopes == frozenset({"read"})
-    narrowed = await service.refresh(pair.refresh_token, scope=None, client=CLIENT)
-    assert narrowed.scope == frozenset({"read"})
-    introspected = await service.introspect(narrowed.refresh_token)
-    assert introspected["scope"] == "read"
+    widened = await service.set_scopes(eve.id, ["read", "write", "admin"])
+    assert widened.scopes == frozenset({"read", "write", "admin"})
+    kept = await service.refresh(pair.refresh_token, scope=None, client=CLIENT)
+    assert kept.scope == frozenset({"read", "write"})  # a session keeps what it was granted
+    assert (await service.introspect(kept.access_token))["active"] is True
+
+    updated = await service.set_scopes(eve.id, ["read", "admin"])
+    assert updated.scopes == frozenset({"read", "admin"})
+    with pytest.raises(InvalidGrant):
+        await service.refresh(kept.refresh_token, scope=None, client=CLIENT)
+    assert (await service.introspect(kept.access_token)) == {"active": False}
+    again = await service.login("eve", PASSWORD, scope=None, client=CLIENT)
+    assert again.scope == frozenset({"read", "admin"})

@@ -104,15 +104,21 @@ def disable(username: str) -> None:
 
 @app.command("set-scopes")
 def set_scopes(username: str, scopes: Annotated[list[str] | None, typer.Argument()] = None) -> None:
-    """Replace a user's allowed scopes (none given: no scopes)."""
+    """Replace a user's allowed scopes (none given: no scopes). Removing a scope ends
+    the user's sessions and tokens at once; adding one ends nothing."""
     with cli_errors():
 
-        async def job(service: AuthServiceProtocol) -> User:
+        async def job(service: AuthServiceProtocol) -> tuple[User, User]:
             user = await service.get_user_by_username(username)
-            return await service.set_scopes(user.id, scopes or [])
+            return user, await service.set_scopes(user.id, scopes or [])
 
-        user = with_service(job)
+        before, user = with_service(job)
         typer.echo(f"{user.username}: {' '.join(sorted(user.scopes)) or '(no scopes)'}")
+        if removed := before.scopes - user.scopes:
+            typer.echo(
+                f"removed {' '.join(sorted(removed))}: "
+                f"{user.username}'s sessions and tokens were ended"
+            )
 
 
 users_io.register(app)

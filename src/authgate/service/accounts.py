@@ -1,9 +1,10 @@
 """Users and their sessions: registration, admin, sign-out everywhere.
 
 Global invalidation (SECURITY.md A.4 #33, A.7 #48, ASVS 5.0 7.4.2–7.4.5):
-``logout_all``, ``change_password`` and ``disable_user`` bump the user's credential
-version, set ``tokens_valid_after`` = now and end the user's sessions, in one
-transaction; see :mod:`authgate.service.revocation` for how tokens are cut off.
+``logout_all``, ``change_password``, ``disable_user`` and a ``set_scopes`` that
+removes a scope bump the user's credential version, set ``tokens_valid_after`` = now
+and end the user's sessions, in one transaction; see :mod:`authgate.service.revocation`
+for how tokens are cut off.
 
 The password change itself is in :mod:`authgate.service.password_change`.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from authgate.clock import Clock
-from authgate.domain import ClientInfo, SessionInfo, User
+from authgate.domain import ClientInfo, RevocationEvent, SessionInfo, User
 from authgate.errors import InvalidRequest, NotFound, RateLimited, UsernameTaken
 from authgate.passwords import PasswordHasher
 from authgate.service.audit import audit
@@ -160,12 +161,43 @@ class Accounts:
             return await tx.users.list()
 
     async def set_scopes(self, user_id: str, scopes: Iterable[str]) -> User:
-        """Replace the user's allowed scopes. Existing sessions are narrowed at their
-        next refresh (granted = session scope ∩ allowed scopes)."""
+        """Replace the user's allowed scopes.
+
+        Removing a scope takes effect at once (SECURITY.md A.4 #33): the user is cut
+        off like ``users disable`` without the disable, so no access token or session
+        that carries the removed scope outlives the change, and the next sign-in gets
+        the narrower set. Only adding scopes ends nothing: a session keeps what it was
+        granted, and a new sign-in may ask for more. The row is locked first, so a
+        racing refresh either committed before (its session is ended) or fails its
+        credential-version check after. Audited as ``user_scopes_changed``.
+
+        Raises:
+            NotFound: no such user.
+        """
         granted = parse_scope(scopes) or frozenset()
+        now = self.clock.now()
+        events: list[RevocationEvent] = []
         async with self.db.write() as tx:
-            if not await tx.users.set_scopes(user_id, scope_text(granted)):
+            record = await tx.users.lock(user_id)
+            if record is None:
                 raise NotFound("no such user")
+            held = frozenset(record.scopes.split())
+            await tx.users.set_scopes(user_id, scope_text(granted))
+            removed = held - granted
+            if removed:
+                events = await self.endings.cut_off_user(
+                    tx, user_id, reason="scopes_narrowed", disable=False, now=now
+                )
+            await audit(
+                tx,
+                "user_scopes_changed",
+                now=now,
+                user_id=user_id,
+                added=sorted(granted - held),
+                removed=sorted(removed),
+                cut_off=bool(removed),
+            )
+        await self.sync.emit(events)
         return await self.get_user(user_id)
 
     async def logout_all(self, user_id: str, *, client: ClientInfo | None = None) -> None:

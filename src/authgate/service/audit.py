@@ -61,6 +61,7 @@ AUDIT_EVENTS = frozenset(
         "user_disabled",
         "user_imported_update",
         "user_registered",
+        "user_scopes_changed",
     }
 )
 

@@ -18,7 +18,8 @@ password); the web layer counts them for ``/metrics``. Event names:
 ``password_reset_requested``, ``password_reset_done``, ``email_verified``,
 ``email_verification_resent``, ``email_change_requested``, ``email_changed``, ``key_promoted``,
 ``passkey_options_throttled``, ``user_imported_update`` (``users import --update``
-changed an account: what changed, whether it was cut off); all of them:
+changed an account: what changed, whether it was cut off), ``user_scopes_changed``
+(``users set-scopes``: added, removed, whether it was cut off); all of them:
 ``AUDIT_EVENTS``. ``refresh_reuse`` (a theft signal, RFC 9700 §4.14.2) is logged at
 WARNING, the others at INFO.
 """
