@@ -2,8 +2,9 @@
 (``users.email_key``): the real ``authgate users import`` refuses, one line each, an
 address that repeats an earlier record or belongs to another account (in any case or
 IDN form, also with ``--update``), never with a traceback; a concurrent registration
-of the address ends in a clean refusal; and an imported user with a verified address
-resets the password by email (a real SMTP server) and signs in."""
+of the address ends in a clean refusal; under ``require_verified_email`` a record
+without an address is refused, as a registration without one is; and an imported user
+with a verified address resets the password by email (a real SMTP server) and signs in."""
 
 from __future__ import annotations
 
@@ -205,3 +206,44 @@ async def test_an_imported_user_with_a_verified_address_resets_the_password_by_e
         assert r.status_code == 204, r.text
         assert (await login(client, "moved", PASSWORD)).status_code == 400
         assert (await login(client, "moved", NEW_PASSWORD)).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_under_require_verified_email_a_record_without_an_address_is_refused(
+    start_server: ServerFactory, database_url: str, tmp_path: Path
+) -> None:
+    server = start_server(database_url=database_url, require_verified_email=True)
+    env = {**server_env(server), "AUTHGATE_REQUIRE_VERIFIED_EMAIL": "true"}
+    lines = [
+        record("ann", "ann@example.org", email_verified=True),
+        record("bob", None),
+        record("cid", "cid@example.org"),
+        record("dan", ""),
+    ]
+    done = authgate(env, "users", "import", str(write_jsonl(tmp_path / "u.jsonl", lines)))
+    assert done.returncode == 1, done.stderr
+    assert errors_of(done.stderr) == [
+        "error: line 2: email: required when addresses must be verified",
+        "error: line 4: email: required when addresses must be verified",
+    ]
+    assert "imported 2, updated 0, skipped 0 existing, refused 2" in done.stdout
+    # --update cannot take an account's address away either.
+    gone = write_jsonl(tmp_path / "gone.jsonl", [record("ann", None, email_verified=True)])
+    update = authgate(env, "users", "import", str(gone), "--update")
+    assert update.returncode == 1, update.stderr
+    assert errors_of(update.stderr) == [
+        "error: line 1: email: required when addresses must be verified"
+    ]
+    assert addresses(server) == {
+        "ann": ("ann@example.org", "ann@example.org"),
+        "cid": ("cid@example.org", "cid@example.org"),
+    }
+    async with server.client() as client:
+        assert (await login(client, "ann")).status_code == 200
+        unverified = await login(client, "cid")
+        assert unverified.status_code == 400, unverified.text  # verifies first, then signs in
+        assert unverified.json() == {
+            "error": "invalid_grant",
+            "error_description": "verify the account's email address before signing in",
+        }
+        assert (await login(client, "bob")).status_code == 400  # never imported

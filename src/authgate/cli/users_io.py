@@ -67,6 +67,7 @@ async def _importer(
                     dry_run=dry_run,
                     endings=endings_for(settings, clock),
                     sync=sync,
+                    require_email=settings.require_verified_email,
                 )
             finally:
                 await sync.aclose()  # the last nudges go out (briefly waited for)

@@ -8,7 +8,8 @@ Each batch is validated whole first; the valid records are then written in one
 transaction (all or nothing), the refused ones reported by record with their reason.
 The hash is kept as it is and upgraded to Argon2id at the user's next login
 (:mod:`authgate.passwords`); an unknown format or an absurd cost is refused here
-(SECURITY.md A.7 #54).
+(SECURITY.md A.7 #54). Under ``require_verified_email`` a record without an address is
+refused: such an account could never sign in.
 
 With ``update``, an existing account is overwritten by its record, and one whose
 password hash, disabled state or scopes the record changes is cut off in the batch's
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from authgate.domain import ImportedUser, RevocationEvent
 from authgate.errors import AuthError, UsernameTaken
 from authgate.passwords import MalformedHash, describe_hash
+from authgate.service.accounts import EMAIL_REQUIRED
 from authgate.service.endings import Endings
 from authgate.service.import_changes import apply_changes, changes
 from authgate.service.import_emails import check_email
@@ -91,8 +93,12 @@ def _scopes(value: object) -> str:
     return scope_text(parsed or ())
 
 
-def to_imported(record: Mapping[str, object], *, now: float) -> ImportedUser:
-    """Validate one record.
+def to_imported(
+    record: Mapping[str, object], *, now: float, require_email: bool = False
+) -> ImportedUser:
+    """Validate one record. ``require_email``: under ``require_verified_email`` an
+    account without an address could never sign in, so the record is refused, as a
+    registration without one is (:data:`authgate.service.accounts.EMAIL_REQUIRED`).
 
     Raises:
         ValueError: with the reason (the record's field first).
@@ -112,6 +118,8 @@ def to_imported(record: Mapping[str, object], *, now: float) -> ImportedUser:
     if email is not None and not isinstance(email, str):
         raise ValueError("email: not a string")
     mail = check_email(email) if email else None
+    if mail is None and require_email:
+        raise ValueError(EMAIL_REQUIRED)
     return ImportedUser(
         id=new_id(),
         username=display,
@@ -162,6 +170,8 @@ class UserImport:
     username, or belongs in the database to another account (also with ``--update``).
 
     Args:
+        require_email: refuse records without an address (the deployment's
+            ``require_verified_email``).
         endings: how an updated account is cut off (the admin commands' own).
         sync: emits the batch's revocations once it has committed (to this
             instance's state and, with Redis, a nudge to the others).
@@ -175,10 +185,12 @@ class UserImport:
         dry_run: bool,
         endings: Endings,
         sync: RevocationSync,
+        require_email: bool = False,
     ) -> None:
         self.db = db
         self.update = update
         self.dry_run = dry_run
+        self.require_email = require_email
         self.endings = endings
         self.sync = sync
         #: Dry runs only: email key -> (line, username key) of the first kept record of
@@ -197,7 +209,7 @@ class UserImport:
             try:
                 if isinstance(record, str):
                     raise ValueError(record)
-                row = to_imported(record, now=now)
+                row = to_imported(record, now=now, require_email=self.require_email)
                 if row.username_key in first_line:
                     raise ValueError(
                         f"username {row.username!r} repeats line {first_line[row.username_key]}"
