@@ -344,3 +344,36 @@ def test_a_pending_enrolment_is_no_factor_and_can_always_be_cancelled(live: Live
         assert r.status_code == 204, r.text
         status = c.get("/users/me/mfa", headers=bearer(token)).json()
         assert (status["totp"], status["pending"]) == (False, False)
+
+
+def test_a_short_password_by_reset_racing_the_last_factors_removal_never_stands_alone(
+    live: LiveServer, smtp: TestSmtp
+) -> None:
+    """The reset's form of the race above: a reset link confirmed with a 10-character
+    password while TOTP is on (allowed alone), and TOTP removed with the current
+    24-character password (allowed alone), sent together. Either the reset wins, and
+    the factor stays (its cut-off ends the removal's session), or the removal wins,
+    and the reset's short password is refused; never a short password alone."""
+    links: dict[str, tuple[str, str]] = {}
+    with live.client() as c:
+        for i in range(BURST):
+            name = f"reset-race-{i}"
+            token = register(c, name, email=f"{name}@example.org")
+            enrol_totp(live, c, token)
+            links[name] = (token, reset_token(live, smtp, f"{name}@example.org"))
+    requests: list[_Request] = []
+    for token, link in links.values():
+        requests.append(
+            ("POST", "/auth/password-reset/confirm", {"token": link, "new_password": TEN}, {})
+        )
+        requests.append(
+            ("POST", "/users/me/mfa/totp/remove", {"password": PASSWORD}, bearer(token))
+        )
+    codes = asyncio.run(_burst(live.url, requests))
+    assert set(codes) <= {204, 400, 401, 422, 429}, codes
+    with live.client() as c:
+        for name in links:
+            short = login_status(c, name, TEN)
+            assert short != (200, None), f"{name}: a 10-character password stands alone"
+            if short[0] != 403:  # the reset lost: the old password is the one
+                assert login_status(c, name, PASSWORD)[0] in (200, 403), name
