@@ -24,7 +24,8 @@ from authgate.endpoints.routes_oauth import TokenResponse, token_response
 from authgate.errors import InvalidRequest, Revoked
 from authgate.service.types import SessionInfo, User
 from authgate.tokens import VerifiedToken
-from authgate.web.errors import describe_validation, responses
+from authgate.web.errors import responses
+from authgate.web.validation import describe_validation
 
 if TYPE_CHECKING:
     from authgate.endpoints.context import EndpointContext

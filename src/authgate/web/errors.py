@@ -28,14 +28,13 @@ description, headers; the nearest class in the exception's MRO wins):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
@@ -70,6 +69,15 @@ from authgate.errors import (
     UnsafeKey,
     UsernameTaken,
 )
+from authgate.web.error_body import (
+    DEFAULT_REALM,
+    INVALID_TOKEN_DESCRIPTION,
+    ErrorBody,
+    _quote,
+    oauth_error,
+)
+from authgate.web.refusal import token_refusal
+from authgate.web.validation import describe_validation
 
 __all__ = [
     "DEFAULT_REALM",
@@ -87,80 +95,15 @@ __all__ = [
 
 logger = logging.getLogger("authgate.web")
 
-DEFAULT_REALM = "authgate"
 #: Endpoints marked with this attribute speak RFC 6749 §5.2 errors (400 invalid_request).
 OAUTH_ENDPOINT_ATTR = "__authgate_oauth__"
-#: RFC 6750 §3.1 allows the policy violation (SECURITY.md A.0: one body for all 401s).
-INVALID_TOKEN_DESCRIPTION = "the access token is missing, invalid, expired or revoked"
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _WS_POLICY_VIOLATION = 1008
-
-
-class ErrorBody(BaseModel):
-    """RFC 6749 §5.2 / RFC 6750 §3 error body."""
-
-    error: str
-    error_description: str | None = None
-    scope: str | None = None
-
-
-def _quote(value: str) -> str:
-    # RFC 7235 §2.2 quoted-string: no DQUOTE or backslash inside.
-    return value.replace("\\", "").replace('"', "")
-
-
-def oauth_error(
-    status: int,
-    error: str,
-    description: str | None = None,
-    *,
-    headers: Mapping[str, str] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> JSONResponse:
-    """An error response with the RFC 6749 §5.2 body shape and ``no-store``."""
-    body: dict[str, Any] = {"error": error}
-    if description:
-        body["error_description"] = description
-    if extra:
-        body.update(extra)
-    return JSONResponse(body, status_code=status, headers={**_NO_STORE, **(headers or {})})
 
 
 def too_large_response(limit: int) -> JSONResponse:
     """RFC 9110 §15.5.14: the body is larger than the server will read (the same body
     the ``HTTPException(413)`` handler below gives)."""
     return oauth_error(413, "request_too_large", f"the request body is larger than {limit} bytes")
-
-
-class _Refusal(Response):
-    """A prebuilt 401: no JSON encoding, no header encoding per request."""
-
-    def __init__(self, body: bytes, raw_headers: list[tuple[bytes, bytes]]) -> None:
-        self.status_code = 401
-        self.body = body
-        self.background = None
-        self.raw_headers = list(raw_headers)  # a copy: outer middleware may edit it
-
-
-_REFUSALS: dict[tuple[str, bool], tuple[bytes, list[tuple[bytes, bytes]]]] = {}
-
-
-def token_refusal(realm: str = DEFAULT_REALM, *, missing: bool = False) -> Response:
-    """The RFC 6750 §3 401: ``missing`` when the request carried no credentials at
-    all (§3.1: no ``error`` attribute in ``WWW-Authenticate``). Same body either way."""
-    built = _REFUSALS.get((realm, missing))
-    if built is None:
-        challenge = f'Bearer realm="{_quote(realm)}"'
-        if not missing:
-            challenge += f', error="invalid_token", error_description="{INVALID_TOKEN_DESCRIPTION}"'
-        template = oauth_error(
-            401,
-            "invalid_token",
-            INVALID_TOKEN_DESCRIPTION,
-            headers={"WWW-Authenticate": challenge},
-        )
-        built = _REFUSALS[(realm, missing)] = (bytes(template.body), template.raw_headers)
-    return _Refusal(*built)
 
 
 HeaderFn = Callable[[Exception, str], Mapping[str, str]]
@@ -356,53 +299,6 @@ def error_response(exc: Exception, *, oauth: bool = False, realm: str = DEFAULT_
 
 def _is_oauth(conn: HTTPConnection) -> bool:
     return bool(getattr(conn.scope.get("endpoint"), OAUTH_ENDPOINT_ATTR, False))
-
-
-#: Where FastAPI says a parameter came from; the field's own name is what a reader wants.
-_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
-#: pydantic's error types in words (ctx fills the braces). A type not listed keeps its
-#: own message: custom validators (``PydanticCustomError``) already speak in words.
-_WORDS = {
-    "missing": "required",
-    "string_type": "must be a string",
-    "string_too_long": "must be at most {max_length} characters",
-    "extra_forbidden": "is not a known field",
-    "json_invalid": "not valid JSON",
-    "dict_type": "must be a JSON object",
-    "model_type": "must be a JSON object",
-    "model_attributes_type": "must be a JSON object",
-    "string_pattern_mismatch": "has an invalid format",
-}
-
-
-def _words(err: Mapping[str, Any]) -> str:
-    kind = str(err.get("type", ""))
-    ctx = err.get("ctx") or {}
-    if kind == "string_too_short":
-        low = ctx.get("min_length", 1)
-        return "must not be empty" if low == 1 else f"must be at least {low} characters"
-    template = _WORDS.get(kind)
-    if template is None:
-        return str(err.get("msg", "is not valid"))
-    try:
-        return template.format(**ctx)
-    except (KeyError, IndexError):
-        return template
-
-
-def describe_validation(errors: Sequence[Any]) -> str:
-    """pydantic/FastAPI validation errors as one line a person reads: each as
-    ``field: what is wrong`` (``email: not a valid email address``, ``username:
-    required``); an error about the whole body is ``body: …``."""
-    parts: list[str] = []
-    for err in list(errors)[:5]:
-        if not isinstance(err, Mapping):
-            continue
-        names = [str(p) for p in err.get("loc", ()) if isinstance(p, str)]
-        if names and names[0] in _SOURCES and len(names) > 1:
-            names = names[1:]
-        parts.append(f"{'.'.join(names) or 'body'}: {_words(err)}")
-    return "; ".join(parts) or "invalid request"
 
 
 def websocket_refusal(error: Exception | None) -> WebSocketClose:

@@ -2,7 +2,7 @@
 body buffering) that authenticates a request only when someone needs the answer.
 
 * HTTP paths under ``require`` (and not under ``exclude``) are verified before the app
-  runs and refused with the prebuilt RFC 6750 §3 401 (``web/errors.py``) without a
+  runs and refused with the prebuilt RFC 6750 §3 401 (``web/refusal.py``) without a
   valid token, which protects an existing app without touching its routes.
 * Everywhere else nothing is verified up front: a route that never asks for the caller
   never reaches the verifier, whatever the bearer holds (ARCHITECTURE.md: a stale or
@@ -30,7 +30,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.errors import AuthError, TokenError
-from authgate.web.errors import error_response, token_refusal, websocket_refusal
+from authgate.web.errors import error_response, websocket_refusal
 from authgate.web.principal_context import (
     PRINCIPAL_STATE,
     PRINCIPAL_VAR,
@@ -38,6 +38,7 @@ from authgate.web.principal_context import (
     DeferredPrincipal,
     starlette_auth,
 )
+from authgate.web.refusal import token_refusal
 
 __all__ = ["AuthMiddleware"]
 
