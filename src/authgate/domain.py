@@ -238,6 +238,10 @@ class ImportedUser:
     scopes: str
     created_at: float
     password_hash: str
+    #: A keyed MAC of ``password_hash`` as imported (``authgate.service.import_changes``):
+    #: tells a later ``--update`` whether the old system's hash changed, after authgate
+    #: upgraded or replaced the stored one.
+    hash_mac: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,3 +255,6 @@ class StoredAccount:
     disabled: bool
     scopes: str
     password_hash: str
+    #: The MAC of the hash its last import brought (None: never imported since it
+    #: was kept).
+    hash_mac: str | None = None

@@ -44,6 +44,23 @@ from recovery.conftest import email_settings
 #: The password the user set in the old system during the migration window.
 MOVED_PASSWORD = "copper-meadow-lantern-41"
 NEW_HASH = MAKERS["werkzeug-pbkdf2:sha256"](MOVED_PASSWORD)
+#: A password the user sets in authgate after the import.
+AUTHGATE_PASSWORD = "violet-harbour-crane-92"
+#: The old system's next password for the user, later in the window.
+LATER_PASSWORD = "saffron-pillar-otter-57"
+LATER_HASH = MAKERS["argon2i-small"](LATER_PASSWORD)
+
+
+def stored_hash(server: RaceServer, username: str) -> str:
+    async def job(service: AuthService) -> str:
+        async with service.db.engine.connect() as conn:
+            found = await conn.execute(
+                select(users.c.password_hash).where(users.c.username == username)
+            )
+            value: str = found.scalar_one()
+            return value
+
+    return server.call(job)
 
 
 def own_hash(server: RaceServer) -> str:
@@ -151,24 +168,44 @@ async def test_an_update_with_a_new_hash_a_disable_or_narrowed_scopes_ends_sessi
         }
 
         # The same file again: "moved" signed in since, so authgate replaced its
-        # imported hash with an Argon2id one, which the record's hash is not; the
-        # import cannot tell that from a new password, and cuts it off (fail closed).
-        rerun = authgate(env, "users", "import", str(path), "--update")
-        assert rerun.returncode == 0, rerun.stderr
-        assert "imported 0, updated 5, skipped 0 existing, refused 0, cut off 1" in rerun.stdout
-        await heard_of(client, fresh["moved"])
-        await assert_all_dead(client, [fresh["moved"]])
-        # And again, with nothing changed since: nothing is ended.
+        # imported hash with an Argon2id one. The record brings the hash of the last
+        # import (the same keyed MAC), so nothing changed: nobody is cut off, and the
+        # Argon2id hash stays (the old system's hash is not put back).
         rerun = authgate(env, "users", "import", str(path), "--update")
         assert rerun.returncode == 0, rerun.stderr
         assert "imported 0, updated 5, skipped 0 existing, refused 0, cut off 0" in rerun.stdout
+        assert stored_hash(server, "moved").startswith("$argon2id$")
         await asyncio.sleep(1.0)  # more than the poll interval: a cut-off would have landed
-        for pair in [fresh["narrowed"], pairs["widened"], pairs["same"]]:
+        for pair in [fresh["moved"], fresh["narrowed"], pairs["widened"], pairs["same"]]:
             me = await client.get("/users/me", headers=bearer(pair["access_token"]))
             assert me.status_code == 200, me.text
-            assert (await refresh(client, pair["refresh_token"])).status_code == 200
+            again = await refresh(client, pair["refresh_token"])
+            assert again.status_code == 200, again.text
+            pair.update(again.json())
 
-    # One event per account changed, naming what changed; none for the last run.
+        # "moved" changes the password in authgate; the unchanged file again must not
+        # bring the old one back nor sign the user out.
+        by_user = await client.post(
+            "/users/me/password",
+            headers=bearer(fresh["moved"]["access_token"]),
+            json={"current_password": MOVED_PASSWORD, "new_password": AUTHGATE_PASSWORD},
+        )
+        assert by_user.status_code == 200, by_user.text
+        rerun = authgate(env, "users", "import", str(path), "--update")
+        assert "imported 0, updated 5, skipped 0 existing, refused 0, cut off 0" in rerun.stdout
+        assert (await login(client, "moved", MOVED_PASSWORD)).status_code == 400
+        kept = await login(client, "moved", AUTHGATE_PASSWORD)
+        assert kept.status_code == 200, kept.text
+        # The old system changes it once more: that is a new password, and it wins.
+        later = write_jsonl(tmp_path / "later.jsonl", [record("moved", LATER_HASH)])
+        done = authgate(env, "users", "import", str(later), "--update")
+        assert "imported 0, updated 1, skipped 0 existing, refused 0, cut off 1" in done.stdout
+        await heard_of(client, kept.json())
+        await assert_all_dead(client, [kept.json()])
+        assert (await login(client, "moved", AUTHGATE_PASSWORD)).status_code == 400
+        assert (await login(client, "moved", LATER_PASSWORD)).status_code == 200
+
+    # One event per account changed, naming what changed; none for the unchanged runs.
     assert imported_updates(server) == {
         "moved": [{"changed": ["password_hash"], "cut_off": True}] * 2,
         "banned": [{"changed": ["disabled"], "cut_off": True}],

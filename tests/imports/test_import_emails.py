@@ -141,10 +141,10 @@ class RegisteringImport(UserImport):
     """An import whose first address check is followed, before its insert, by a real
     registration of one of the batch's addresses over HTTP (the race's window)."""
 
-    def __init__(self, server: RaceServer, address: str, **kwargs: bool) -> None:
+    def __init__(self, server: RaceServer, address: str, *, update: bool, dry_run: bool) -> None:
         service = server.service
         endings, sync = service.ops.accounts.endings, service.sync
-        super().__init__(service.db, endings=endings, sync=sync, **kwargs)
+        super().__init__(service.db, endings=endings, sync=sync, update=update, dry_run=dry_run)
         self.server, self.address, self.checks = server, address, 0
 
     async def _plan(self, tx: Transaction, rows: list[ImportedUser], result: BatchResult) -> Plan:

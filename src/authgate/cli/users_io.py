@@ -20,7 +20,9 @@ from authgate.cli._common import cli_errors, fail, load_settings, os_error_messa
 from authgate.cli._records import Progress, Record, batches, read_csv, read_jsonl
 from authgate.clock import SystemClock
 from authgate.service.endings import endings_for
+from authgate.service.import_changes import IMPORTED_HASH_PURPOSE
 from authgate.service.imports import BatchResult, UserImport
+from authgate.service.keystore import load_kek
 from authgate.service.revocation import RevocationState
 from authgate.service.sync import RevocationSync
 from authgate.settings import Settings
@@ -68,6 +70,7 @@ async def _importer(
                     endings=endings_for(settings, clock),
                     sync=sync,
                     require_email=settings.require_verified_email,
+                    hash_key=load_kek(settings).subkey(IMPORTED_HASH_PURPOSE),
                 )
             finally:
                 await sync.aclose()  # the last nudges go out (briefly waited for)

@@ -20,20 +20,43 @@ the batch's own transaction:
 An account the record leaves as it was is neither cut off nor audited, so re-running
 one file ends nothing. Each changed account gets one ``user_imported_update`` audit
 event naming what changed.
+
+Whether the hash changed is judged against the hash the *last import* brought, not the
+stored one: authgate replaces an imported hash with Argon2id at the user's first login
+and with a new one at a password change or reset, and a record that still carries the
+old system's unchanged hash must neither cut the user off nor put the old password
+back. So each import stores :func:`hash_mac` of the record's hash
+(``users.imported_hash_mac``: an HMAC under a subkey of the key-encryption key, never
+the hash itself, which would keep the account crackable at the old hash's cost), and an
+update whose record has the same MAC keeps the stored hash (:func:`keep_hashes`).
+Without a stored MAC (an account registered in authgate, or imported before the MAC
+existed), or after the key-encryption key changed, the stored hash is compared, and a
+difference is a new password: the update overwrites it and cuts off (fails closed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from authgate.domain import ImportedUser, RevocationEvent, StoredAccount
 from authgate.service.audit import audit
 from authgate.service.endings import Endings
 from authgate.store.protocols import Transaction
 
-__all__ = ["AccountChange", "apply_changes", "changes"]
+__all__ = [
+    "IMPORTED_HASH_PURPOSE",
+    "AccountChange",
+    "apply_changes",
+    "changes",
+    "hash_mac",
+    "keep_hashes",
+]
+
+#: The HKDF info of the key behind :func:`hash_mac` (a subkey of the KEK).
+IMPORTED_HASH_PURPOSE = b"authgate-imported-hash-mac"
 
 #: The email links an address change kills (a ``verify`` link names its address and
 #: dies with it already: ``SqlUsers.mark_email_verified``).
@@ -53,10 +76,43 @@ class AccountChange:
         return any(name != "email" for name in self.fields)
 
 
+def hash_mac(key: bytes, password_hash: str) -> str:
+    """HMAC-SHA256 of an imported hash under ``key`` (hex, 64 characters)."""
+    return hmac.new(key, password_hash.encode(), hashlib.sha256).hexdigest()
+
+
+def _same_import(row: ImportedUser, old: StoredAccount) -> bool:
+    """Whether the record brings the hash the account's last import brought."""
+    if row.hash_mac is None or old.hash_mac is None:
+        return False
+    return hmac.compare_digest(row.hash_mac, old.hash_mac)
+
+
+def _new_hash(row: ImportedUser, old: StoredAccount) -> bool:
+    if _same_import(row, old):
+        return False
+    # Hashes are compared in constant time, like every digest (SECURITY.md #9).
+    return not hmac.compare_digest(row.password_hash.encode(), old.password_hash.encode())
+
+
+def keep_hashes(
+    rows: Sequence[ImportedUser], stored: Mapping[str, StoredAccount]
+) -> list[ImportedUser]:
+    """``rows`` with the stored hash kept where the record brings the hash of the
+    account's last import: what authgate made of it since (an Argon2id upgrade, a
+    password the user changed or reset) stays."""
+    kept: list[ImportedUser] = []
+    for row in rows:
+        old = stored.get(row.username_key)
+        if old is not None and _same_import(row, old):
+            row = replace(row, password_hash=old.password_hash)
+        kept.append(row)
+    return kept
+
+
 def _changed(row: ImportedUser, old: StoredAccount) -> tuple[str, ...]:
     fields: list[str] = []
-    # Hashes are compared in constant time, like every digest (SECURITY.md #9).
-    if not hmac.compare_digest(row.password_hash.encode(), old.password_hash.encode()):
+    if _new_hash(row, old):
         fields.append("password_hash")
     if row.disabled and not old.disabled:
         fields.append("disabled")

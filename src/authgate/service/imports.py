@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from authgate.domain import ImportedUser, RevocationEvent
@@ -29,7 +29,7 @@ from authgate.errors import AuthError, UsernameTaken
 from authgate.passwords import MalformedHash, describe_hash
 from authgate.service.accounts import EMAIL_REQUIRED
 from authgate.service.endings import Endings
-from authgate.service.import_changes import apply_changes, changes
+from authgate.service.import_changes import apply_changes, changes, hash_mac, keep_hashes
 from authgate.service.import_emails import check_email
 from authgate.service.sync import RevocationSync
 from authgate.service.users import new_id, normalize_username, parse_scope, scope_text
@@ -172,6 +172,9 @@ class UserImport:
     Args:
         require_email: refuse records without an address (the deployment's
             ``require_verified_email``).
+        hash_key: the key of each record's :func:`hash_mac`, stored with the account
+            so a later ``--update`` knows an unchanged record (``import_changes``);
+            None stores no MAC.
         endings: how an updated account is cut off (the admin commands' own).
         sync: emits the batch's revocations once it has committed (to this
             instance's state and, with Redis, a nudge to the others).
@@ -186,11 +189,13 @@ class UserImport:
         endings: Endings,
         sync: RevocationSync,
         require_email: bool = False,
+        hash_key: bytes | None = None,
     ) -> None:
         self.db = db
         self.update = update
         self.dry_run = dry_run
         self.require_email = require_email
+        self.hash_key = hash_key
         self.endings = endings
         self.sync = sync
         #: Dry runs only: email key -> (line, username key) of the first kept record of
@@ -210,6 +215,8 @@ class UserImport:
                 if isinstance(record, str):
                     raise ValueError(record)
                 row = to_imported(record, now=now, require_email=self.require_email)
+                if self.hash_key is not None:
+                    row = replace(row, hash_mac=hash_mac(self.hash_key, row.password_hash))
                 if row.username_key in first_line:
                     raise ValueError(
                         f"username {row.username!r} repeats line {first_line[row.username_key]}"
@@ -264,6 +271,7 @@ class UserImport:
             return await tx.bulk_users.insert_many(kept, update=False), 0, []
         # What the upsert overwrites, read (and locked) in its transaction.
         stored = await tx.bulk_users.stored(row.username_key for row in kept)
+        kept = keep_hashes(kept, stored)
         written = await tx.bulk_users.insert_many(kept, update=True)
         found = changes(kept, stored)
         now = self.endings.clock.now()

@@ -33,6 +33,7 @@ _UPDATED = (
     "disabled",
     "scopes",
     "password_hash",
+    "imported_hash_mac",
 )
 _STORED = (
     users.c.id,
@@ -41,6 +42,7 @@ _STORED = (
     users.c.disabled,
     users.c.scopes,
     users.c.password_hash,
+    users.c.imported_hash_mac,
 )
 _EXPORTED = (
     users.c.username,
@@ -89,6 +91,7 @@ class SqlBulkUsers:
                 "scopes": row.scopes,
                 "created_at": row.created_at,
                 "password_hash": row.password_hash,
+                "imported_hash_mac": row.hash_mac,
                 "tokens_valid_after": 0.0,
                 "credential_version": 0,
             }
@@ -135,6 +138,7 @@ class SqlBulkUsers:
                 disabled=bool(row.disabled),
                 scopes=row.scopes,
                 password_hash=row.password_hash,
+                hash_mac=row.imported_hash_mac,
             )
             for row in await self._conn.execute(stmt)
         }

@@ -32,12 +32,20 @@ _MIN_PASSPHRASE = 32
 class KeyEncryptionKey:
     """Seals and opens private JWKs. Never printed."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_key")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != _KEY_BYTES:
             raise ConfigError("the key-encryption key must be 32 bytes")
+        self._key = key
         self._aead = AESGCM(key)
+
+    def subkey(self, purpose: bytes) -> bytes:
+        """A 32-byte key for one other purpose, derived with HKDF-SHA256 (RFC 5869)
+        under ``purpose`` as its info: independent of the sealing key and of every
+        other purpose's."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=purpose)
+        return hkdf.derive(self._key)
 
     @classmethod
     def from_text(cls, value: str) -> KeyEncryptionKey:

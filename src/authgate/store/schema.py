@@ -69,6 +69,10 @@ users = Table(
     # that ends the sessions; a login commits only if it is still what the password
     # was checked against, and access tokens carry it as ``gen`` (SECURITY.md A.7 #48).
     Column("credential_version", Integer, nullable=False, default=0, server_default="0"),
+    # HMAC-SHA256 (a subkey of the KEK) of the hash the last ``users import`` brought:
+    # never the hash itself, so an upgraded account keeps nothing crackable at the old
+    # hash's cost (service/import_changes.py).
+    Column("imported_hash_mac", String(64), nullable=True),
     Index("ux_users_email_key", "email_key", unique=True),
 )
 
