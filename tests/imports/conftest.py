@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from authgate.service.import_changes import IMPORTED_HASH_PURPOSE
 from races.conftest import (  # noqa: F401  (fixtures)
     AUTHGATE,
     RaceServer,
@@ -45,3 +46,11 @@ def server_env(server: RaceServer) -> dict[str, str]:
     env = server.cli_env()
     env.pop("COLUMNS", None)
     return {**env, "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")}
+
+
+def hash_key(server: RaceServer) -> bytes:
+    """The key of the imported hashes' MACs, as ``authgate users import`` derives it
+    from this server's key-encryption key."""
+    kek = server.service.db.kek
+    assert kek is not None
+    return kek.subkey(IMPORTED_HASH_PURPOSE)

@@ -26,7 +26,7 @@ from authgate.service.imports import UserImport
 from authgate.store.fanout import channel_for
 from authgate.store.protocols import Transaction
 from authgate.store.schema import audit_events, users
-from imports.conftest import authgate, server_env, write_jsonl
+from imports.conftest import authgate, hash_key, server_env, write_jsonl
 from passwords.legacy_hashes import MAKERS
 from races.conftest import (
     PASSWORD,
@@ -359,7 +359,14 @@ class ResetDuringImport(UserImport):
     def __init__(self, server: RaceServer, old_address: str) -> None:
         service = server.service
         endings, sync = service.ops.accounts.endings, service.sync
-        super().__init__(service.db, endings=endings, sync=sync, update=True, dry_run=False)
+        super().__init__(
+            service.db,
+            endings=endings,
+            sync=sync,
+            update=True,
+            dry_run=False,
+            hash_key=hash_key(server),
+        )
         self.server, self.old_address = server, old_address
         self.request: asyncio.Task[httpx.Response] | None = None
 
@@ -407,3 +414,96 @@ async def test_a_reset_request_that_read_the_old_address_mails_a_dead_link(
         assert r.status_code == 400, r.text
         assert r.json()["error"] == "invalid_grant"
         assert (await login(client, "stale", PASSWORD)).status_code == 200
+
+
+#: The old system's hash of MOVED_PASSWORD in a fast format (authgate upgrades it).
+FAST_HASH = MAKERS["argon2i-small"](MOVED_PASSWORD)
+
+
+def erase_mac(server: RaceServer, username: str) -> None:
+    """As an account imported before the MAC existed (migration 0008) stands."""
+
+    async def job(service: AuthService) -> None:
+        async with service.db.engine.begin() as conn:
+            await conn.execute(
+                users.update().where(users.c.username == username).values(imported_hash_mac=None)
+            )
+
+    server.call(job)
+
+
+@pytest.mark.anyio
+async def test_an_unchanged_record_keeps_a_password_changed_or_reset_in_authgate(
+    start_server: ServerFactory, database_url: str, smtp: TestSmtp, tmp_path: Path
+) -> None:
+    """The old system's unchanged hash never comes back over a password the user
+    changed or reset in authgate, and signs nobody out, in a dry run's count too. An
+    account without a stored MAC (imported before it existed) cannot be told apart:
+    its upgraded hash is compared, differs, and the account is cut off (fail closed)."""
+    server = start_server(database_url=database_url, email=email_settings(smtp))
+    env = server_env(server)
+    names = ("changer", "resetter", "premac")
+    path = write_jsonl(tmp_path / "old.jsonl", [record(name, FAST_HASH) for name in names])
+    assert authgate(env, "users", "import", str(path)).returncode == 0
+    async with server.client() as client:
+        first = (await login(client, "changer", MOVED_PASSWORD)).json()
+        changed = await client.post(
+            "/users/me/password",
+            headers=bearer(first["access_token"]),
+            json={"current_password": MOVED_PASSWORD, "new_password": AUTHGATE_PASSWORD},
+        )
+        assert changed.status_code == 200, changed.text
+        r = await client.post("/auth/password-reset", json={"email": "resetter@example.org"})
+        assert r.status_code == 202, r.text
+        token = token_in(smtp.wait_for("resetter@example.org", subject="Reset")[-1])
+        body = {"token": token, "new_password": AUTHGATE_PASSWORD}
+        reset = await client.post("/auth/password-reset/confirm", json=body)
+        assert reset.status_code == 204, reset.text
+        pairs = {
+            "changer": changed.json(),
+            "resetter": (await login(client, "resetter", AUTHGATE_PASSWORD)).json(),
+            "premac": (await login(client, "premac", MOVED_PASSWORD)).json(),  # upgraded
+        }
+        erase_mac(server, "premac")
+
+        dry = authgate(env, "users", "import", str(path), "--update", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "would import 0, updated 3, skipped 0 existing, refused 0, cut off 1" in dry.stdout
+        done = authgate(env, "users", "import", str(path), "--update")
+        assert done.returncode == 0, done.stderr
+        assert "imported 0, updated 3, skipped 0 existing, refused 0, cut off 1" in done.stdout
+
+        await heard_of(client, pairs["premac"])
+        await assert_all_dead(client, [pairs["premac"]])
+        for name in ("changer", "resetter"):
+            me = await client.get("/users/me", headers=bearer(pairs[name]["access_token"]))
+            assert me.status_code == 200, (name, me.text)
+            assert (await login(client, name, MOVED_PASSWORD)).status_code == 400, name
+            assert (await login(client, name, AUTHGATE_PASSWORD)).status_code == 200, name
+        # The record's hash was put back over the upgraded one: the old system's password.
+        assert (await login(client, "premac", MOVED_PASSWORD)).status_code == 200
+
+
+def test_an_import_under_another_key_encryption_key_is_refused_in_one_line(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """The MACs' key is the server's KEK's: an import run with another KEK, or with
+    none beside a database that has signing keys, would write MACs no later import
+    could match. It is refused before anything is read or written."""
+    server = start_server()
+    path = write_jsonl(tmp_path / "u.jsonl", [record("nobody", FAST_HASH)])
+    other = {**server_env(server), "AUTHGATE_KEY_ENCRYPTION_KEY": "x" * 40}
+    none = {k: v for k, v in server_env(server).items() if k != "AUTHGATE_KEY_ENCRYPTION_KEY"}
+    for env, reason in (
+        (other, "a stored signing key cannot be decrypted: wrong key-encryption key?"),
+        (none, "no key-encryption key here"),
+    ):
+        for args in ((), ("--update",), ("--dry-run",)):
+            done = authgate(env, "users", "import", str(path), *args)
+            assert done.returncode == 1, done.stderr
+            assert "Traceback" not in done.stderr, done.stderr
+            [line] = done.stderr.strip().splitlines()
+            assert line.startswith("error: "), line
+            assert reason in line, line
+    assert not (Path(none["AUTHGATE_DATA_DIR"]) / "kek.key").exists()  # none was created
+    assert authgate(server_env(server), "users", "import", str(path)).returncode == 0

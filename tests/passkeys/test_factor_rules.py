@@ -370,7 +370,12 @@ def test_a_short_password_by_reset_racing_the_last_factors_removal_never_stands_
             ("POST", "/users/me/mfa/totp/remove", {"password": PASSWORD}, bearer(token))
         )
     codes = asyncio.run(_burst(live.url, requests))
-    assert set(codes) <= {204, 400, 401, 422, 429}, codes
+    # Per account, (reset, removal): exactly one of the two went through. The reset
+    # won (its cut-off ends the removal's session, 401, or the removal's password is
+    # no longer the one, 400), or the removal won and the short password is refused
+    # (422). Two successes would be the defect; neither, a throttle hiding the race.
+    pairs = [tuple(codes[i : i + 2]) for i in range(0, len(codes), 2)]
+    assert set(pairs) <= {(204, 400), (204, 401), (422, 204)}, pairs
     with live.client() as c:
         for name in links:
             short = login_status(c, name, TEN)

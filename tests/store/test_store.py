@@ -161,6 +161,20 @@ def test_kek_file_is_created_private_and_refused_when_readable_by_others(tmp_pat
         load_or_create_kek(path)
 
 
+def test_kek_subkeys_are_stable_per_purpose_and_independent() -> None:
+    """HKDF subkeys (RFC 5869): the same KEK and purpose give the same key (a later
+    import matches an earlier import's MACs); another purpose or another KEK gives
+    another; none is the KEK itself."""
+    raw = bytes(range(32))
+    kek = KeyEncryptionKey(raw)
+    mac_key = kek.subkey(b"authgate-imported-hash-mac")
+    assert len(mac_key) == 32
+    assert KeyEncryptionKey(raw).subkey(b"authgate-imported-hash-mac") == mac_key
+    assert kek.subkey(b"another purpose") != mac_key
+    assert KeyEncryptionKey(bytes(32)).subkey(b"authgate-imported-hash-mac") != mac_key
+    assert raw not in {mac_key, kek.subkey(b"another purpose")}
+
+
 def test_short_kek_passphrases_are_refused() -> None:
     with pytest.raises(ConfigError):
         KeyEncryptionKey.from_text("too-short")

@@ -22,12 +22,13 @@ from authgate.clock import SystemClock
 from authgate.service.endings import endings_for
 from authgate.service.import_changes import IMPORTED_HASH_PURPOSE
 from authgate.service.imports import BatchResult, UserImport
-from authgate.service.keystore import load_kek
+from authgate.service.keystore import check_kek, deployment_kek
 from authgate.service.revocation import RevocationState
 from authgate.service.sync import RevocationSync
 from authgate.settings import Settings
 from authgate.store.database import Database
 from authgate.store.fanout import RedisFanout, channel_for
+from authgate.store.kek import KeyEncryptionKey
 
 __all__ = ["register", "run_import"]
 
@@ -38,8 +39,10 @@ class Format(StrEnum):
 
 
 @asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[Database]:
-    db = Database(settings.resolved_database_url())
+async def _database(
+    settings: Settings, kek: KeyEncryptionKey | None = None
+) -> AsyncIterator[Database]:
+    db = Database(settings.resolved_database_url(), kek=kek)
     try:
         await db.migrate()
         yield db
@@ -59,8 +62,14 @@ async def _importer(
     fanout = None
     if settings.redis_url and update and not dry_run:
         fanout = RedisFanout(settings.redis_url, channel=channel_for(settings.redis_namespace))
+    # The key of the imported hashes' MACs is the server's KEK's (import_changes.py):
+    # a command run with another KEK is refused, never left to write MACs no later
+    # import can match.
+    kek = await deployment_kek(settings, create=not dry_run)
     try:
-        async with _database(settings) as db:
+        async with _database(settings, kek) as db:
+            if kek is not None:
+                await check_kek(db)
             sync = RevocationSync(db, RevocationState(), clock=clock, fanout=fanout)
             try:
                 yield UserImport(
@@ -70,7 +79,7 @@ async def _importer(
                     endings=endings_for(settings, clock),
                     sync=sync,
                     require_email=settings.require_verified_email,
-                    hash_key=load_kek(settings).subkey(IMPORTED_HASH_PURPOSE),
+                    hash_key=kek.subkey(IMPORTED_HASH_PURPOSE) if kek is not None else None,
                 )
             finally:
                 await sync.aclose()  # the last nudges go out (briefly waited for)

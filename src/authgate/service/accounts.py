@@ -169,7 +169,7 @@ class Accounts:
         the narrower set. Only adding scopes ends nothing: a session keeps what it was
         granted, and a new sign-in may ask for more. The row is locked first, so a
         racing refresh either committed before (its session is ended) or fails its
-        credential-version check after. Audited as ``user_scopes_changed``.
+        credential-version check after. Audited as ``user_scopes_changed`` when the set changes.
 
         Raises:
             NotFound: no such user.
@@ -188,15 +188,16 @@ class Accounts:
                 events = await self.endings.cut_off_user(
                     tx, user_id, reason="scopes_narrowed", disable=False, now=now
                 )
-            await audit(
-                tx,
-                "user_scopes_changed",
-                now=now,
-                user_id=user_id,
-                added=sorted(granted - held),
-                removed=sorted(removed),
-                cut_off=bool(removed),
-            )
+            if granted != held:
+                await audit(
+                    tx,
+                    "user_scopes_changed",
+                    now=now,
+                    user_id=user_id,
+                    added=sorted(granted - held),
+                    removed=sorted(removed),
+                    cut_off=bool(removed),
+                )
         await self.sync.emit(events)
         return await self.get_user(user_id)
 

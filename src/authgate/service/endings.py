@@ -61,7 +61,8 @@ class Endings:
         """Global invalidation of one user (A.4 #33, A.7 #48): bump the credential
         version and set ``tokens_valid_after`` (and ``disabled`` when ``disable``),
         log the cut-off, end every session. The one path behind ``logout_all``,
-        ``users disable`` and ``users import --update``.
+        ``users disable``, a ``users set-scopes`` that removes a scope and ``users
+        import --update``.
 
         The version is bumped first, locking the user row before the sessions to end
         are selected: a racing login either committed before, and its session is

@@ -173,8 +173,9 @@ class UserImport:
         require_email: refuse records without an address (the deployment's
             ``require_verified_email``).
         hash_key: the key of each record's :func:`hash_mac`, stored with the account
-            so a later ``--update`` knows an unchanged record (``import_changes``);
-            None stores no MAC.
+            so a later ``--update`` knows an unchanged record (``import_changes``).
+            None (a dry run on a fresh deployment, which writes nothing) computes no
+            MAC: a write without one would erase the account's.
         endings: how an updated account is cut off (the admin commands' own).
         sync: emits the batch's revocations once it has committed (to this
             instance's state and, with Redis, a nudge to the others).
@@ -188,8 +189,8 @@ class UserImport:
         dry_run: bool,
         endings: Endings,
         sync: RevocationSync,
+        hash_key: bytes | None,
         require_email: bool = False,
-        hash_key: bytes | None = None,
     ) -> None:
         self.db = db
         self.update = update
@@ -273,6 +274,11 @@ class UserImport:
         stored = await tx.bulk_users.stored(row.username_key for row in kept)
         kept = keep_hashes(kept, stored)
         written = await tx.bulk_users.insert_many(kept, update=True)
+        if written[1] > len(stored):
+            # PostgreSQL locks only the rows ``stored`` found: an account registered
+            # since under one of the batch's usernames would be overwritten without
+            # its comparison and cut-off. Roll back; the retry reads it.
+            raise UsernameTaken("an account of the batch was registered meanwhile")
         found = changes(kept, stored)
         now = self.endings.clock.now()
         events = await apply_changes(tx, found, endings=self.endings, now=now)
@@ -305,8 +311,8 @@ class UserImport:
                     plan = await self._plan(tx, rows, result)
                     written, cut, events = await self._upsert(tx, plan.kept)
             except UsernameTaken:
-                # A registration took an address between the check and the insert (the
-                # unique index refused it, the batch rolled back): check again.
+                # A registration took an address or a username between the check and
+                # the write (the batch rolled back): check again.
                 if attempt == _ATTEMPTS - 1:
                     raise
                 continue

@@ -37,10 +37,11 @@ from authgate.service.keyconfig import (
 )
 from authgate.settings import Settings
 from authgate.store.kek import KeyEncryptionKey, load_or_create_kek
+from authgate.store.keys import read_stored_states
 from authgate.store.protocols import Store, Transaction
 from authgate.tokens import KeyRing, KeyState, generate_key
 
-__all__ = ["PROPAGATION", "KeyChange", "KeyStore", "load_kek"]
+__all__ = ["PROPAGATION", "KeyChange", "KeyStore", "check_kek", "deployment_kek", "load_kek"]
 
 #: Seconds the other instances may take to show a newly published key in their JWK
 #: Set (the revocation poller's backstop is 2 s): added to ``jwks_max_age``.
@@ -55,6 +56,39 @@ def load_kek(settings: Settings) -> KeyEncryptionKey:
         return KeyEncryptionKey.from_text(settings.key_encryption_key.get_secret_value())
     path = settings.key_encryption_key_file or settings.data_dir / "kek.key"
     return load_or_create_kek(path)
+
+
+async def deployment_kek(settings: Settings, *, create: bool) -> KeyEncryptionKey | None:
+    """The deployment's KEK for a command that writes beside the server (``users
+    import``), never a new one that would not match the server's: the configured one,
+    or the file the server created. Only a fresh deployment (no KEK anywhere, no
+    signing key in the database) gets the file created here, as ``serve``'s first
+    start would, and only when ``create`` (a dry run writes nothing: None).
+
+    Raises:
+        ConfigError: the database holds signing keys, but no KEK is here (the command
+            runs without the server's ``AUTHGATE_KEY_ENCRYPTION_KEY`` or data dir).
+    """
+    path = settings.key_encryption_key_file or settings.data_dir / "kek.key"
+    if settings.key_encryption_key is not None or path.exists():
+        return load_kek(settings)
+    if await read_stored_states(settings.resolved_database_url()):
+        raise ConfigError(
+            f"no key-encryption key here ({path} is missing and AUTHGATE_KEY_ENCRYPTION_KEY "
+            "is unset), but the database has signing keys: run this with the server's "
+            "settings"
+        )
+    return load_kek(settings) if create else None
+
+
+async def check_kek(db: Store) -> None:
+    """Open the stored signing keys with ``db``'s KEK (nothing stored: nothing to check).
+
+    Raises:
+        UnsafeKey: the KEK does not open them (another deployment's key).
+    """
+    async with db.read() as tx:
+        await tx.keys.load_ring()
 
 
 @dataclass(frozen=True, slots=True)

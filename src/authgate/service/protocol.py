@@ -248,7 +248,15 @@ class AuthServiceProtocol(Protocol):
 
     async def list_users(self) -> list[User]: ...
 
-    async def set_scopes(self, user_id: str, scopes: Iterable[str]) -> User: ...
+    async def set_scopes(self, user_id: str, scopes: Iterable[str]) -> User:
+        """Replace the user's allowed scopes; removing one ends all of the user's
+        sessions and access tokens, adding one ends nothing.
+
+        Raises:
+            NotFound: no such user.
+            InvalidScope: a scope no API (nor authgate) defines.
+        """
+        ...
 
     async def disable_user(self, user_id: str) -> None:
         """Disable the user and end all of their sessions and access tokens."""

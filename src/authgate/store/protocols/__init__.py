@@ -5,7 +5,7 @@ SQLAlchemy Core implementations (SQLite and PostgreSQL). A :class:`Transaction` 
 one repository per aggregate, all bound to one database transaction, so an operation
 that spans aggregates (a cut-off: user row, sessions, revocation log, audit row)
 commits or rolls back as one. The hot paths (login, refresh) run as blocking code in
-one hop (:class:`SessionWrites`). Redis fan-out is :class:`authgate.store.fanout.Fanout`.
+one hop (:class:`HotPath`). Redis fan-out is :class:`authgate.store.fanout.Fanout`.
 """
 
 from __future__ import annotations
