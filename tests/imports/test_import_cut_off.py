@@ -13,7 +13,7 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -37,6 +37,7 @@ from races.conftest import (
     heard_of,
     login,
     refresh,
+    register,
 )
 from recovery._smtp import TestSmtp, token_in
 from recovery.conftest import email_settings
@@ -507,3 +508,83 @@ def test_an_import_under_another_key_encryption_key_is_refused_in_one_line(
             assert reason in line, line
     assert not (Path(none["AUTHGATE_DATA_DIR"]) / "kek.key").exists()  # none was created
     assert authgate(server_env(server), "users", "import", str(path)).returncode == 0
+
+
+class _RegisterAfterRead:
+    """``tx.bulk_users`` whose first ``stored()`` lets a registration of ``username``
+    (and its login) in over HTTP after the read: the window between the read of the
+    stored accounts and the upsert."""
+
+    def __init__(self, bulk: Any, server: RaceServer, username: str) -> None:
+        self._bulk, self.server, self.username = bulk, server, username
+        self.pair: dict[str, Any] = {}
+
+    async def stored(self, keys: Any) -> Any:
+        found = await self._bulk.stored(keys)
+        async with self.server.client() as client:
+            await register(client, self.username)
+            self.pair = (await login(client, self.username)).json()
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bulk, name)
+
+
+class _WithBulk:
+    def __init__(self, tx: Transaction, bulk: _RegisterAfterRead) -> None:
+        self._tx, self.bulk_users = tx, bulk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tx, name)
+
+
+class RegisteringUpdate(UserImport):
+    """An ``--update`` batch whose first attempt meets a registration of one of its
+    usernames after it read the stored accounts (PostgreSQL: nothing locked it)."""
+
+    def __init__(self, server: RaceServer, username: str) -> None:
+        service = server.service
+        super().__init__(
+            service.db,
+            endings=service.ops.accounts.endings,
+            sync=service.sync,
+            update=True,
+            dry_run=False,
+            hash_key=hash_key(server),
+        )
+        self.hook: _RegisterAfterRead | None = None
+        self.server, self.username = server, username
+
+    async def _upsert(
+        self, tx: Transaction, kept: list[ImportedUser]
+    ) -> tuple[tuple[int, int], int, list[RevocationEvent]]:
+        if self.hook is None:  # the first attempt only
+            self.hook = _RegisterAfterRead(tx.bulk_users, self.server, self.username)
+            tx = cast(Transaction, _WithBulk(tx, self.hook))
+        return await super()._upsert(tx, kept)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_an_account_registered_under_a_batch_username_mid_update_is_cut_off(
+    start_server: ServerFactory, database_url: str
+) -> None:
+    """The upsert would overwrite an account registered after the batch read the
+    stored ones without comparing it: the batch rolls back and is written again,
+    and the registrant's session ends with the password it replaced."""
+    server = start_server(database_url=database_url)
+    batch: list[tuple[int, dict[str, object] | str]] = [(1, record("late", NEW_HASH))]
+
+    async def job(service: AuthService) -> tuple[Any, dict[str, Any]]:
+        importer = RegisteringUpdate(server, "late")
+        result = await importer.batch(batch, now=0.0)
+        assert importer.hook is not None
+        return result, importer.hook.pair
+
+    result, pair = server.call(job)
+    assert pair["access_token"]  # the registrant signed in inside the window
+    assert (result.inserted, result.updated, result.cut_off) == (0, 1, 1)
+    async with server.client() as client:
+        await assert_all_dead(client, [pair])
+        assert (await login(client, "late", PASSWORD)).status_code == 400
+        assert (await login(client, "late", MOVED_PASSWORD)).status_code == 200
