@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,6 +36,7 @@ from races.conftest import (
     heard_of,
     login,
     refresh,
+    refreshes_racing,
     register,
 )
 from recovery._smtp import TestSmtp, token_in
@@ -232,35 +232,9 @@ async def test_refreshes_racing_an_update_import_keep_no_token_from_before(
         chains = [(await login(client, "racer", PASSWORD, scope="read write")).json()]
         for _ in range(19):
             chains.append((await login(client, "racer", PASSWORD, scope="read write")).json())
-        issued: list[dict[str, Any]] = [*chains]
-        done = False
-        first_round = asyncio.Event()
-
-        async def one(i: int) -> None:
-            answer = await refresh(client, chains[i]["refresh_token"])
-            if answer.status_code == 200:
-                chains[i] = answer.json()
-                issued.append(answer.json())
-            else:  # the import ended the session
-                assert answer.status_code == 400, answer.text
-                assert answer.json()["error"] == "invalid_grant"
-
-        async def bursts() -> None:
-            while not done:
-                await asyncio.gather(*(one(i) for i in range(len(chains))))
-                first_round.set()
-
-        async def run_import() -> subprocess.CompletedProcess[str]:
-            nonlocal done
-            try:
-                await first_round.wait()  # the bursts are under way
-                return await asyncio.to_thread(
-                    authgate, env, "users", "import", str(path), "--update"
-                )
-            finally:
-                done = True
-
-        imported, _ = await asyncio.gather(run_import(), bursts())
+        imported, issued = await refreshes_racing(
+            client, chains, lambda: authgate(env, "users", "import", str(path), "--update")
+        )
         assert imported.returncode == 0, imported.stderr
         assert "cut off 1" in imported.stdout
         assert len(issued) > len(chains)  # refreshes did succeed during the race

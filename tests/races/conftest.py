@@ -214,6 +214,44 @@ async def assert_all_dead(client: httpx.AsyncClient, pairs: list[dict[str, Any]]
         assert refreshed.json()["error"] == "invalid_grant"
 
 
+async def refreshes_racing(
+    client: httpx.AsyncClient, chains: list[dict[str, Any]], change: Callable[[], T]
+) -> tuple[T, list[dict[str, Any]]]:
+    """Rotate every chain's refresh token in bursts (``asyncio.gather``) while
+    ``change`` (blocking: a CLI process) runs in a thread once the first burst is
+    done; stop when it returns. A refresh the change ended must be ``invalid_grant``.
+    Returns what ``change`` returned and every pair issued (the chains' first ones
+    included)."""
+    issued: list[dict[str, Any]] = [*chains]
+    done = False
+    first_round = asyncio.Event()
+
+    async def one(i: int) -> None:
+        answer = await refresh(client, chains[i]["refresh_token"])
+        if answer.status_code == 200:
+            chains[i] = answer.json()
+            issued.append(answer.json())
+        else:  # the change ended the session
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"] == "invalid_grant"
+
+    async def bursts() -> None:
+        while not done:
+            await asyncio.gather(*(one(i) for i in range(len(chains))))
+            first_round.set()
+
+    async def run_change() -> T:
+        nonlocal done
+        try:
+            await first_round.wait()  # the bursts are under way
+            return await asyncio.to_thread(change)
+        finally:
+            done = True
+
+    result, _ = await asyncio.gather(run_change(), bursts())
+    return result, issued
+
+
 async def heard_of(client: httpx.AsyncClient, canary: dict[str, Any]) -> None:
     """The server hears of another process's revocations from the database log (its
     poller): wait, bounded, until a token from before the change is refused."""

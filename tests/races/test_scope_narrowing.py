@@ -7,9 +7,7 @@ change in bursts keep no token that carries the removed scope."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
 from typing import Any
 
 import pytest
@@ -27,6 +25,7 @@ from races.conftest import (
     heard_of,
     login,
     refresh,
+    refreshes_racing,
 )
 
 
@@ -110,35 +109,9 @@ async def test_refreshes_racing_a_narrowing_keep_no_token_with_the_removed_scope
     async with server.client() as client:
         canary = (await login(client, "racer", scope="read write")).json()
         chains = [(await login(client, "racer", scope="read write")).json() for _ in range(20)]
-        issued: list[dict[str, Any]] = [*chains]
-        done = False
-        first_round = asyncio.Event()
-
-        async def one(i: int) -> None:
-            answer = await refresh(client, chains[i]["refresh_token"])
-            if answer.status_code == 200:
-                chains[i] = answer.json()
-                issued.append(answer.json())
-            else:  # the narrowing ended the session
-                assert answer.status_code == 400, answer.text
-                assert answer.json()["error"] == "invalid_grant"
-
-        async def bursts() -> None:
-            while not done:
-                await asyncio.gather(*(one(i) for i in range(len(chains))))
-                first_round.set()
-
-        async def narrow() -> subprocess.CompletedProcess[str]:
-            nonlocal done
-            try:
-                await first_round.wait()  # the bursts are under way
-                return await asyncio.to_thread(
-                    authgate, env, "users", "set-scopes", "racer", "read"
-                )
-            finally:
-                done = True
-
-        narrowed, _ = await asyncio.gather(narrow(), bursts())
+        narrowed, issued = await refreshes_racing(
+            client, chains, lambda: authgate(env, "users", "set-scopes", "racer", "read")
+        )
         assert narrowed.returncode == 0, narrowed.stderr
         assert len(issued) > len(chains)  # refreshes did succeed during the race
 
