@@ -146,3 +146,29 @@ def test_clients_create_with_a_jwks_uri_registers_the_url(env: dict[str, str]) -
     code, out, _ = run(env, "clients", "list", "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["auth"], r["jwks_uri"]) for r in rows] == [("private_key_jwt", uri)]
+
+
+@pytest.mark.parametrize("client_id", ["-LdashFirst012345678", "--dash-dash-first-0123"])
+def test_a_client_id_that_starts_with_a_dash_is_taken_as_the_argument(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, client_id: str
+) -> None:
+    """A client_id is base64url (``secrets.token_urlsafe``), so one in 64 starts with
+    "-": ``rotate-secret`` and ``delete`` must take it as the id, not fail with "no
+    such option" (a clean-clone CI run met one)."""
+    from authgate.service import registry
+
+    monkeypatch.setattr(registry, "new_id", lambda: client_id)
+    _orders(env)
+    code, out, err = run(
+        env, "clients", "create", "reporter", "--grant", "client_credentials",
+        "--scope", "orders:read", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["client_id"] == client_id
+    code, out, err = run(env, "clients", "rotate-secret", client_id, "--json")
+    assert (code, err) == (0, ""), err
+    assert json.loads(out)["client_id"] == client_id
+    code, out, err = run(env, "clients", "delete", client_id)
+    assert (code, out.strip(), err) == (0, f"deleted client {client_id}", "")
+    code, _, err = run(env, "clients", "list")
+    assert (code, err.strip()) == (0, "no clients")

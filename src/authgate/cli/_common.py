@@ -17,6 +17,7 @@ from authgate.errors import AuthError
 from authgate.settings import Settings
 
 __all__ = [
+    "TAKES_AN_ID",
     "add_server_placeholder",
     "cli_errors",
     "fail",
@@ -67,6 +68,12 @@ def _setting_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = "AUTHGATE_" + "__".join(str(p) for p in first["loc"]).upper()
     return f"invalid setting {where}: {first['msg']}"
+
+
+#: The settings of a command whose argument is an id (a kid, a session id, a
+#: client_id): base64url, so one in 64 starts with "-", which must be taken as the
+#: argument, not refused as an unknown option.
+TAKES_AN_ID: dict[str, object] = {"ignore_unknown_options": True}
 
 
 @contextmanager

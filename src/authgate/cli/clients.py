@@ -13,7 +13,7 @@ import orjson
 import typer
 
 from authgate.cli._app import App
-from authgate.cli._common import cli_errors, read_file
+from authgate.cli._common import TAKES_AN_ID, cli_errors, read_file
 from authgate.cli._service import with_service
 from authgate.cli._table import JsonFlag, emit_json, emit_table, when
 from authgate.service.protocol import AuthServiceProtocol
@@ -111,7 +111,7 @@ def list_clients(as_json: JsonFlag = False) -> None:
             )
 
 
-@app.command("rotate-secret")
+@app.command("rotate-secret", context_settings=TAKES_AN_ID)
 def rotate_secret(name: str, as_json: JsonFlag = False) -> None:
     """Replace a client's secret (by name or client_id); the old one stops at once."""
     with cli_errors():
@@ -123,7 +123,7 @@ def rotate_secret(name: str, as_json: JsonFlag = False) -> None:
         _secret_out(client, secret, as_json)
 
 
-@app.command("delete")
+@app.command("delete", context_settings=TAKES_AN_ID)
 def delete(name: str) -> None:
     """Delete a client (by name or client_id): it can no longer authenticate."""
     with cli_errors():

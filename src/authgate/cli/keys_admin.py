@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from authgate.cli._common import cli_errors
+from authgate.cli._common import TAKES_AN_ID, cli_errors
 from authgate.cli._service import with_service
 from authgate.cli._table import JsonFlag, emit_json, emit_table, when
 from authgate.service.keystore import PROPAGATION
@@ -107,5 +107,4 @@ def register_keys_admin(keys_app: typer.Typer) -> None:
     """Add ``list``, ``rotate`` and ``retire`` to the ``keys`` group."""
     keys_app.command("list")(list_keys)
     keys_app.command("rotate")(rotate)
-    # A kid is base64url and may start with "-": taken as the argument, not an option.
-    keys_app.command("retire", context_settings={"ignore_unknown_options": True})(retire)
+    keys_app.command("retire", context_settings=TAKES_AN_ID)(retire)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from authgate.cli._app import App
-from authgate.cli._common import cli_errors
+from authgate.cli._common import TAKES_AN_ID, cli_errors
 from authgate.cli._service import with_service
 from authgate.cli._table import JsonFlag, emit_json, emit_table, when
 from authgate.service.protocol import AuthServiceProtocol
@@ -53,8 +53,7 @@ def list_sessions(username: str, as_json: JsonFlag = False) -> None:
             emit_table(_SESSION_COLUMNS, rows)
 
 
-# A session id is base64url and may start with "-": taken as the argument, not an option.
-@app.command("end", context_settings={"ignore_unknown_options": True})
+@app.command("end", context_settings=TAKES_AN_ID)
 def end(username: str, session_id: str) -> None:
     """End one session: its refresh token and access tokens stop working."""
     with cli_errors():
