@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -106,16 +106,29 @@ class SqlBulkUsers:
         inserted = sum(1 for found in written if found in new_ids)
         return inserted, len(written) - inserted
 
+    async def _plan_for_now(self) -> None:
+        """Plan this transaction's lookups for the table as it is now (PostgreSQL).
+
+        asyncpg prepares each statement once per connection, and PostgreSQL may keep
+        a generic plan for it: one made by an import's first batches, while the table
+        was nearly empty, is a sequential scan, and with every batch's ``IN`` list of
+        a thousand keys it turned a million-record import quadratic (BENCHMARKS.md,
+        "User import"). ``SET LOCAL`` lasts until the batch's transaction ends."""
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
     async def email_owners(self, email_keys: Iterable[str]) -> dict[str, str]:
         """email key -> username key of the accounts that have one of ``email_keys``."""
         wanted = list(email_keys)
         if not wanted:
             return {}
+        await self._plan_for_now()
         stmt = select(users.c.email_key, users.c.username_key).where(users.c.email_key.in_(wanted))
         return {row.email_key: row.username_key for row in await self._conn.execute(stmt)}
 
     async def existing_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are taken (for ``--dry-run``)."""
+        await self._plan_for_now()
         stmt = select(users.c.username_key).where(users.c.username_key.in_(list(keys)))
         return set((await self._conn.execute(stmt)).scalars().all())
 
@@ -127,6 +140,7 @@ class SqlBulkUsers:
         wanted = sorted(set(keys))
         if not wanted:
             return {}
+        await self._plan_for_now()
         stmt = select(*_STORED).where(users.c.username_key.in_(wanted))
         if self._conn.dialect.name == "postgresql":
             stmt = stmt.order_by(users.c.username_key).with_for_update()
