@@ -8,6 +8,7 @@ import os
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from authgate.service.import_changes import IMPORTED_HASH_PURPOSE
 from races.conftest import (  # noqa: F401  (fixtures)
@@ -54,3 +55,15 @@ def hash_key(server: RaceServer) -> bytes:
     kek = server.service.db.kek
     assert kek is not None
     return kek.subkey(IMPORTED_HASH_PURPOSE)
+
+
+def importer_parts(server: RaceServer) -> dict[str, Any]:
+    """What a :class:`authgate.service.imports.UserImport` in the server's process
+    needs besides ``update`` and ``dry_run``: its store, endings, sync and MAC key."""
+    service = server.service
+    return {
+        "db": service.db,
+        "endings": service.ops.accounts.endings,
+        "sync": service.sync,
+        "hash_key": hash_key(server),
+    }

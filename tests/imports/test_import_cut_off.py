@@ -25,7 +25,7 @@ from authgate.service.imports import UserImport
 from authgate.store.fanout import channel_for
 from authgate.store.protocols import Transaction
 from authgate.store.schema import audit_events, users
-from imports.conftest import authgate, hash_key, server_env, write_jsonl
+from imports.conftest import authgate, importer_parts, server_env, write_jsonl
 from passwords.legacy_hashes import MAKERS
 from races.conftest import (
     PASSWORD,
@@ -332,16 +332,7 @@ class ResetDuringImport(UserImport):
     committed) and writes its token after the batch commits."""
 
     def __init__(self, server: RaceServer, old_address: str) -> None:
-        service = server.service
-        endings, sync = service.ops.accounts.endings, service.sync
-        super().__init__(
-            service.db,
-            endings=endings,
-            sync=sync,
-            update=True,
-            dry_run=False,
-            hash_key=hash_key(server),
-        )
+        super().__init__(**importer_parts(server), update=True, dry_run=False)
         self.server, self.old_address = server, old_address
         self.request: asyncio.Task[httpx.Response] | None = None
 
@@ -517,15 +508,7 @@ class RegisteringUpdate(UserImport):
     usernames after it read the stored accounts (PostgreSQL: nothing locked it)."""
 
     def __init__(self, server: RaceServer, username: str) -> None:
-        service = server.service
-        super().__init__(
-            service.db,
-            endings=service.ops.accounts.endings,
-            sync=service.sync,
-            update=True,
-            dry_run=False,
-            hash_key=hash_key(server),
-        )
+        super().__init__(**importer_parts(server), update=True, dry_run=False)
         self.hook: _RegisterAfterRead | None = None
         self.server, self.username = server, username
 

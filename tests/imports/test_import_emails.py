@@ -19,7 +19,7 @@ from authgate.service import AuthService
 from authgate.service.imports import BatchResult, Plan, UserImport
 from authgate.store.protocols import Transaction
 from authgate.store.schema import users
-from imports.conftest import authgate, hash_key, server_env, write_jsonl
+from imports.conftest import authgate, importer_parts, server_env, write_jsonl
 from passwords.legacy_hashes import MAKERS
 from races.conftest import PASSWORD, RaceServer, ServerFactory, login
 from recovery._smtp import TestSmtp, token_in
@@ -142,16 +142,7 @@ class RegisteringImport(UserImport):
     registration of one of the batch's addresses over HTTP (the race's window)."""
 
     def __init__(self, server: RaceServer, address: str, *, update: bool, dry_run: bool) -> None:
-        service = server.service
-        endings, sync = service.ops.accounts.endings, service.sync
-        super().__init__(
-            service.db,
-            endings=endings,
-            sync=sync,
-            update=update,
-            dry_run=dry_run,
-            hash_key=hash_key(server),
-        )
+        super().__init__(**importer_parts(server), update=update, dry_run=dry_run)
         self.server, self.address, self.checks = server, address, 0
 
     async def _plan(self, tx: Transaction, rows: list[ImportedUser], result: BatchResult) -> Plan:
